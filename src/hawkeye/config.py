@@ -1,0 +1,126 @@
+"""Validate a composed Hydra config against the schemas, before anything heavy happens.
+
+Each config group has a dataclass schema in the subpackage that uses it. Merging the YAML onto
+the schema rejects unknown keys and wrong types; instantiating it runs the range checks in
+`__post_init__`. The top-level `lambda` cannot be a dataclass field (a Python keyword), so the
+top level is checked here by hand. Every error names the offending key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from hawkeye.curation.config import CurateConfig
+from hawkeye.data.config import DataConfig
+from hawkeye.errors import ConfigError
+from hawkeye.evaluation.config import EvalConfig
+from hawkeye.generation.config import RolloutConfig
+from hawkeye.models.config import ModelConfig
+from hawkeye.reward.config import RewardConfig
+from hawkeye.tracking.config import TrackingConfig
+from hawkeye.training.config import GRPOConfig, TrainerConfig
+
+
+@dataclass
+class PathsConfig:
+    models_dir: str = "models"
+    prepared_dir: str = "data/prepared"
+    curated_dir: str = "data/curated"
+    runs_dir: str = "runs"
+    train_dir: str = "runs/train"
+    eval_dir: str = "runs/eval"
+    reports_dir: str = "reports"
+
+
+GROUP_SCHEMAS: dict[str, type] = {
+    "policy": ModelConfig,
+    "responder": ModelConfig,
+    "data": DataConfig,
+    "curate": CurateConfig,
+    "reward": RewardConfig,
+    "rollout": RolloutConfig,
+    "grpo": GRPOConfig,
+    "trainer": TrainerConfig,
+    "eval": EvalConfig,
+    "tracking": TrackingConfig,
+    "paths": PathsConfig,
+}
+SCALARS: dict[str, tuple[type, ...]] = {
+    "seed": (int,),
+    "lambda": (int, float),
+    "alpha": (int, float),
+    "resume": (bool,),
+}
+# Present only in some presets or set by the Hydra launcher.
+OPTIONAL_KEYS = {"experiment"}
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """Return a validated, fully resolved copy of `cfg`; raise ConfigError naming the key."""
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"config key '{getattr(e, 'full_key', '?')}': {e}") from e
+    assert isinstance(resolved, dict)
+
+    allowed = set(GROUP_SCHEMAS) | set(SCALARS) | OPTIONAL_KEYS
+    for key in resolved:
+        if key not in allowed:
+            raise ConfigError(f"unknown config key '{key}' (allowed top-level keys: {sorted(allowed)})")
+    for key, types in SCALARS.items():
+        if key not in resolved:
+            raise ConfigError(f"missing config key '{key}'")
+        value = resolved[key]
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            raise ConfigError(f"config key '{key}'={value!r} must be {'/'.join(t.__name__ for t in types)}")
+    if resolved["lambda"] < 0:
+        raise ConfigError(f"config key 'lambda'={resolved['lambda']} must be >= 0")
+    if not 0 < resolved["alpha"] <= 1:
+        raise ConfigError(f"config key 'alpha'={resolved['alpha']} must be in (0, 1]")
+
+    out: dict[str, Any] = {k: resolved[k] for k in SCALARS}
+    for group, schema in GROUP_SCHEMAS.items():
+        out[group] = _check_group(group, schema, resolved.get(group))
+    if "experiment" in resolved:
+        out["experiment"] = resolved["experiment"]
+    return OmegaConf.create(out)
+
+
+def _check_group(group: str, schema: type, node: Any) -> Any:
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        raise ConfigError(f"config key '{group}' must be a mapping, got {node!r}")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+        OmegaConf.to_object(merged)  # runs __post_init__ range checks
+    except ConfigError as e:
+        # Schema messages start with "field=value ...": name the full dotted key.
+        msg = str(e)
+        field, sep, rest = msg.partition("=")
+        if sep and field.isidentifier():
+            raise ConfigError(f"config key '{group}.{field}'={rest}") from e
+        raise ConfigError(f"config key '{group}': {msg}") from e
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        msg = str(getattr(e, "msg", e)).splitlines()[0]
+        raise ConfigError(f"config key '{group}.{key}': {msg}") from e
+    return OmegaConf.to_container(merged)
+
+
+def to_flat_params(cfg: DictConfig, prefix: str = "") -> dict[str, Any]:
+    """Flatten a config into dotted keys (MLflow params)."""
+    flat: dict[str, Any] = {}
+    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    assert isinstance(container, dict)
+    for k, v in container.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(to_flat_params(v, prefix=f"{key}."))  # type: ignore[arg-type]
+        else:
+            flat[key] = v
+    return flat

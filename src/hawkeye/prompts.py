@@ -1,0 +1,34 @@
+"""The prompts of the collaboration, in one place so every stage uses the same text.
+
+- Model A (reasoning) gets the question and is asked to reason step by step. Its output is the
+  chain of thought `c`. The same prompt makes `c_orig` (curation), the rollouts (training) and
+  the Baseline (Full) row (evaluation), so lengths are comparable.
+- Model B (responder) gets the question `q`, the CoT `c` and the instruction `s`, and writes the
+  final answer. The answer is read from B's new tokens only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+REASONING_INSTRUCTION = "Solve the problem step by step, then give the final answer in \\boxed{}."
+
+# The instruction prompt `s` of Algorithm 1.
+RESPONDER_INSTRUCTION = (
+    "The reasoning above was written to help you answer the question. Use it, check it, and "
+    "write the final answer as \\boxed{{answer}}. So the answer is:"
+)
+
+
+def reasoning_messages(question: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"{question}\n\n{REASONING_INSTRUCTION}"}]
+
+
+def responder_messages(question: str, cot: str) -> list[dict[str, str]]:
+    content = f"Question: {question}\n\nReasoning: {cot}\n\n{RESPONDER_INSTRUCTION.format()}"
+    return [{"role": "user", "content": content}]
+
+
+def render(tokenizer: Any, messages: list[dict[str, str]]) -> str:
+    """Chat-format messages with the model's own template, ready for generation."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

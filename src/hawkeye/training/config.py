@@ -1,0 +1,77 @@
+"""Schemas of the `grpo` (the algorithm) and `trainer` (Lightning) config groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hawkeye.errors import ConfigError
+
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo")
+SCALE_REWARDS = ("group", "batch", "none")
+
+
+@dataclass
+class GRPOConfig:
+    group_size: int = 4              # G: CoTs sampled per question
+    questions_per_step: int = 2      # N: questions per optimizer step
+    loss_type: str = "dapo"
+    scale_rewards: str = "group"
+    epsilon: float = 0.2             # clip range, low side
+    epsilon_high: float = 0.2        # clip range, high side (DAPO's clip-higher when larger)
+    beta: float = 0.0                # KL to a frozen reference; 0 = no reference model
+    num_iterations: int = 1          # μ: optimisation passes per rollout batch
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    max_steps: int = 10
+
+    def __post_init__(self) -> None:
+        if self.group_size < 2:
+            raise ConfigError(f"group_size={self.group_size} must be >= 2 (advantages are group-relative)")
+        if self.questions_per_step < 1:
+            raise ConfigError(f"questions_per_step={self.questions_per_step} must be >= 1")
+        if self.loss_type not in LOSS_TYPES:
+            raise ConfigError(f"loss_type={self.loss_type!r} must be one of {LOSS_TYPES}")
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise ConfigError(f"scale_rewards={self.scale_rewards!r} must be one of {SCALE_REWARDS}")
+        if self.epsilon < 0 or self.epsilon_high < 0 or self.beta < 0:
+            raise ConfigError("epsilon, epsilon_high and beta must be >= 0")
+        if self.num_iterations < 1 or self.max_steps < 1:
+            raise ConfigError("num_iterations and max_steps must be >= 1")
+        if self.lr <= 0:
+            raise ConfigError(f"lr={self.lr} must be > 0")
+
+
+@dataclass
+class LoraConfig:
+    enabled: bool = False
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class TrainerConfig:
+    accelerator: str = "cpu"
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"          # auto | ddp | fsdp (Lightning strategies)
+    precision: str = "32-true"      # bf16-mixed on GPU
+    accumulate_grad_batches: int = 1
+    gradient_clip_val: float = 1.0
+    checkpoint_every_n_steps: int = 5
+    micro_batch_size: int = 0       # completions per forward/backward; 0 = all of a step at once
+    collapse_fraction: float = 0.5  # collapse detector: mean len < fraction·α·len(c_orig)
+    stop_on_collapse: bool = False
+    num_threads: int = 1            # torch threads on CPU (oversubscription is 3-20x slower)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+
+    def __post_init__(self) -> None:
+        if self.devices < 1 or self.num_nodes < 1:
+            raise ConfigError("devices and num_nodes must be >= 1")
+        if self.accumulate_grad_batches < 1:
+            raise ConfigError(f"accumulate_grad_batches={self.accumulate_grad_batches} must be >= 1")
+        if self.checkpoint_every_n_steps < 1:
+            raise ConfigError(f"checkpoint_every_n_steps={self.checkpoint_every_n_steps} must be >= 1")
+        if self.micro_batch_size < 0:
+            raise ConfigError(f"micro_batch_size={self.micro_batch_size} must be >= 0")
