@@ -59,3 +59,8 @@ def test_train_entry_point_fails_before_loading_models(override: str) -> None:
     key = override.lstrip("+").split("=")[0]
     assert key in proc.stderr + proc.stdout
     assert "Loading weights" not in proc.stderr
+
+
+def test_reward_lam_cannot_diverge_from_lambda() -> None:
+    with pytest.raises(ConfigError, match="'reward.lam'"):
+        validate(compose_config(["experiment=smoke", "reward.lam=0.7"]))

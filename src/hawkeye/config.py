@@ -82,6 +82,15 @@ def validate(cfg: DictConfig) -> DictConfig:
     if not 0 < resolved["alpha"] <= 1:
         raise ConfigError(f"config key 'alpha'={resolved['alpha']} must be in (0, 1]")
 
+    # One source of truth for the sweep handles: reward.lam/alpha must be ${lambda}/${alpha}.
+    reward = resolved.get("reward") or {}
+    for key, handle in (("lam", "lambda"), ("alpha", "alpha")):
+        if key in reward and reward[key] != resolved[handle]:
+            raise ConfigError(
+                f"config key 'reward.{key}'={reward[key]} differs from the top-level '{handle}'="
+                f"{resolved[handle]}: set '{handle}=' instead"
+            )
+
     out: dict[str, Any] = {k: resolved[k] for k in SCALARS}
     for group, schema in GROUP_SCHEMAS.items():
         out[group] = _check_group(group, schema, resolved.get(group))
