@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import compose_config
 
+from conftest import compose_config
 from hawkeye.config import validate
 from hawkeye.errors import ConfigError
 from hawkeye.paths import REPO_ROOT

@@ -16,6 +16,9 @@ class DataConfig:
     test_size: int = 50
     train_seed: int = 1234
     test_seed: int = 4321
+    # gsm_symbolic template ids below this train, the rest test; gsm8k_test keeps only the
+    # GSM8K originals of templates no training row comes from.
+    template_split: int = 60
     # MATH/MATH500: a local jsonl/parquet path or a hub dataset id; null = skip.
     math_source: str | None = None
     # Which prepared files the curate stage turns into curated train/test splits.
@@ -25,3 +28,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.train_size < 1 or self.test_size < 1:
             raise ConfigError("train_size and test_size must be >= 1")
+        if not 1 <= self.template_split <= 99:
+            raise ConfigError(
+                f"template_split={self.template_split} must be in 1..99 (gsm_symbolic has templates 0-99)"
+            )

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from hawkeye.errors import ConfigError
 
+QUALITY_BACKENDS = ("engine", "server")
+
 
 @dataclass
 class EvalConfig:
@@ -15,15 +17,24 @@ class EvalConfig:
     # Which Model A to evaluate: null = the base policy; "auto" = the train stage's final checkpoint
     # if it exists; or a path to an HF folder.
     policy_checkpoint: str | None = "auto"
+    # Quality generation: "engine" = in-process `make_backend` (rollout.backend: hf or vllm.LLM);
+    # "server" = greedy requests to the vLLM servers the latency part starts anyway (saves a
+    # second 25-60 s engine start per model on CPU). Both are greedy and batched.
+    quality_backend: str = "engine"
     # Serving latency (vLLM OpenAI-compatible servers).
     latency: bool = True
+    latency_datasets: list[str] | None = None  # subset of `datasets` to time (null = all of them)
     concurrency: list[int] = field(default_factory=lambda: [10, 100])
     latency_requests: int = 0        # requests per concurrency level (0 = one per test question)
     request_timeout_s: float = 600.0
     server_start_timeout_s: float = 300.0
     host: str = "127.0.0.1"
-    policy_url: str | None = None    # reuse running servers instead of starting them
+    # Reuse running OpenAI-compatible servers instead of starting them (base URLs, no /v1).
+    policy_url: str | None = None        # the evaluated Model A (Hawkeye)
+    base_policy_url: str | None = None   # the base Model A (Baseline); defaults to policy_url
     responder_url: str | None = None
+    hawkeye_url: str | None = None       # also time `python -m hawkeye.serve` at this URL ("serve")
+    warmup_requests: int = 1             # per server, before timing (first-request compile/caches)
 
     def __post_init__(self) -> None:
         if self.max_rows < 0 or self.latency_requests < 0:
@@ -32,4 +43,13 @@ class EvalConfig:
             if c < 1:
                 raise ConfigError(f"concurrency={c} must be >= 1")
         if self.request_timeout_s <= 0:
-            raise ConfigError("request_timeout_s must be > 0")
+            raise ConfigError(f"request_timeout_s={self.request_timeout_s} must be > 0")
+        if self.quality_backend not in QUALITY_BACKENDS:
+            raise ConfigError(f"quality_backend={self.quality_backend!r} must be one of {QUALITY_BACKENDS}")
+        if not self.datasets:
+            raise ConfigError("datasets=[] must name at least one prepared split")
+        for name in self.latency_datasets or []:
+            if name not in self.datasets:
+                raise ConfigError(f"latency_datasets={self.latency_datasets} must be a subset of datasets={self.datasets}")
+        if self.warmup_requests < 0:
+            raise ConfigError(f"warmup_requests={self.warmup_requests} must be >= 0")

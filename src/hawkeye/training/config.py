@@ -57,7 +57,7 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"          # auto | ddp | fsdp (Lightning strategies)
     precision: str = "32-true"      # bf16-mixed on GPU
-    accumulate_grad_batches: int = 1
+    accumulate_grad_batches: int = 1  # must be 1: accumulation is over micro-batches within a step
     gradient_clip_val: float = 1.0
     checkpoint_every_n_steps: int = 5
     micro_batch_size: int = 0       # completions per forward/backward; 0 = all of a step at once
@@ -69,8 +69,12 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.devices < 1 or self.num_nodes < 1:
             raise ConfigError("devices and num_nodes must be >= 1")
-        if self.accumulate_grad_batches < 1:
-            raise ConfigError(f"accumulate_grad_batches={self.accumulate_grad_batches} must be >= 1")
+        if self.accumulate_grad_batches != 1:
+            # GRPO optimises manually: gradients are accumulated over micro-batches inside a step.
+            raise ConfigError(
+                f"accumulate_grad_batches={self.accumulate_grad_batches}: must be 1; set "
+                "trainer.micro_batch_size to accumulate gradients over micro-batches within a step"
+            )
         if self.checkpoint_every_n_steps < 1:
             raise ConfigError(f"checkpoint_every_n_steps={self.checkpoint_every_n_steps} must be >= 1")
         if self.micro_batch_size < 0:

@@ -1,0 +1,217 @@
+"""The curate stage: Model A's own CoTs (`cot_orig`), their refinements, and the length stats.
+
+Input:  ${paths.prepared_dir}/${data.train_split}.jsonl and ${data.test_split}.jsonl
+Output: ${paths.curated_dir}/{train,test}.jsonl  (prepared fields + the fields below),
+        ${paths.curated_dir}/metrics.json and lengths.png (original vs refined CoT lengths).
+
+- cot_orig: the policy's greedy CoT for `reasoning_messages(q)`, capped at rollout.max_new_tokens
+  (the same cap as training rollouts), so len(c_orig) and len(c) are measured alike.
+- cot_orig_tokens: its length in policy tokens, EOS excluded; cot_refined_tokens: the refined
+  text re-encoded by the same tokenizer.
+- orig_correct: answers.exact_match(cot_orig, answer).
+- refine_rejected: the LLM refinement failed its check and the rules output was kept.
+- flags: "empty_generation", "truncated" (hit the token cap), "unparseable_gold".
+
+Bad input policy. Rejected with DataError (file:line) before any model loads: malformed JSON,
+a missing id/question/answer, a duplicate id, a gold answer that is empty once normalised.
+Kept and flagged: a gold answer math-verify cannot parse ("unparseable_gold": EM then falls
+back to string equality), and an empty generation ("empty_generation": refined text is empty).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from math_verify import parse
+
+from hawkeye.answers import exact_match, normalize_answer
+from hawkeye.curation.llm_refine import llm_refine
+from hawkeye.curation.rules import refine_with_rules
+from hawkeye.errors import DataError
+from hawkeye.files import atomic_open, read_jsonl, strip_line_numbers, write_json, write_jsonl
+from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
+from hawkeye.paths import resolve
+from hawkeye.prompts import reasoning_messages, render
+
+REQUIRED = ("id", "question", "answer")
+
+
+def input_paths(cfg: Any) -> dict[str, Path]:
+    prepared = resolve(cfg.paths.prepared_dir)
+    return {"train": prepared / f"{cfg.data.train_split}.jsonl", "test": prepared / f"{cfg.data.test_split}.jsonl"}
+
+
+def output_dir(cfg: Any) -> Path:
+    return resolve(cfg.paths.curated_dir)
+
+
+def load_split(path: Path, max_rows: int = 0) -> list[dict[str, Any]]:
+    """Validate every row of `path` (DataError naming file:line), then keep the first `max_rows`."""
+    rows = read_jsonl(path, required=REQUIRED)
+    seen: dict[str, int] = {}
+    for row in rows:
+        line, rid = row["_line"], str(row["id"])
+        if rid in seen:
+            raise DataError(f"{path}:{line}: duplicate id {rid!r} (first on line {seen[rid]})")
+        seen[rid] = line
+        if not isinstance(row["question"], str):
+            raise DataError(f"{path}:{line}: field 'question' must be a string")
+        if not normalize_answer(str(row["answer"])):
+            raise DataError(f"{path}:{line}: gold answer {row['answer']!r} is empty once normalised")
+    return strip_line_numbers(rows[:max_rows] if max_rows else rows)
+
+
+def load_inputs(cfg: Any) -> dict[str, list[dict[str, Any]]]:
+    """Both splits, fully validated. Call before loading any model."""
+    limits = {"train": cfg.curate.max_train_rows, "test": cfg.curate.max_test_rows}
+    return {split: load_split(path, limits[split]) for split, path in input_paths(cfg).items()}
+
+
+def gold_parses(answer: str) -> bool:
+    """math-verify turns the gold into a math object (not only its raw string)."""
+    try:
+        parsed = parse(f"${normalize_answer(answer)}$", parsing_timeout=None)
+        return any(not isinstance(x, str) for x in parsed)
+    except Exception:  # noqa: BLE001 - a parser crash means "cannot parse", nothing more
+        return False
+
+
+def curate_rows(
+    rows: list[dict[str, Any]], policy: GenerationBackend, teacher: GenerationBackend | None, cfg: Any
+) -> list[dict[str, Any]]:
+    """Generate cot_orig for every row (one batched call), then refine it."""
+    tok = policy.tokenizer
+
+    def n_tokens(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+    # Line 4 of Algorithm 1 before training: c_orig <- ModelA(q), greedy, same prompt and cap.
+    prompts = [render(tok, reasoning_messages(r["question"])) for r in rows]
+    greedy = SamplingParams(max_new_tokens=int(cfg.rollout.max_new_tokens), temperature=0.0, seed=int(cfg.seed))
+    gens = policy.generate(prompts, greedy)
+
+    threshold = float(cfg.curate.near_duplicate_threshold)
+    cots = [g.text for g in gens]
+    refined = [refine_with_rules(c, threshold) if c.strip() else "" for c in cots]
+    rejected = [False] * len(rows)
+    if teacher is not None:
+        results = llm_refine(
+            teacher, [r["question"] for r in rows], refined,
+            int(cfg.curate.teacher_max_new_tokens), int(cfg.seed), length=n_tokens,
+        )
+        refined = [text for text, _ in results]
+        rejected = [reason is not None for _, reason in results]
+
+    out = []
+    for row, gen, cot, ref, rej in zip(rows, gens, cots, refined, rejected, strict=True):
+        orig_tokens = gen.num_tokens - (1 if gen.finish_reason == "stop" else 0)
+        ref_tokens = orig_tokens if ref == cot else n_tokens(ref)
+        if ref_tokens > orig_tokens:  # never "refine" into something longer
+            ref, ref_tokens = cot, orig_tokens
+        flags = []
+        if not cot.strip():
+            flags.append("empty_generation")
+        if gen.finish_reason == "length":
+            flags.append("truncated")
+        if not gold_parses(str(row["answer"])):
+            flags.append("unparseable_gold")
+        out.append(
+            {
+                **row,
+                "cot_orig": cot,
+                "cot_orig_tokens": orig_tokens,
+                "orig_correct": bool(exact_match(cot, str(row["answer"]))),
+                "cot_refined": ref,
+                "cot_refined_tokens": ref_tokens,
+                "refine_rejected": rej,
+                "flags": flags,
+            }
+        )
+    return out
+
+
+def summarize(rows: list[dict[str, Any]], prefix: str = "") -> dict[str, float]:
+    n = len(rows)
+    orig = sum(r["cot_orig_tokens"] for r in rows)
+    ref = sum(r["cot_refined_tokens"] for r in rows)
+    return {
+        f"{prefix}rows": n,
+        f"{prefix}mean_cot_orig_tokens": orig / n if n else 0.0,
+        f"{prefix}mean_cot_refined_tokens": ref / n if n else 0.0,
+        # 1 - refined/orig over token totals: the share of A's CoT tokens the refinement removes.
+        f"{prefix}compression_ratio": 1 - ref / orig if orig else 0.0,
+        f"{prefix}orig_correct_accuracy": sum(r["orig_correct"] for r in rows) / n if n else 0.0,
+        f"{prefix}refine_rejected_fraction": sum(r["refine_rejected"] for r in rows) / n if n else 0.0,
+        f"{prefix}empty_generation_fraction": sum("empty_generation" in r["flags"] for r in rows) / n if n else 0.0,
+        f"{prefix}truncated_fraction": sum("truncated" in r["flags"] for r in rows) / n if n else 0.0,
+    }
+
+
+def plot_lengths(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Histogram of original vs refined CoT lengths (tokens), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    orig = [r["cot_orig_tokens"] for r in rows]
+    ref = [r["cot_refined_tokens"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bins = max(5, min(30, len(rows)))
+    top = max(orig + ref + [1])
+    ax.hist(orig, bins=bins, range=(0, top), alpha=0.6, label=f"original (mean {sum(orig) / max(len(orig), 1):.0f})")
+    ax.hist(ref, bins=bins, range=(0, top), alpha=0.6, label=f"refined (mean {sum(ref) / max(len(ref), 1):.0f})")
+    ax.set_xlabel("CoT length (Model A tokens)")
+    ax.set_ylabel("rows")
+    ax.set_title("Curated CoT lengths")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def make_teacher(cfg: Any, policy: GenerationBackend) -> GenerationBackend | None:
+    """None for method=rules; the policy backend itself when curate.teacher is null."""
+    if cfg.curate.method != "llm":
+        return None
+    if cfg.curate.teacher is None:
+        return policy
+    teacher_cfg = {"name": "teacher", "name_or_path": cfg.curate.teacher, "dtype": cfg.policy.dtype,
+                   "trust_remote_code": bool(cfg.policy.get("trust_remote_code", False))}
+    return make_backend(teacher_cfg, cfg.rollout, cfg.paths.models_dir, int(cfg.seed))
+
+
+def run(cfg: Any, splits: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Curate validated `splits` (from `load_inputs`), write the outputs, log to the active MLflow run."""
+    import mlflow
+
+    start = time.perf_counter()
+    policy = make_backend(cfg.policy, cfg.rollout, cfg.paths.models_dir, int(cfg.seed))
+    teacher = make_teacher(cfg, policy)
+    try:
+        # One batched generation over both splits, then split back.
+        rows = splits["train"] + splits["test"]
+        curated = curate_rows(rows, policy, teacher, cfg)
+    finally:
+        if teacher is not None and teacher is not policy:
+            teacher.close()
+        policy.close()
+    out = {"train": curated[: len(splits["train"])], "test": curated[len(splits["train"]) :]}
+
+    out_dir = output_dir(cfg)
+    for split, split_rows in out.items():
+        write_jsonl(out_dir / f"{split}.jsonl", split_rows)
+    metrics = {**summarize(curated), **summarize(out["train"], "train_"), **summarize(out["test"], "test_")}
+    metrics["wall_time_s"] = time.perf_counter() - start
+    write_json(out_dir / "metrics.json", metrics)
+    figure = plot_lengths(curated, out_dir / "lengths.png")
+
+    mlflow.log_metrics(metrics)
+    mlflow.log_artifact(str(figure))
+    n_samples = int(cfg.tracking.get("log_samples", 8))
+    mlflow.log_dict({"samples": curated[:n_samples]}, "samples.json")
+    return metrics

@@ -1,0 +1,1 @@
+"""Where prepared rows come from: one module per source, each returning schema rows."""

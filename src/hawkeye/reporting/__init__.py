@@ -1,0 +1,1 @@
+"""The report stage: reads MLflow runs back and turns them into tables and figures."""

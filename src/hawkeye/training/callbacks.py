@@ -1,0 +1,134 @@
+"""Callbacks: step metrics to MLflow and files, the collapse detector, the non-finite guard.
+
+They read `pl_module.step_metrics` / `step_samples`, which `GRPOModule.training_step` fills.
+Their state (the curve so far) is saved in checkpoints, so a resumed run writes the same files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+from hawkeye.errors import HawkeyeError
+from hawkeye.files import write_json, write_text
+
+log = logging.getLogger(__name__)
+
+CURVE_COLUMNS = ("step", "cot_tokens_mean", "em", "reward_mean", "penalty")
+
+
+class NonFiniteError(HawkeyeError, FloatingPointError):
+    """A NaN/Inf loss or reward: the run stops before the bad update reaches the weights."""
+
+
+class StepMetricsWriter(L.Callback):
+    """Each step: MLflow metrics, `collapse_curve.tsv`, `metrics.json`. At the end: figure and samples table.
+
+    `skip_until`: on resume, steps ≤ the last step already in the MLflow run are not logged again.
+    """
+
+    def __init__(self, train_dir: str | Path, target_tokens: float, skip_until: int = -1) -> None:
+        self.train_dir = Path(train_dir)
+        self.target_tokens = target_tokens
+        self.skip_until = skip_until
+        self.rows: list[dict[str, float]] = []
+        self.samples: list[dict[str, Any]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "samples": self.samples}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows, self.samples = list(state["rows"]), list(state["samples"])
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        m = dict(pl_module.step_metrics)
+        step = int(m["step"])
+        self.rows = [r for r in self.rows if r["step"] < step] + [m]
+        self.samples = [s for s in self.samples if s["step"] < step] + list(pl_module.step_samples)
+        if step > self.skip_until and trainer.logger is not None:
+            trainer.logger.log_metrics({k: v for k, v in m.items() if k != "step"}, step=step)
+        log.info("step %d: reward %.4f em %.3f cot_tokens %.1f (%.2fs)", step, m["reward_mean"], m["em"],
+                 m["cot_tokens_mean"], m["step_time_s"])
+        self.write_files()
+
+    def write_files(self) -> None:
+        lines = ["\t".join(CURVE_COLUMNS)]
+        lines += ["\t".join(f"{r[c]:g}" if c != "step" else str(int(r[c])) for c in CURVE_COLUMNS) for r in self.rows]
+        write_text(self.train_dir / "collapse_curve.tsv", "\n".join(lines) + "\n")
+        write_json(self.train_dir / "metrics.json", {
+            "steps": len(self.rows),
+            "first": self.rows[0] if self.rows else {},
+            "final": self.rows[-1] if self.rows else {},
+            "target_cot_tokens": self.target_tokens,
+        })
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        if not self.rows or trainer.logger is None:
+            return
+        from hawkeye.tracking.figures import collapse_curve_figure
+
+        client, run_id = trainer.logger.experiment, trainer.logger.run_id
+        fig = collapse_curve_figure(self.rows, self.target_tokens)
+        fig.savefig(self.train_dir / "collapse_curve.png", dpi=120)
+        client.log_figure(run_id, fig, "collapse_curve.png")
+        client.log_artifact(run_id, str(self.train_dir / "collapse_curve.tsv"))
+        client.log_artifact(run_id, str(self.train_dir / "metrics.json"))
+        if self.samples:
+            columns = list(self.samples[0])
+            client.log_table(run_id, {c: [s[c] for s in self.samples] for c in columns}, "samples.json")
+
+
+class CollapseDetector(L.Callback):
+    """Flags collapse: mean CoT length < fraction·α·len(c_orig) while EM is not improving, or
+    all completions empty. Sets the MLflow tag `collapse=true`; stops the run if asked."""
+
+    def __init__(self, threshold_tokens: float, stop: bool = False) -> None:
+        self.threshold_tokens = threshold_tokens
+        self.stop = stop
+        self.best_em = -math.inf
+        self.collapsed_at: int | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_em": self.best_em, "collapsed_at": self.collapsed_at}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_em, self.collapsed_at = state["best_em"], state["collapsed_at"]
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        m = pl_module.step_metrics
+        em_improving = m["em"] > self.best_em
+        self.best_em = max(self.best_em, m["em"])
+        short = m["cot_tokens_mean"] < self.threshold_tokens and not em_improving
+        empty = m["empty_fraction"] >= 1.0
+        if not (short or empty):
+            return
+        if self.collapsed_at is None:
+            self.collapsed_at = int(m["step"])
+            why = "all completions empty" if empty else (
+                f"mean CoT {m['cot_tokens_mean']:.1f} tokens < {self.threshold_tokens:.1f} and EM not improving")
+            log.warning("collapse detected at step %d: %s", self.collapsed_at, why)
+            if trainer.logger is not None:
+                client, run_id = trainer.logger.experiment, trainer.logger.run_id
+                client.set_tag(run_id, "collapse", "true")
+                client.set_tag(run_id, "collapse_step", str(self.collapsed_at))
+        if self.stop:
+            trainer.should_stop = True
+
+
+class NonFiniteGuard(L.Callback):
+    """Stops the run (naming the step) when the loss or reward is NaN/Inf, before the optimizer
+    applies the update: the last checkpoint written is the last good one."""
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: Any, optimizer: Any) -> None:
+        m = pl_module.step_metrics
+        for key in ("loss", "reward_mean"):
+            if key in m and not math.isfinite(m[key]):
+                step = trainer.global_step // int(pl_module.g.num_iterations)
+                raise NonFiniteError(
+                    f"step {step}: non-finite {key}={m[key]}; stopped before the update "
+                    f"(the last checkpoint is the last good state)"
+                )

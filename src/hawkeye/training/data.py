@@ -1,0 +1,76 @@
+"""Training data: curated rows (q, a, len(c_orig)) and which questions each step trains on.
+
+The questions of step s come from a seeded permutation of the rows, indexed by s (not by a
+dataloader position), so a run resumed at step s trains on exactly the questions that an
+uninterrupted run would have used: resuming reproduces the same run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from hawkeye.errors import DataError
+from hawkeye.files import read_jsonl
+from hawkeye.paths import resolve
+
+REQUIRED = ("id", "question", "answer", "cot_orig_tokens")
+
+
+def load_train_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Curated training rows; a bad row fails naming the file and line."""
+    path = resolve(path)
+    if not path.is_file():
+        raise DataError(f"{path}: curated training data not found (run `dvc repro curate` first)")
+    rows = read_jsonl(path, required=REQUIRED)
+    for row in rows:
+        n = row["cot_orig_tokens"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise DataError(f"{path}:{row['_line']}: cot_orig_tokens={n!r} must be a positive integer")
+    return rows
+
+
+def questions_for_step(num_rows: int, step: int, per_step: int, seed: int) -> list[int]:
+    """Row indices of step `step`: consecutive slices of per-epoch seeded permutations."""
+    out = []
+    for k in range(step * per_step, (step + 1) * per_step):
+        epoch, pos = divmod(k, num_rows)
+        out.append(int(np.random.default_rng(seed + epoch).permutation(num_rows)[pos]))
+    return out
+
+
+class _Steps(Dataset):
+    """One item per step: the rows that step trains on."""
+
+    def __init__(self, rows: list[dict[str, Any]], num_steps: int, per_step: int, seed: int) -> None:
+        self.rows, self.num_steps, self.per_step, self.seed = rows, num_steps, per_step, seed
+
+    def __len__(self) -> int:
+        return self.num_steps
+
+    def __getitem__(self, step: int) -> list[dict[str, Any]]:
+        return [self.rows[i] for i in questions_for_step(len(self.rows), step, self.per_step, self.seed)]
+
+
+class GRPODataModule(L.LightningDataModule):
+    def __init__(self, train_path: str | Path, questions_per_step: int, num_steps: int, seed: int) -> None:
+        super().__init__()
+        self.rows = load_train_rows(train_path)
+        self.train_path = resolve(train_path)
+        self.steps = _Steps(self.rows, num_steps, questions_per_step, seed)
+
+    @property
+    def mean_orig_tokens(self) -> float:
+        return float(np.mean([r["cot_orig_tokens"] for r in self.rows]))
+
+    def rows_for_step(self, step: int) -> list[dict[str, Any]]:
+        return self.steps[step]
+
+    def train_dataloader(self) -> DataLoader:
+        # batch_size=None: each item already is one step's batch of rows. The module reads the rows
+        # of its global step (`rows_for_step`), so a resumed run never depends on loader position.
+        return DataLoader(self.steps, batch_size=None, shuffle=False, num_workers=0)

@@ -1,0 +1,141 @@
+"""Build data, models, the GRPO module, callbacks and the Lightning trainer from a config; fit; save.
+
+`fit` runs inside the MLflow run opened by `hawkeye.tracking.mlflow_run.stage_run` (the caller),
+and attaches Lightning's `MLFlowLogger` to that run (`mlflow.pytorch.autolog` does not patch the
+`lightning` package).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import MLFlowLogger
+from omegaconf import DictConfig
+
+from hawkeye.collab import Responder, freeze
+from hawkeye.models.load import load_model_and_tokenizer
+from hawkeye.paths import resolve
+from hawkeye.tracking.mlflow_run import tracking_uri
+from hawkeye.training import checkpointing
+from hawkeye.training.callbacks import CollapseDetector, NonFiniteGuard, StepMetricsWriter
+from hawkeye.training.data import GRPODataModule
+from hawkeye.training.module import GRPOModule
+
+
+def train_data_path(cfg: DictConfig) -> Path:
+    return resolve(cfg.paths.curated_dir) / "train.jsonl"
+
+
+def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
+    """Train Model A per `cfg`; write `${train_dir}/{final,checkpoints,metrics.json,collapse_curve.tsv}`.
+    Returns the metrics.json summary (first and final step)."""
+    train_dir = Path(train_dir)
+    g, t = cfg.grpo, cfg.trainer
+    mu = int(g.num_iterations)
+    data = GRPODataModule(train_data_path(cfg), int(g.questions_per_step), int(g.max_steps), int(cfg.seed))
+
+    policy, tok, policy_path = load_model_and_tokenizer(cfg.policy, cfg.paths.models_dir)
+    policy.config.use_cache = False  # training forward passes; generate() turns the cache on itself
+    policy.train()
+    ref = None
+    if g.beta != 0.0:
+        ref = copy.deepcopy(policy)
+        freeze(ref)
+    if t.lora.enabled:
+        from peft import LoraConfig, get_peft_model
+
+        policy = get_peft_model(policy, LoraConfig(r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout,
+                                                   target_modules=list(t.lora.target_modules), task_type="CAUSAL_LM"))
+    responder = Responder.from_config(cfg)
+    rollout = None
+    if cfg.rollout.backend == "vllm":
+        from hawkeye.training.vllm_sync import ColocatedVLLM
+
+        rollout = ColocatedVLLM(policy_path, tok, cfg.rollout, seed=int(cfg.seed), dtype=cfg.policy.dtype)
+
+    module = GRPOModule(cfg, policy, tok, responder, data.rows_for_step, ref_policy=ref, rollout=rollout)
+
+    resume = bool(cfg.resume)
+    target_tokens = float(cfg.reward.alpha) * data.mean_orig_tokens
+    writer = StepMetricsWriter(train_dir, target_tokens,
+                               skip_until=checkpointing.last_logged_step(run_id) if resume else -1)
+    ckpt_dir = checkpointing.checkpoint_dir(train_dir)
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="step{step}",
+        auto_insert_metric_name=False,
+        every_n_train_steps=int(t.checkpoint_every_n_steps) * mu,
+        save_top_k=1,  # no monitor: keeps the newest periodic checkpoint
+        save_last=True,
+    )
+    callbacks = [
+        NonFiniteGuard(),
+        writer,
+        CollapseDetector(float(t.collapse_fraction) * target_tokens, stop=bool(t.stop_on_collapse)),
+        checkpoint,
+    ]
+    logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=tracking_uri(cfg), run_id=run_id)
+    trainer = L.Trainer(
+        accelerator=t.accelerator,
+        devices=int(t.devices),
+        num_nodes=int(t.num_nodes),
+        strategy=t.strategy,
+        precision=t.precision,
+        max_steps=int(g.max_steps) * mu,
+        max_epochs=-1,
+        logger=logger,
+        callbacks=callbacks,
+        default_root_dir=str(train_dir),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        deterministic=t.accelerator == "cpu",
+    )
+    checkpointing.write_run_info(cfg, train_dir, run_id)  # written first: a crashed run is resumable
+    # run.json sits beside the checkpoints; and after-the-update state is what a GRPO checkpoint should hold.
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r"Using ModelCheckpoint with manual optimization")
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(checkpointing.last_checkpoint(train_dir)) if resume else None)
+    finally:
+        if responder is not None:
+            responder.close()
+        if rollout is not None:
+            rollout.close()
+
+    save_policy(module.policy, tok, train_dir / "final")
+    client = logger.experiment
+    client.set_tag(run_id, "final_model", str((train_dir / "final").resolve()))
+    client.set_tag(run_id, "checkpoint_last", str(checkpointing.last_checkpoint(train_dir).resolve()))
+    if checkpoint.best_model_path:
+        client.set_tag(run_id, "checkpoint_periodic", checkpoint.best_model_path)
+    writer.write_files()
+    summary = {"first": writer.rows[0] if writer.rows else {}, "final": writer.rows[-1] if writer.rows else {},
+               "steps": len(writer.rows), "collapse_step": callbacks[2].collapsed_at}
+    return summary
+
+
+def save_policy(policy: Any, tokenizer: Any, out_dir: Path) -> None:
+    """The trained Model A as an HF folder (safetensors + tokenizer + chat template), written atomically."""
+    if hasattr(policy, "merge_and_unload"):  # LoRA: the folder holds merged full weights
+        policy = policy.merge_and_unload()
+    policy.config.use_cache = True
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".final.", dir=out_dir.parent))
+    try:
+        policy.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

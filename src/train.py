@@ -1,0 +1,61 @@
+"""Train Model A with GRPO, frozen Model B in the reward loop (Algorithm 1).
+
+    python src/train.py experiment=smoke
+    python src/train.py experiment=smoke -m lambda=0.1,1.0        # a sweep: one MLflow run per job
+    python src/train.py experiment=cpu_default responder=none      # the collapse ablation
+    python src/train.py experiment=smoke resume=true               # continue last.ckpt, same MLflow run
+
+Writes `${paths.train_dir}/{final/,checkpoints/,metrics.json,collapse_curve.tsv}`; in a multirun each
+job writes under its own Hydra job folder instead. Returns the final mean reward (for sweepers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+import hawkeye.runtime
+from hawkeye.paths import resolve
+from hawkeye.tracking.mlflow_run import stage_run
+from hawkeye.training import checkpointing
+from hawkeye.training.fit import fit, train_data_path
+
+
+def job_train_dir(cfg: DictConfig) -> Path:
+    """`paths.train_dir`, or the Hydra job folder when this job is one of a sweep."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return Path(HydraConfig.get().runtime.output_dir) / "train"
+    return resolve(cfg.paths.train_dir)
+
+
+def sweep_id(cfg: DictConfig) -> str | None:
+    """The tag shared by the runs of one sweep: set explicitly, $HAWKEYE_SWEEP_ID, or the sweep folder."""
+    if cfg.tracking.sweep_id or os.environ.get("HAWKEYE_SWEEP_ID"):
+        return cfg.tracking.sweep_id or os.environ["HAWKEYE_SWEEP_ID"]
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        sweep_dir = str(resolve(HydraConfig.get().sweep.dir))
+        return "sweep-" + hashlib.sha256(sweep_dir.encode()).hexdigest()[:10]
+    return None
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    cfg = hawkeye.runtime.start(cfg)
+    cfg.tracking.sweep_id = sweep_id(cfg)
+    train_dir = job_train_dir(cfg)
+    resume_run_id = checkpointing.prepare(cfg, train_dir)  # fails before any model loads
+    run_name = f"train lambda={cfg['lambda']:g} alpha={cfg.alpha:g} responder={cfg.responder.name}"
+    with stage_run(cfg, stage="train", run_name=run_name, data_files=[train_data_path(cfg)],
+                   run_id=resume_run_id, tags={"train_dir": str(train_dir)}) as run:
+        summary = fit(cfg, train_dir, run.info.run_id)
+    return float(summary["final"].get("reward_mean", float("nan")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The curate stage end to end on tiny models, and its handling of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from omegaconf import DictConfig
+
+from conftest import compose_config
+from hawkeye.curation import curate
+from hawkeye.errors import DataError
+from hawkeye.generation.base import Generation
+from hawkeye.paths import REPO_ROOT
+from hawkeye.runtime import start
+from hawkeye.tracking.mlflow_run import stage_run
+
+CURATED_FIELDS = {"cot_orig", "cot_orig_tokens", "orig_correct", "cot_refined", "cot_refined_tokens",
+                  "refine_rejected", "flags"}
+PREPARED_FIELDS = {"id", "source", "question", "answer", "reference_cot"}
+
+
+def _row(i: int, answer: str = "7") -> dict:
+    return {"id": f"q{i}", "source": "test", "question": f"Tom has {i} apples and buys 3 more. How many?",
+            "answer": answer, "reference_cot": f"{i} + 3 = {i + 3}. #### {i + 3}"}
+
+
+def _write(path: Path, rows: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture()
+def prepared(tmp_path: Path) -> Path:
+    d = tmp_path / "prepared"
+    _write(d / "gsm_symbolic_train.jsonl", [_row(i) for i in range(6)])
+    _write(d / "gsm8k_test.jsonl", [_row(i) for i in range(10, 13)])
+    return d
+
+
+def _cfg(overrides: list[str]) -> DictConfig:
+    return start(compose_config(overrides))
+
+
+def test_curate_smoke_writes_the_contract(prepared: Path, smoke_overrides: list[str], mlflow_uri: str) -> None:
+    cfg = _cfg(smoke_overrides)
+    splits = curate.load_inputs(cfg)
+    assert [len(splits["train"]), len(splits["test"])] == [4, 3]  # curate.max_train_rows=4 in smoke
+    with stage_run(cfg, stage="curate", run_name="curate-test", data_files=curate.input_paths(cfg).values()) as run:
+        metrics = curate.run(cfg, splits)
+
+    out = curate.output_dir(cfg)
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    test = [json.loads(line) for line in (out / "test.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in train] == ["q0", "q1", "q2", "q3"]
+    assert [r["id"] for r in test] == ["q10", "q11", "q12"]
+    for r in train + test:
+        assert set(r) == PREPARED_FIELDS | CURATED_FIELDS
+        assert 0 <= r["cot_refined_tokens"] <= r["cot_orig_tokens"] <= cfg.rollout.max_new_tokens
+        assert isinstance(r["orig_correct"], bool) and r["refine_rejected"] is False
+        assert set(r["flags"]) <= {"empty_generation", "truncated", "unparseable_gold"}
+    assert metrics["rows"] == 7 and metrics["train_rows"] == 4
+    assert json.loads((out / "metrics.json").read_text()) == pytest.approx(metrics)
+    assert (out / "lengths.png").read_bytes()[:4] == b"\x89PNG"
+
+    logged = mlflow.get_run(run.info.run_id)
+    assert logged.data.tags["stage"] == "curate"
+    assert logged.data.metrics["compression_ratio"] == pytest.approx(metrics["compression_ratio"])
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"lengths.png", "samples.json", "config.yaml"} <= artifacts
+
+
+def test_curate_is_deterministic(prepared: Path, smoke_overrides: list[str]) -> None:
+    from hawkeye.generation import make_backend
+
+    cfg = _cfg(smoke_overrides)
+    rows = curate.load_inputs(cfg)["train"][:2]
+    runs = []
+    for _ in range(2):  # a fresh backend each time: greedy c_orig depends on the model and prompt only
+        policy = make_backend(cfg.policy, cfg.rollout, cfg.paths.models_dir, int(cfg.seed))
+        runs.append(curate.curate_rows(rows, policy, None, cfg))
+    assert runs[0] == runs[1]
+    assert all(r["cot_orig_tokens"] > 0 for r in runs[0])
+
+
+def test_llm_refinement_counts_rejections(prepared: Path, smoke_overrides: list[str], mlflow_uri: str) -> None:
+    cfg = _cfg([*smoke_overrides, "curate=llm", "curate.max_train_rows=2", "curate.max_test_rows=1",
+                "curate.teacher_max_new_tokens=8"])
+    with stage_run(cfg, stage="curate", run_name="curate-llm-test"):
+        metrics = curate.run(cfg, curate.load_inputs(cfg))
+    out = curate.output_dir(cfg)
+    rows = [json.loads(line) for split in ("train", "test") for line in (out / f"{split}.jsonl").read_text().splitlines()]
+    assert all(isinstance(r["refine_rejected"], bool) for r in rows)
+    assert metrics["refine_rejected_fraction"] == pytest.approx(sum(r["refine_rejected"] for r in rows) / len(rows))
+    # A random tiny teacher cannot keep the answer chain within 8 tokens: its rewrites are
+    # rejected and the rules output is what is kept.
+    for r in rows:
+        if r["refine_rejected"]:
+            assert r["cot_refined_tokens"] <= r["cot_orig_tokens"]
+
+
+class _FakePolicy:
+    """Scripted generations around a real tokenizer (to test flags without a model)."""
+
+    def __init__(self, tokenizer: object, gens: list[Generation]) -> None:
+        self.tokenizer = tokenizer
+        self.gens = gens
+
+    def generate(self, prompts: list[str], params: object) -> list[Generation]:
+        assert len(prompts) == len(self.gens)
+        return self.gens
+
+    def close(self) -> None:
+        pass
+
+
+def test_empty_generation_and_truncation_are_flagged(smoke_overrides: list[str], tiny_models_dir: Path) -> None:
+    from hawkeye.models.load import load_tokenizer, resolve_model_path
+
+    cfg = _cfg(smoke_overrides)
+    tok = load_tokenizer(resolve_model_path("tiny:qwen2?seed=0", str(tiny_models_dir)))
+    eos = tok.eos_token_id
+    cot = "Okay, so 4 + 3 = 7. Hmm, 4 + 3 = 7. The answer is \\boxed{7}."
+    ids = tok(cot, add_special_tokens=False)["input_ids"]
+    gens = [
+        Generation(text="", token_ids=[eos], finish_reason="stop"),
+        Generation(text=cot, token_ids=[*ids, eos], finish_reason="stop"),
+        Generation(text="4 + 3", token_ids=ids[:3], finish_reason="length"),
+    ]
+    rows = [_row(4), _row(4, answer="\\frac{"), _row(5)]
+    rows[1]["id"], rows[2]["id"] = "b", "c"
+    out = curate.curate_rows(rows, _FakePolicy(tok, gens), None, cfg)
+
+    assert out[0]["flags"] == ["empty_generation"] and out[0]["cot_refined"] == ""
+    assert out[0]["cot_orig_tokens"] == 0 and out[0]["orig_correct"] is False
+    assert out[1]["flags"] == ["unparseable_gold"]
+    assert out[1]["cot_orig_tokens"] == len(ids)  # EOS excluded
+    assert out[1]["cot_refined"] == "4 + 3 = 7. The answer is \\boxed{7}."
+    assert out[1]["cot_refined_tokens"] < out[1]["cot_orig_tokens"]
+    assert out[2]["flags"] == ["truncated"] and out[2]["cot_orig_tokens"] == 3
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([_row(0), {"id": "q1", "answer": "3"}], "gsm_symbolic_train.jsonl:2: missing or empty field 'question'"),
+        ([_row(0), _row(1), _row(0)], "gsm_symbolic_train.jsonl:3: duplicate id 'q0' (first on line 1)"),
+        ([_row(0), _row(1, answer=" $ ")], "gsm_symbolic_train.jsonl:2: gold answer ' $ ' is empty"),
+        ([_row(0), "{not json"], "gsm_symbolic_train.jsonl:2: malformed JSON"),
+        ([_row(0), {**_row(1), "question": 5}], "gsm_symbolic_train.jsonl:2: field 'question' must be a string"),
+    ],
+)
+def test_bad_input_names_file_and_line(tmp_path: Path, lines: list, message: str) -> None:
+    path = _write(tmp_path / "gsm_symbolic_train.jsonl", lines)
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)").replace("$", r"\$")):
+        curate.load_split(path)
+
+
+def test_bad_row_past_max_rows_is_still_rejected(tmp_path: Path) -> None:
+    path = _write(tmp_path / "gsm_symbolic_train.jsonl", [_row(0), _row(1), _row(0)])
+    with pytest.raises(DataError, match="duplicate id"):
+        curate.load_split(path, max_rows=1)
+
+
+def _pipeline(overrides: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "pipelines" / "curate.py"), *overrides, "hydra.run.dir=" + str(tmp_path / "hydra")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_pipeline_smoke(prepared: Path, smoke_overrides: list[str], tmp_path: Path) -> None:
+    proc = _pipeline(smoke_overrides, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "curated 7 rows" in proc.stdout
+    for name in ("train.jsonl", "test.jsonl", "metrics.json"):
+        assert (tmp_path / "curated" / name).is_file()
+
+
+def test_pipeline_rejects_bad_input_before_loading_a_model(tmp_path: Path, smoke_overrides: list[str]) -> None:
+    d = tmp_path / "prepared"
+    _write(d / "gsm_symbolic_train.jsonl", [_row(0)])
+    _write(d / "gsm8k_test.jsonl", [_row(1), _row(1)])
+    # The policy path does not exist: a DataError (not a ModelError) proves the data came first.
+    proc = _pipeline([*smoke_overrides, "policy.name_or_path=/nonexistent/model"], tmp_path)
+    assert proc.returncode != 0
+    assert "gsm8k_test.jsonl:2: duplicate id 'q1'" in proc.stderr
+    assert "ModelError" not in proc.stderr
+    assert not (tmp_path / "curated").exists()

