@@ -3,7 +3,7 @@
     python pipelines/evaluate.py experiment=smoke
     python pipelines/evaluate.py eval.latency=false eval.datasets=[gsm8k_test]
 
-Writes ${paths.eval_dir}/{metrics.json, results.md, latency.json, samples_<dataset>.jsonl};
+Writes ${paths.eval_dir}/{metrics.json, results.md, latency.json, samples/<dataset>.jsonl};
 one MLflow run (stage=evaluate) per dataset for the evaluated model pair.
 """
 
@@ -65,10 +65,11 @@ def main(cfg: DictConfig) -> None:
                     int(cfg.rollout.max_new_tokens), int(cfg.rollout.responder_max_new_tokens),
                     answer_leak=cfg.reward.answer_leak, include_b_alone=bool(ev.include_b_alone), seed=int(cfg.seed))
                 mlflow.log_metrics({f"quality/{k}": float(v) for k, v in quality.items() if not math.isnan(v)})
-                samples_path = out_dir / f"samples_{name}.jsonl"
+                samples_path = out_dir / "samples" / f"{name}.jsonl"
                 write_jsonl(samples_path, samples)
-                mlflow.log_table({k: [s.get(k) for s in samples] for k in samples[0]}, f"samples_{name}.json")
-                mlflow.log_artifact(str(samples_path))
+                columns = dict.fromkeys(k for s in samples for k in s)
+                mlflow.log_table({k: [s.get(k) for s in samples] for k in columns}, f"samples_{name}.json")
+                mlflow.log_artifact(str(samples_path), artifact_path="samples")
                 timed = ev.latency and name in (ev.latency_datasets or ev.datasets)
                 latency = stage.latency_for_dataset(cfg, rows, models, endpoints) if timed else {}
                 for method, cells in latency.items():

@@ -48,7 +48,7 @@ def test_quality_only(smoke_overrides: list[str], tmp_path: Path, mlflow_uri: st
     assert q["n"] == 4 and 0 <= q["baseline_accuracy"] <= 1
     assert 0 < q["baseline_a_tokens"] <= 16 and 0 < q["hawkeye_b_tokens"] <= 8  # the smoke token caps
     assert q["hawkeye_tokens"] == pytest.approx(q["hawkeye_a_tokens"] + q["hawkeye_b_tokens"])
-    samples = [json.loads(x) for x in (out / "samples_aime.jsonl").read_text().splitlines()]
+    samples = [json.loads(x) for x in (out / "samples" / "aime.jsonl").read_text().splitlines()]
     assert [s["method"] for s in samples[:3]] == ["baseline", "hawkeye", "b_alone"] and len(samples) == 12
     table = (out / "results.md").read_text()
     for col in ("Dataset", "Method", "Concurrency", "Time per Req (s)", "Avg TBT (s)", "Tokens", "Accuracy",

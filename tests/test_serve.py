@@ -78,3 +78,31 @@ def test_b_reads_the_cot_with_the_answer_masked() -> None:
     assert r.json()["choices"][0]["message"]["content"] == "\\boxed{7}"
     b_prompt = b.seen[0][0]["content"]
     assert "3 + 4 = 7" in b_prompt and "\\boxed{7}" not in b_prompt.split("Reasoning:")[1].split("The reasoning")[0]
+
+
+def test_remote_models_are_streamed_from_openai_servers() -> None:
+    """A and B behind OpenAI chat servers (here: another hawkeye app on a real socket)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from hawkeye.evaluation.servers import free_port
+    from hawkeye.serve import RemoteChatModel
+
+    upstream = build_app(Pipeline(Scripted(["thinking"]), Scripted(["\\boxed", "{5}"]), 8, 8, answer_leak="allow"))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(upstream, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        client = TestClient(build_app(Pipeline(RemoteChatModel(url), RemoteChatModel(url), 8, 8)))
+        r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "2 + 3?"}]})
+        msg = r.json()["choices"][0]["message"]
+        assert msg["content"] == "\\boxed{5}" and msg["reasoning_content"] == "\\boxed{5}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

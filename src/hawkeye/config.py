@@ -96,7 +96,22 @@ def validate(cfg: DictConfig) -> DictConfig:
         out[group] = _check_group(group, schema, resolved.get(group))
     if "experiment" in resolved:
         out["experiment"] = resolved["experiment"]
+    _check_across_groups(out)
     return OmegaConf.create(out)
+
+
+def _check_across_groups(cfg: dict[str, Any]) -> None:
+    """Constraints that span two groups (a group's schema sees only its own node)."""
+    g, t = cfg["grpo"], cfg["trainer"]
+    batch = g["group_size"] * g["questions_per_step"]  # G·N completions per step
+    mb = t["micro_batch_size"]
+    # Equal micro-batches: the same peak memory every micro-batch, and no step silently runs
+    # a remainder batch (or a micro-batch larger than the step itself).
+    if mb and batch % mb:
+        raise ConfigError(
+            f"config key 'trainer.micro_batch_size'={mb} must divide grpo.group_size*grpo.questions_per_step="
+            f"{g['group_size']}*{g['questions_per_step']}={batch} (or be 0 = the whole step at once)"
+        )
 
 
 def _check_group(group: str, schema: type, node: Any) -> Any:

@@ -1,21 +1,32 @@
-"""What every entry point does first: validate the config, pin threads, seed."""
+"""What every entry point does first: validate the config, check the tracking store, pin threads, seed."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 import threading
 from types import FrameType
 
 from omegaconf import DictConfig
 
 from hawkeye.config import validate
+from hawkeye.errors import ConfigError
 from hawkeye.seeding import seed_everything
 
 
-def start(cfg: DictConfig) -> DictConfig:
-    """Validate (fails before any model loads, naming the key), then threads and seeds."""
+def start(cfg: DictConfig, check_tracking: bool = True) -> DictConfig:
+    """Validate (naming the key), then check that the MLflow store answers (naming the URI),
+    all before any model loads or server starts; then threads and seeds.
+
+    `check_tracking=False` is for stages that log nothing to MLflow (models, prepare).
+    """
     cfg = validate(cfg)
+    if check_tracking:
+        from hawkeye.tracking.mlflow_run import check_reachable, tracking_uri
+
+        check_reachable(tracking_uri(cfg))
     threads = int(cfg.trainer.num_threads)
     if threads > 0:
         import torch
@@ -26,6 +37,19 @@ def start(cfg: DictConfig) -> DictConfig:
     seed_everything(int(cfg.seed))
     _sigterm_as_interrupt()
     return cfg
+
+
+def check_port_free(host: str, port: int, what: str = "server") -> None:
+    """Fail at once, naming host:port, when a server could not bind there (instead of after
+    loading models, or after a vLLM engine's 25-60 s start)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no conflict
+        try:
+            s.bind((host, int(port)))
+        except OSError as e:
+            why = "already in use" if e.errno == errno.EADDRINUSE else e.strerror
+            raise ConfigError(f"{what}: cannot bind {host}:{port}: {why} (choose another port)") from e
 
 
 def _sigterm_as_interrupt() -> None:

@@ -10,7 +10,8 @@ Output: ${paths.curated_dir}/{train,test}.jsonl  (prepared fields + the fields b
   text re-encoded by the same tokenizer.
 - orig_correct: answers.exact_match(cot_orig, answer).
 - refine_rejected: the LLM refinement failed its check and the rules output was kept.
-- flags: "empty_generation", "truncated" (hit the token cap), "unparseable_gold".
+- flags: "empty_generation", "truncated" (hit the token cap), "unparseable_gold", and for a
+  rejected LLM rewrite "refine_<reason>" (refine_empty/longer/lost_answer/lost_numbers).
 
 Bad input policy. Rejected with DataError (file:line) before any model loads: malformed JSON,
 a missing id/question/answer, a duplicate id, a gold answer that is empty once normalised.
@@ -20,6 +21,7 @@ back to string equality), and an empty generation ("empty_generation": refined t
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,9 @@ def load_inputs(cfg: Any) -> dict[str, list[dict[str, Any]]]:
 def gold_parses(answer: str) -> bool:
     """math-verify turns the gold into a math object (not only its raw string)."""
     try:
-        parsed = parse(f"${normalize_answer(answer)}$", parsing_timeout=None)
+        # math-verify's SIGALRM timeout works on the main thread only.
+        timeout = 5 if threading.current_thread() is threading.main_thread() else None
+        parsed = parse(f"${normalize_answer(answer)}$", parsing_timeout=timeout)
         return any(not isinstance(x, str) for x in parsed)
     except Exception:  # noqa: BLE001 - a parser crash means "cannot parse", nothing more
         return False
@@ -95,17 +99,17 @@ def curate_rows(
     threshold = float(cfg.curate.near_duplicate_threshold)
     cots = [g.text for g in gens]
     refined = [refine_with_rules(c, threshold) if c.strip() else "" for c in cots]
-    rejected = [False] * len(rows)
+    reasons: list[str | None] = [None] * len(rows)
     if teacher is not None:
         results = llm_refine(
             teacher, [r["question"] for r in rows], refined,
             int(cfg.curate.teacher_max_new_tokens), int(cfg.seed), length=n_tokens,
         )
         refined = [text for text, _ in results]
-        rejected = [reason is not None for _, reason in results]
+        reasons = [reason for _, reason in results]
 
     out = []
-    for row, gen, cot, ref, rej in zip(rows, gens, cots, refined, rejected, strict=True):
+    for row, gen, cot, ref, reason in zip(rows, gens, cots, refined, reasons, strict=True):
         orig_tokens = gen.num_tokens - (1 if gen.finish_reason == "stop" else 0)
         ref_tokens = orig_tokens if ref == cot else n_tokens(ref)
         if ref_tokens > orig_tokens:  # never "refine" into something longer
@@ -117,6 +121,8 @@ def curate_rows(
             flags.append("truncated")
         if not gold_parses(str(row["answer"])):
             flags.append("unparseable_gold")
+        if reason is not None:
+            flags.append(f"refine_{reason}")  # why the LLM rewrite was rejected
         out.append(
             {
                 **row,
@@ -125,7 +131,7 @@ def curate_rows(
                 "orig_correct": bool(exact_match(cot, str(row["answer"]))),
                 "cot_refined": ref,
                 "cot_refined_tokens": ref_tokens,
-                "refine_rejected": rej,
+                "refine_rejected": reason is not None,
                 "flags": flags,
             }
         )

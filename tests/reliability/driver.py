@@ -1,0 +1,73 @@
+"""Runs a real entry point in a subprocess with one test patch applied, for the kill/signal tests.
+
+    python tests/reliability/driver.py <mode> <hydra overrides...>
+
+Modes:
+- train_varied: src/train.py, counting a CoT's length in characters (random tiny models rarely
+  emit EOS, so token counts would tie and every advantage would be 0: the weights would not move).
+- curate_slow_write: pipelines/curate.py, whose curated train.jsonl writer stalls after its first
+  row (prints WRITING): a signal then lands mid-write.
+- curate_slow_generate: pipelines/curate.py, whose generation stalls (prints GENERATING).
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def patch_train_varied() -> None:
+    import hawkeye.training.module as module
+
+    module.cot_length = lambda gen, tok: len(gen.text)
+
+
+def patch_curate_slow_write() -> None:
+    import hawkeye.curation.curate as curate
+
+    original = curate.write_jsonl
+
+    def slow_write(path, rows):  # noqa: ANN001, ANN202
+        if Path(path).name != "train.jsonl":
+            return original(path, rows)
+
+        def stalled():  # noqa: ANN202
+            rows_list = list(rows)
+            yield rows_list[0]
+            print(f"WRITING {path} pid={os.getpid()}", flush=True)
+            time.sleep(120)
+            yield from rows_list[1:]
+
+        return original(path, stalled())
+
+    curate.write_jsonl = slow_write
+
+
+def patch_curate_slow_generate() -> None:
+    from hawkeye.generation.hf import HFBackend
+
+    def stalled(self, prompts, params):  # noqa: ANN001, ANN202
+        print(f"GENERATING pid={os.getpid()}", flush=True)
+        time.sleep(120)
+        raise AssertionError("not reached")
+
+    HFBackend.generate = stalled
+
+
+MODES = {
+    "train_varied": (patch_train_varied, "src/train.py"),
+    "curate_slow_write": (patch_curate_slow_write, "pipelines/curate.py"),
+    "curate_slow_generate": (patch_curate_slow_generate, "pipelines/curate.py"),
+}
+
+if __name__ == "__main__":
+    patch, script = MODES[sys.argv[1]]
+    sys.path.insert(0, str(REPO / "src"))
+    patch()
+    sys.argv = [str(REPO / script), *sys.argv[2:]]
+    runpy.run_path(str(REPO / script), run_name="__main__")
