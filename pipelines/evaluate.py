@@ -62,7 +62,7 @@ def main(cfg: DictConfig) -> None:
                            tags={"dataset": name, **{f"model.{r}": p for r, p in context["models"].items()}}):
                 quality, samples = evaluate_quality(
                     rows, backends["baseline_a"], backends["hawkeye_a"], backends["responder"],
-                    int(cfg.rollout.max_new_tokens), int(cfg.rollout.responder_max_new_tokens),
+                    *stage.token_caps(cfg),
                     answer_leak=cfg.reward.answer_leak, include_b_alone=bool(ev.include_b_alone), seed=int(cfg.seed))
                 mlflow.log_metrics({f"quality/{k}": float(v) for k, v in quality.items() if not math.isnan(v)})
                 samples_path = out_dir / "samples" / f"{name}.jsonl"

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import compose_config
 
+from conftest import compose_config
 from hawkeye.errors import ConfigError
 from hawkeye.files import write_jsonl
 from hawkeye.paths import REPO_ROOT

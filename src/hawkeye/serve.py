@@ -193,9 +193,10 @@ def pipeline_from_config(cfg: Any, policy_url: str | None = None, responder_url:
         lm = load_causal_lm(m.path, str(m.cfg.dtype), bool(m.cfg.trust_remote_code))
         return LocalHFChatModel(lm.eval(), m.tokenizer)
 
-    return Pipeline(make("hawkeye_a", policy_url), make("responder", responder_url),
-                    int(cfg.rollout.max_new_tokens), int(cfg.rollout.responder_max_new_tokens),
-                    str(cfg.reward.answer_leak))
+    from hawkeye.evaluation.stage import token_caps
+
+    return Pipeline(make("hawkeye_a", policy_url), make("responder", responder_url), *token_caps(cfg),
+                    answer_leak=str(cfg.reward.answer_leak))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,6 +17,10 @@ class EvalConfig:
     # Which Model A to evaluate: null = the base policy; "auto" = the train stage's final checkpoint
     # if it exists; or a path to an HF folder.
     policy_checkpoint: str | None = "auto"
+    # Token caps for A's CoT and B's answer; null = rollout.max_new_tokens / responder_max_new_tokens
+    # (the caps A was trained under, so compression is measured on the same budget).
+    max_new_tokens: int | None = None
+    responder_max_new_tokens: int | None = None
     # Quality generation: "engine" = in-process `make_backend` (rollout.backend: hf or vllm.LLM);
     # "server" = greedy requests to the vLLM servers the latency part starts anyway (saves a
     # second 25-60 s engine start per model on CPU). Both are greedy and batched.
@@ -37,6 +41,9 @@ class EvalConfig:
     warmup_requests: int = 1             # per server, before timing (first-request compile/caches)
 
     def __post_init__(self) -> None:
+        for key in ("max_new_tokens", "responder_max_new_tokens"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"{key}={getattr(self, key)} must be >= 1 (or null)")
         if self.max_rows < 0 or self.latency_requests < 0:
             raise ConfigError("max_rows and latency_requests must be >= 0")
         for c in self.concurrency:

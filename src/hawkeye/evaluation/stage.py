@@ -109,6 +109,12 @@ def quality_backends(cfg: DictConfig, models: dict[str, Model],
     return out
 
 
+def token_caps(cfg: DictConfig) -> tuple[int, int]:
+    """(A's CoT cap, B's answer cap): eval.* if set, else the rollout caps A was trained under."""
+    ev, ro = cfg.eval, cfg.rollout
+    return int(ev.max_new_tokens or ro.max_new_tokens), int(ev.responder_max_new_tokens or ro.responder_max_new_tokens)
+
+
 def _prompt_ids(tok: Any, messages: list[dict[str, str]]) -> list[int]:
     return list(tok(render(tok, messages), add_special_tokens=False)["input_ids"])
 
@@ -116,7 +122,7 @@ def _prompt_ids(tok: Any, messages: list[dict[str, str]]) -> list[int]:
 def latency_for_dataset(cfg: DictConfig, rows: list[dict[str, Any]], models: dict[str, Model],
                         endpoints: dict[str, lat.Endpoint]) -> dict[str, dict[int, dict[str, Any]]]:
     """Baseline (Full), Hawkeye (CoT only) and Hawkeye (Full) at every concurrency level."""
-    ev, ro = cfg.eval, cfg.rollout
+    ev = cfg.eval
     questions = [r["question"] for r in rows]
     tok_base, tok_a, tok_b = (models[r].tokenizer for r in ROLES)
     prompts_base = [_prompt_ids(tok_base, reasoning_messages(q)) for q in questions]
@@ -125,7 +131,7 @@ def latency_for_dataset(cfg: DictConfig, rows: list[dict[str, Any]], models: dic
     def prompt_b(i: int, cot: str) -> list[int]:
         return _prompt_ids(tok_b, responder_messages(questions[i], leak_view(cot, cfg.reward.answer_leak)))
 
-    n_a, n_b = int(ro.max_new_tokens), int(ro.responder_max_new_tokens)
+    n_a, n_b = token_caps(cfg)
     methods = {
         "baseline_full": lat.single_request(endpoints["baseline_a"], prompts_base, n_a),
         "cot_only": lat.single_request(endpoints["hawkeye_a"], prompts_a, n_a),

@@ -24,7 +24,7 @@ import torch
 
 from hawkeye.collab import Responder
 from hawkeye.generation.base import Generation, SamplingParams
-from hawkeye.prompts import render, reasoning_messages
+from hawkeye.prompts import reasoning_messages, render
 from hawkeye.reward.reward import Reward, compute_reward
 from hawkeye.training.advantages import group_advantages
 from hawkeye.training.loss import grpo_loss
