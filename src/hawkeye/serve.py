@@ -213,7 +213,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from hawkeye.config import validate
     from hawkeye.paths import CONF_DIR
+    from hawkeye.runtime import check_port_free
 
+    check_port_free(args.host, args.port, "hawkeye.serve")  # before any model loads
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = validate(compose(config_name="config", overrides=args.overrides))
     app = build_app(pipeline_from_config(cfg, args.policy_url, args.responder_url))

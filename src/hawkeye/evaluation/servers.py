@@ -26,6 +26,7 @@ from typing import Any
 import psutil
 
 from hawkeye.errors import ModelError
+from hawkeye.runtime import check_port_free
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -152,6 +153,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def vllm_server(model_path: str, served_name: str, host: str, log_dir: str | os.PathLike[str],
                 vllm_cfg: Any, seed: int = 0, dtype: str = "float32", port: int | None = None) -> ServerProcess:
     """`python -m vllm.entrypoints.openai.api_server` for one model (greedy requests, eager mode)."""
+    if port:  # fail now, naming the port, not after the engine's 25-60 s start
+        check_port_free(host, port, f"vLLM server {served_name}")
     port = port or free_port(host)
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
