@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -31,4 +33,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":  # vLLM on CPU spawns workers: keep the entry point guarded
+    sys.argv = hawkeye.runtime.flags_first(sys.argv)
     main()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,4 +91,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = hawkeye.runtime.flags_first(sys.argv)
     main()

@@ -7,12 +7,13 @@ python pipelines/prepare.py experiment=smoke   # tiny sizes -> data/smoke/prepar
 from __future__ import annotations
 
 import logging
+import sys
 
 import hydra
 from omegaconf import DictConfig
 
 from hawkeye.data.prepare import run
-from hawkeye.runtime import start
+from hawkeye.runtime import flags_first, start
 
 log = logging.getLogger("prepare")
 
@@ -25,4 +26,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = flags_first(sys.argv)
     main()

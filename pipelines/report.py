@@ -9,6 +9,8 @@ Writes reports/summary.md (poster-style tables), pareto.png and collapse.png, an
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 import mlflow
 from mlflow import MlflowClient
@@ -50,4 +52,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = hawkeye.runtime.flags_first(sys.argv)
     main()

@@ -61,3 +61,10 @@ def _sigterm_as_interrupt() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
+
+
+def flags_first(argv: list[str]) -> list[str]:
+    """Hydra's parser wants `-m/--multirun` before the overrides; accept it anywhere, so that
+    `python src/train.py experiment=smoke -m lambda=0.1,1.0` works as typed."""
+    flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
+    return [argv[0], *flags, *(a for a in argv[1:] if a not in flags)]
