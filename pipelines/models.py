@@ -15,10 +15,12 @@ import sys
 import time
 
 import hydra
+import mlflow
 from omegaconf import DictConfig
 
 from hawkeye.models.assemble import assemble_model, load_sources
 from hawkeye.runtime import start
+from hawkeye.tracking.mlflow_run import stage_run
 
 log = logging.getLogger("models")
 SELECTED: list[str] = []
@@ -41,9 +43,12 @@ def split_argv(argv: list[str], known: set[str]) -> tuple[list[str], list[str]]:
 def main(cfg: DictConfig) -> None:
     cfg = start(cfg)
     for name in SELECTED:
-        t0 = time.perf_counter()
-        out = assemble_model(name, cfg.paths.models_dir)
-        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+        with stage_run(cfg, stage="models", run_name=f"models {name}", tags={"model": name}):
+            t0 = time.perf_counter()
+            out = assemble_model(name, cfg.paths.models_dir)
+            peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+            mlflow.log_metrics({"seconds": time.perf_counter() - t0, "peak_rss_gib": peak_gib})
+            mlflow.log_artifact(str(out / "hawkeye_source.json"))
         log.info(
             "%s -> %s in %.0f s (peak RSS of this process %.1f GiB)",
             name,

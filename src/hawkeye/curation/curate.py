@@ -10,7 +10,8 @@ Output: ${paths.curated_dir}/{train,test}.jsonl  (prepared fields + the fields b
   text re-encoded by the same tokenizer.
 - orig_correct: answers.exact_match(cot_orig, answer).
 - refine_rejected: the LLM refinement failed its check and the rules output was kept.
-- flags: "empty_generation", "truncated" (hit the token cap), "unparseable_gold", and for a
+- flags: "empty_generation", "truncated" (hit the token cap), "unparseable_gold",
+  "non_numeric_gold" (a GSM8K/AIME gold without a digit), and for a
   rejected LLM rewrite "refine_<reason>" (refine_empty/longer/lost_answer/lost_numbers).
 
 Bad input policy. Rejected with DataError (file:line) before any model loads: malformed JSON,
@@ -121,6 +122,9 @@ def curate_rows(
             flags.append("truncated")
         if not gold_parses(str(row["answer"])):
             flags.append("unparseable_gold")
+        elif str(row.get("source", "")).startswith(("gsm", "aime")) and not any(ch.isdigit() for ch in str(row["answer"])):
+            # GSM8K/AIME golds are numbers; math-verify would happily parse "twelve" as symbols.
+            flags.append("non_numeric_gold")
         if reason is not None:
             flags.append(f"refine_{reason}")  # why the LLM rewrite was rejected
         out.append(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye.answers import exact_match
-from hawkeye.files import read_jsonl, strip_line_numbers
+from hawkeye.data.schema import read_rows
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
 from hawkeye.prompts import reasoning_messages, render, responder_messages
 from hawkeye.reward.leak import mask_stated_answer
@@ -27,7 +27,7 @@ PREPARED_FIELDS = ("id", "question", "answer")
 def load_rows(prepared_dir: str | Path, name: str, max_rows: int) -> tuple[list[dict[str, Any]], Path]:
     """The first `max_rows` rows (0 = all) of `<prepared_dir>/<name>.jsonl`, checked strictly."""
     path = Path(prepared_dir) / f"{name}.jsonl"
-    rows = strip_line_numbers(read_jsonl(path, required=PREPARED_FIELDS))
+    rows = [dict(r) for r in read_rows(path)]  # the prepared-row schema: fields, gold, unique ids
     return (rows[:max_rows] if max_rows else rows), path
 
 

@@ -10,7 +10,6 @@ are listed). Keys that may legitimately change on resume: `resume` itself, `grpo
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,11 @@ def last_checkpoint(train_dir: str | Path) -> Path:
 
 
 def prepare(cfg: DictConfig, train_dir: str | Path) -> str | None:
-    """Before anything loads: the MLflow run id to continue (resume), or None for a fresh run
-    (whose stale checkpoints from an earlier run in this folder are removed)."""
+    """Before anything loads: the MLflow run id to continue (resume), or None for a fresh run.
+    Nothing is deleted here: a fresh run clears stale checkpoints only once its inputs have loaded."""
     ckpt = last_checkpoint(train_dir)
     info_path = checkpoint_dir(train_dir) / "run.json"
     if not cfg.resume:
-        shutil.rmtree(checkpoint_dir(train_dir), ignore_errors=True)
         return None
     if not ckpt.exists() or not info_path.is_file():
         raise ConfigError(f"resume=true but there is no checkpoint to resume: {ckpt} (and run.json) not found")

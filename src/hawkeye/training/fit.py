@@ -100,6 +100,8 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
         log_every_n_steps=1,
         deterministic=t.accelerator == "cpu",
     )
+    if not resume:  # inputs and models loaded fine: only now replace an earlier run's checkpoints
+        shutil.rmtree(checkpointing.checkpoint_dir(train_dir), ignore_errors=True)
     checkpointing.write_run_info(cfg, train_dir, run_id)  # written first: a crashed run is resumable
     # run.json sits beside the checkpoints; and after-the-update state is what a GRPO checkpoint should hold.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
