@@ -168,7 +168,7 @@ def test_empty_truncated_and_unparseable_are_kept_and_flagged_then_training_refu
     from hawkeye.generation.hf import HFBackend
 
     rows = [json.loads(x) for x in (prepared / "gsm_symbolic_train.jsonl").read_text().splitlines()]
-    rows[2]["answer"] = "?"  # math-verify cannot parse it
+    rows[2]["answer"] = "{{2"  # has a number, but math-verify cannot parse it
     write_lines(prepared / "gsm_symbolic_train.jsonl", rows)
 
     def scripted(self: Any, prompts: list[str], params: Any) -> list[Generation]:
@@ -192,7 +192,7 @@ def test_empty_truncated_and_unparseable_are_kept_and_flagged_then_training_refu
     assert all(r["flags"] == [] for r in curated[3:])
     record("curate: empty generated CoT", "kept, flags=['empty_generation'], cot_orig_tokens=0", True)
     record("curate: CoT over max length (cut at max_new_tokens)", "kept, flags=['truncated']", True)
-    record("curate: unparseable gold '?'", "kept, flags=['unparseable_gold'] (EM falls back to strings)", True)
+    record("curate: unparseable gold '{{2'", "kept, flags=['unparseable_gold'] (EM falls back to strings)", True)
 
     before = plant_previous_outputs(tmp_path / "train", TRAIN_OUTPUTS)
     expect_failure("train: curated row with cot_orig_tokens=0 (empty CoT)",
@@ -200,18 +200,18 @@ def test_empty_truncated_and_unparseable_are_kept_and_flagged_then_training_refu
                    r"curated/train.jsonl:1: cot_orig_tokens=0 must be a positive integer", tmp_path / "train", before)
 
 
-def test_non_numeric_gold_of_a_gsm_split_is_flagged(
+def test_non_numeric_gold_of_a_gsm_split_is_rejected(
     prepared: Path, tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str
 ) -> None:
     """GSM8K golds are numbers. "twelve" parses in math-verify (as symbols t·w·e·l·v·e), so it is not
-    "unparseable", yet no answer can ever match it: the row would train on EM=0 forever, silently."""
+    "unparseable", yet no answer could ever match it: the row would train on EM=0 forever, silently."""
     rows = [json.loads(x) for x in (prepared / "gsm_symbolic_train.jsonl").read_text().splitlines()]
     rows[1]["answer"] = "twelve"
     write_lines(prepared / "gsm_symbolic_train.jsonl", rows)
-    curate_app.main(compose_config(smoke_overrides))
-    curated = [json.loads(x) for x in (tmp_path / "curated" / "train.jsonl").read_text().splitlines()]
-    record("curate: non-numeric gold 'twelve' in a GSM split", f"flags={curated[1]['flags']}", True)
-    assert {"unparseable_gold", "non_numeric_gold"} & set(curated[1]["flags"])
+    before = plant_previous_outputs(tmp_path / "curated", ["train.jsonl", "test.jsonl"])
+    expect_failure("curate: non-numeric gold 'twelve' in a GSM split",
+                   lambda: curate_app.main(compose_config(smoke_overrides)), DataError,
+                   r"gsm_symbolic_train.jsonl:2: gold answer 'twelve' is not a number", tmp_path / "curated", before)
 
 
 # ---- train: curated rows -> checkpoints, final model, metrics ------------------------------------

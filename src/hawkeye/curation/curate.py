@@ -11,11 +11,12 @@ Output: ${paths.curated_dir}/{train,test}.jsonl  (prepared fields + the fields b
 - orig_correct: answers.exact_match(cot_orig, answer).
 - refine_rejected: the LLM refinement failed its check and the rules output was kept.
 - flags: "empty_generation", "truncated" (hit the token cap), "unparseable_gold",
-  "non_numeric_gold" (a GSM8K/AIME gold without a digit), and for a
+  and for a
   rejected LLM rewrite "refine_<reason>" (refine_empty/longer/lost_answer/lost_numbers).
 
 Bad input policy. Rejected with DataError (file:line) before any model loads: malformed JSON,
-a missing id/question/answer, a duplicate id, a gold answer that is empty once normalised.
+a missing id/question/answer, a duplicate id, a gold answer that is empty once normalised, a
+gold without a number in a GSM8K/AIME split.
 Kept and flagged: a gold answer math-verify cannot parse ("unparseable_gold": EM then falls
 back to string equality), and an empty generation ("empty_generation": refined text is empty).
 """
@@ -50,6 +51,9 @@ def output_dir(cfg: Any) -> Path:
     return resolve(cfg.paths.curated_dir)
 
 
+NUMERIC_SPLITS = ("gsm", "aime")  # splits whose gold answers are numbers
+
+
 def load_split(path: Path, max_rows: int = 0) -> list[dict[str, Any]]:
     """Validate every row of `path` (DataError naming file:line), then keep the first `max_rows`."""
     rows = read_jsonl(path, required=REQUIRED)
@@ -63,6 +67,9 @@ def load_split(path: Path, max_rows: int = 0) -> list[dict[str, Any]]:
             raise DataError(f"{path}:{line}: field 'question' must be a string")
         if not normalize_answer(str(row["answer"])):
             raise DataError(f"{path}:{line}: gold answer {row['answer']!r} is empty once normalised")
+        if path.stem.startswith(NUMERIC_SPLITS) and not any(ch.isdigit() for ch in str(row["answer"])):
+            # math-verify parses "twelve" as symbols: the row could never score, silently.
+            raise DataError(f"{path}:{line}: gold answer {row['answer']!r} is not a number, but {path.stem} needs one")
     return strip_line_numbers(rows[:max_rows] if max_rows else rows)
 
 
@@ -122,9 +129,6 @@ def curate_rows(
             flags.append("truncated")
         if not gold_parses(str(row["answer"])):
             flags.append("unparseable_gold")
-        elif str(row.get("source", "")).startswith(("gsm", "aime")) and not any(ch.isdigit() for ch in str(row["answer"])):
-            # GSM8K/AIME golds are numbers; math-verify would happily parse "twelve" as symbols.
-            flags.append("non_numeric_gold")
         if reason is not None:
             flags.append(f"refine_{reason}")  # why the LLM rewrite was rejected
         out.append(

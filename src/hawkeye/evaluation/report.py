@@ -9,7 +9,7 @@ METHODS = (("baseline", "baseline_full", "Baseline (Full)"),
            ("hawkeye_cot", "cot_only", "Hawkeye (CoT only)"),
            ("hawkeye", "full", "Hawkeye (Full)"),
            ("hawkeye", "serve", "Hawkeye (serve)"))
-HEADER = ["Dataset", "Method", "Concurrency", "Time per Req (s)", "Avg TBT (s)", "Tokens", "Accuracy", "Compression",
+HEADER = ["Dataset", "Method", "Concurrency", "Time per Req (s)", "Avg TBT (s)", "Tokens", "Accuracy (%)", "Compression (%)",
           "Failed"]
 
 
@@ -46,8 +46,8 @@ def results_table(results: dict[str, dict[str, Any]]) -> str:
                     _fmt(cell["e2e_s_mean"]) if cell else "–",
                     _fmt(cell["tbt_s_mean"], 3) if cell else "–",
                     _fmt(float(tok), 0),
-                    _fmt(acc, 1), _fmt(comp, 2),
-                    f"{cell['failed']}/{cell['requests']}" if cell else "–",
+                    _fmt(acc, 1), _fmt(None if comp is None else 100 * comp, 1),
+                    f"{int(cell['failed'])}/{int(cell['requests'])}" if cell else "–",
                 ]) + " |")
         if "b_alone_accuracy" in q:
             lines.append(f"| {dataset} | B alone | – | – | – | {_fmt(q['b_alone_tokens'], 0)} | "
@@ -65,7 +65,7 @@ def render_results(results: dict[str, dict[str, Any]], context: dict[str, Any]) 
         f"- Model B: `{models.get('responder')}`",
         f"- Hardware: {_hw(context.get('hardware') or {})}; vLLM {context.get('vllm_version')}",
         f"- Quality: greedy, {context.get('quality_backend')}; accuracy in %, tokens = mean generated tokens "
-        "(A + B for Hawkeye (Full)); compression = Hawkeye A tokens / Baseline A tokens.",
+        "(A + B for Hawkeye (Full)); compression = 1 − Hawkeye A tokens / Baseline A tokens (the share of CoT tokens removed).",
         "- Latency: closed loop, streaming; time per request = send to last token (A then B for Full); "
         "TBT = mean gap between streamed tokens; failed requests counted in Failed.",
         "",

@@ -43,6 +43,17 @@ def train_table(runs: list[TrainRun]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _em_note(runs: list[TrainRun]) -> str:
+    """Say so when no run ever scored: then R is the length penalty alone and B cannot matter."""
+    if runs and all(v == 0 for r in runs for _, v in r.em_curve):
+        return (
+            "**EM was 0 at every step of every run**: the reward was the length penalty alone, so the runs "
+            "with and without Model B follow the same curve. Model B can only make a difference once Model A's "
+            "CoTs let some answers be right (a stronger A, a larger token cap, or an easier dataset).\n"
+        )
+    return ""
+
+
 def render_summary(
     experiment: str,
     sweep_id: str | None,
@@ -62,6 +73,7 @@ def render_summary(
         "scored on its own text and is pushed towards extremely short CoTs.",
         "",
         train_table(runs) if runs else "_No finished train runs._\n",
+        _em_note(runs),
         "![collapse](collapse.png)",
         "",
         "![pareto](pareto.png)",
