@@ -22,8 +22,4 @@ if [ "$EXTRA" = cpu ]; then
   "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
 
-# DVC's Hydra composition: `dvc exp run -S lambda=0.5` composes conf/ into params.yaml.
-if [ -d .git ] || git rev-parse --git-dir >/dev/null 2>&1; then
-  .venv/bin/dvc config --local hydra.enabled True >/dev/null 2>&1 || true
-fi
 .venv/bin/python -c "import torch, hawkeye; print('hawkeye ready: torch', torch.__version__)"

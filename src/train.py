@@ -25,6 +25,7 @@ import hawkeye.runtime
 from hawkeye.paths import resolve
 from hawkeye.tracking.mlflow_run import stage_run
 from hawkeye.training import checkpointing
+from hawkeye.training.data import load_train_rows
 from hawkeye.training.fit import fit, train_data_path
 
 
@@ -50,6 +51,7 @@ def main(cfg: DictConfig) -> float:
     cfg = hawkeye.runtime.start(cfg)
     cfg.tracking.sweep_id = sweep_id(cfg)
     train_dir = job_train_dir(cfg)
+    load_train_rows(train_data_path(cfg))  # bad or missing data fails before a run or a model exists
     resume_run_id = checkpointing.prepare(cfg, train_dir)  # fails before any model loads
     run_name = f"train lambda={cfg['lambda']:g} alpha={cfg.alpha:g} responder={cfg.responder.name}"
     with stage_run(cfg, stage="train", run_name=run_name, data_files=[train_data_path(cfg)],

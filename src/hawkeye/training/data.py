@@ -25,7 +25,7 @@ def load_train_rows(path: str | Path) -> list[dict[str, Any]]:
     """Curated training rows; a bad row fails naming the file and line."""
     path = resolve(path)
     if not path.is_file():
-        raise DataError(f"{path}: curated training data not found (run `dvc repro curate` first)")
+        raise DataError(f"{path}: curated training data not found (run `dvc repro curate`, or `python pipelines/curate.py` with the same experiment=, first)")
     rows = read_jsonl(path, required=REQUIRED)
     for row in rows:
         n = row["cot_orig_tokens"]
