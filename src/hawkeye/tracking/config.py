@@ -12,3 +12,6 @@ class TrackingConfig:
     experiment: str = "hawkeye"
     sweep_id: str | None = None     # shared tag of the runs of one sweep (set automatically in -m)
     log_samples: int = 8            # sample completions per logged table
+    # Which arm of an ablation a training run is (b_allow, b_mask, no_b; null outside the arms):
+    # tagged `arm` on the MLflow run so reports and `mlflow ui` can group runs by it.
+    arm: str | None = None

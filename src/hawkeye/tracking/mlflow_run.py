@@ -125,6 +125,7 @@ def stage_run(
             "data_hash": data_hash(data_files),
             "experiment_preset": str(cfg.get("experiment", "")),
             "hardware": f"{platform.machine()} {os.cpu_count()} cores",
+            "arm": str(cfg["tracking"].get("arm") or "none"),
         }
         all_tags.update({f"version.{k}": v for k, v in package_versions().items()})
         all_tags.update(tags or {})
