@@ -1,4 +1,7 @@
-.PHONY: setup test lint repro params smoke
+.PHONY: setup test lint repro params smoke packaged sweep
+# DVC runs each stage's `python` from PATH: put the venv first, so no activation is needed.
+VENV_PATH := PATH="$(CURDIR)/.venv/bin:$$PATH"
+
 setup:            ## create .venv/ and install everything (idempotent)
 	bash scripts/setup.sh
 test:             ## the test suite (offline, CPU, tiny models)
@@ -7,11 +10,24 @@ lint:
 	.venv/bin/ruff check .
 params:           ## recompose conf/ into params.yaml (what `dvc repro` reads)
 	.venv/bin/python scripts/compose_params.py
-repro:
-	.venv/bin/dvc repro
+repro:            ## `dvc repro`: the testbed pipeline (the default), with the venv's python
+	$(VENV_PATH) OMP_NUM_THREADS=1 dvc repro
+sweep:            ## the lambda x alpha grid of the Pareto figure, with and without B, side by side (after `make repro`)
+	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0005,0.005,0.05 alpha=0.3,0.6 tracking.arm=b_allow & b=$$!; \
+	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0005,0.005,0.05 alpha=0.3,0.6 tracking.arm=no_b \
+	    responder=none & n=$$!; wait $$b && wait $$n
+	$(VENV_PATH) python pipelines/report.py
 smoke:            ## the whole chain on tiny random models, in about a minute (no downloads)
 	.venv/bin/python pipelines/prepare.py experiment=smoke
 	.venv/bin/python pipelines/curate.py experiment=smoke
 	.venv/bin/python src/train.py experiment=smoke -m lambda=0.1,1.0
 	.venv/bin/python pipelines/evaluate.py experiment=smoke eval.latency=false
 	.venv/bin/python pipelines/report.py experiment=smoke
+packaged:         ## the machinery on real packaged weights (SmolLM2 as A and B, GSM8K-style data), ~15 min
+	.venv/bin/python pipelines/models.py smollm2-135m-instruct
+	.venv/bin/python pipelines/prepare.py experiment=packaged
+	.venv/bin/python pipelines/curate.py experiment=packaged
+	.venv/bin/python src/train.py experiment=packaged
+	.venv/bin/python src/train.py experiment=packaged responder=none paths.train_dir=runs/packaged/train_no_b
+	.venv/bin/python pipelines/evaluate.py experiment=packaged
+	.venv/bin/python pipelines/report.py experiment=packaged

@@ -1,6 +1,6 @@
 """DVC stage `curate`: Model A's own CoTs (c_orig) for the prepared rows, refined.
 
-    python pipelines/curate.py                      # experiment=cpu_default
+    python pipelines/curate.py                      # experiment=packaged
     python pipelines/curate.py experiment=smoke     # tiny random models, seconds
     python pipelines/curate.py rollout=vllm curate=llm
 """

@@ -1,6 +1,6 @@
 """Stage `prepare`: write the prepared jsonl splits + manifest into `${paths.prepared_dir}`.
 
-python pipelines/prepare.py                    # cpu_default sizes -> data/prepared
+python pipelines/prepare.py                    # packaged sizes -> data/prepared
 python pipelines/prepare.py experiment=smoke   # tiny sizes -> data/smoke/prepared (seconds)
 """
 

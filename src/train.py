@@ -2,7 +2,7 @@
 
     python src/train.py experiment=smoke
     python src/train.py experiment=smoke -m lambda=0.1,1.0        # a sweep: one MLflow run per job
-    python src/train.py experiment=cpu_default responder=none      # the collapse ablation
+    python src/train.py experiment=packaged responder=none      # the collapse ablation
     python src/train.py experiment=smoke resume=true               # continue last.ckpt, same MLflow run
 
 Writes `${paths.train_dir}/{final/,checkpoints/,metrics.json,collapse_curve.tsv}`; in a multirun each

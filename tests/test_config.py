@@ -13,7 +13,7 @@ from hawkeye.errors import ConfigError
 from hawkeye.paths import REPO_ROOT
 
 
-@pytest.mark.parametrize("preset", ["smoke", "cpu_default", "paper_gsm8k"])
+@pytest.mark.parametrize("preset", ["smoke", "testbed", "packaged", "paper_gsm8k"])
 def test_presets_validate(preset: str) -> None:
     cfg = validate(compose_config([f"experiment={preset}"]))
     assert cfg.reward.lam == cfg["lambda"] and cfg.reward.alpha == cfg.alpha

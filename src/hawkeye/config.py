@@ -22,7 +22,9 @@ from hawkeye.generation.config import RolloutConfig
 from hawkeye.models.config import ModelConfig
 from hawkeye.reward.config import RewardConfig
 from hawkeye.tracking.config import TrackingConfig
+from hawkeye.training.arms import ArmsConfig
 from hawkeye.training.config import GRPOConfig, TrainerConfig
+from hawkeye.warmstart.config import WarmstartConfig
 
 
 @dataclass
@@ -47,6 +49,8 @@ GROUP_SCHEMAS: dict[str, type] = {
     "trainer": TrainerConfig,
     "eval": EvalConfig,
     "tracking": TrackingConfig,
+    "warmstart": WarmstartConfig,
+    "arms": ArmsConfig,
     "paths": PathsConfig,
 }
 SCALARS: dict[str, tuple[type, ...]] = {
@@ -126,7 +130,7 @@ def _check_group(group: str, schema: type, node: Any) -> Any:
         # Schema messages start with "field=value ...": name the full dotted key.
         msg = str(e)
         field, sep, rest = msg.partition("=")
-        if sep and field.isidentifier():
+        if sep and all(part.isidentifier() for part in field.split(".")):
             raise ConfigError(f"config key '{group}.{field}'={rest}") from e
         raise ConfigError(f"config key '{group}': {msg}") from e
     except OmegaConfBaseException as e:

@@ -13,6 +13,9 @@ from typing import Any
 
 REASONING_INSTRUCTION = "Solve the problem step by step, then give the final answer in \\boxed{}."
 
+# A told to skip the reasoning: the pre-flight gate's check that the CoT is needed at all.
+DIRECT_INSTRUCTION = "Give only the final answer in \\boxed{}."
+
 # The instruction prompt `s` of Algorithm 1.
 RESPONDER_INSTRUCTION = (
     "The reasoning above was written to help you answer the question. Use it, check it, and "
@@ -22,6 +25,10 @@ RESPONDER_INSTRUCTION = (
 
 def reasoning_messages(question: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": f"{question}\n\n{REASONING_INSTRUCTION}"}]
+
+
+def direct_messages(question: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"{question}\n\n{DIRECT_INSTRUCTION}"}]
 
 
 def responder_messages(question: str, cot: str) -> list[dict[str, str]]:

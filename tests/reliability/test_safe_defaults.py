@@ -23,7 +23,7 @@ from hawkeye.paths import CONF_DIR, REPO_ROOT
 from .helpers import closed_port
 
 
-@pytest.mark.parametrize("preset", ["smoke", "cpu_default", "paper_gsm8k"])
+@pytest.mark.parametrize("preset", ["smoke", "testbed", "packaged", "paper_gsm8k"])
 def test_eval_servers_bind_localhost_by_default(preset: str) -> None:
     from hawkeye.config import validate
     from hawkeye.evaluation.config import EvalConfig

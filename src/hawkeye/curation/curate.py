@@ -31,6 +31,7 @@ from typing import Any
 from math_verify import parse
 
 from hawkeye.answers import exact_match, normalize_answer
+from hawkeye.curation import waste
 from hawkeye.curation.llm_refine import llm_refine
 from hawkeye.curation.rules import refine_with_rules
 from hawkeye.errors import DataError
@@ -163,6 +164,23 @@ def summarize(rows: list[dict[str, Any]], prefix: str = "") -> dict[str, float]:
     }
 
 
+def waste_metrics(rows: list[dict[str, Any]], cfg: Any) -> dict[str, float]:
+    """Precision/recall of the rules' removals against the planted waste (testbed rows only):
+    the rules refine each row's labelled reference CoT, scored token by token in Model A tokens."""
+    labelled = [r for r in rows if r.get("segments")]
+    if not labelled:
+        return {}
+    from hawkeye.models.load import load_tokenizer, resolve_model_path
+
+    tok = load_tokenizer(resolve_model_path(str(cfg.policy.name_or_path), cfg.paths.models_dir))
+    threshold = float(cfg.curate.near_duplicate_threshold)
+    total = sum((waste.score(r["segments"], refine_with_rules(r["reference_cot"], threshold), tok) for r in labelled),
+                waste.WasteScore())
+    return {"waste_precision": total.precision, "waste_recall": total.recall,
+            "waste_fraction": total.waste / max(1, sum(len(waste.labelled_tokens(r["segments"], tok)[0]) for r in labelled)),
+            "waste_rows": float(len(labelled))}
+
+
 def plot_lengths(rows: list[dict[str, Any]], path: Path) -> Path:
     """Histogram of original vs refined CoT lengths (tokens), written atomically."""
     import matplotlib
@@ -220,6 +238,7 @@ def run(cfg: Any, splits: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     for split, split_rows in out.items():
         write_jsonl(out_dir / f"{split}.jsonl", split_rows)
     metrics = {**summarize(curated), **summarize(out["train"], "train_"), **summarize(out["test"], "test_")}
+    metrics.update(waste_metrics(rows, cfg))
     metrics["wall_time_s"] = time.perf_counter() - start
     write_json(out_dir / "metrics.json", metrics)
     figure = plot_lengths(curated, out_dir / "lengths.png")

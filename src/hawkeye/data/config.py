@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hawkeye.data.sources.testbed import TestbedSpec
 from hawkeye.errors import ConfigError
 
 
@@ -24,11 +25,26 @@ class DataConfig:
     # Which prepared files the curate stage turns into curated train/test splits.
     train_split: str = "gsm_symbolic_train"
     test_split: str = "gsm8k_test"
+    # name=testbed only: the generator of hawkeye.data.sources.testbed (operations per problem,
+    # largest operand, largest running total). train_size/test_size/train_seed/test_seed apply.
+    min_ops: int = 2
+    max_ops: int = 4
+    max_operand: int = 9
+    max_total: int = 99
 
     def __post_init__(self) -> None:
-        if self.train_size < 1 or self.test_size < 1:
-            raise ConfigError("train_size and test_size must be >= 1")
+        if self.name not in ("gsm8k", "testbed"):
+            raise ConfigError(f"name={self.name!r} must be one of ('gsm8k', 'testbed')")
+        if self.name == "testbed":
+            self.testbed_spec()  # range checks that name the key
+        for key in ("train_size", "test_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
         if not 1 <= self.template_split <= 99:
             raise ConfigError(
                 f"template_split={self.template_split} must be in 1..99 (gsm_symbolic has templates 0-99)"
             )
+
+    def testbed_spec(self) -> TestbedSpec:
+        """The generator's parameters (its errors start with "field=value", so validate() names data.<field>)."""
+        return TestbedSpec(self.min_ops, self.max_ops, self.max_operand, self.max_total)

@@ -18,20 +18,23 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from hawkeye.data.config import DataConfig
 from hawkeye.data.schema import Row, validate_rows
-from hawkeye.data.sources import aime, gsm8k, gsm_symbolic, math500
+from hawkeye.data.sources import aime, gsm8k, gsm_symbolic, math500, testbed
 from hawkeye.errors import DataError
 from hawkeye.files import sha256_file, write_json, write_jsonl
 from hawkeye.paths import resolve
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("gsm_symbolic_train", "gsm_symbolic_test", "gsm8k_test", "aime", "math500")
-TRAIN_SPLITS = ("gsm_symbolic_train",)
+SPLITS = ("gsm_symbolic_train", "gsm_symbolic_test", "gsm8k_test", "aime", "math500", "testbed_train", "testbed_test")
+TRAIN_SPLITS = ("gsm_symbolic_train", "testbed_train")
 
 
 def build(data: Any, cache: str | Path | None = None) -> tuple[dict[str, list[Row]], dict[str, Any]]:
     """All splits in memory ({name: rows}) and the provenance for the manifest."""
+    if data.name == "testbed":
+        return build_testbed(data)
     train_t, test_t = gsm_symbolic.split_templates(int(data.template_split))
     splits = {
         "gsm_symbolic_train": gsm_symbolic.generate(
@@ -62,9 +65,20 @@ def build(data: Any, cache: str | Path | None = None) -> tuple[dict[str, list[Ro
     return splits, provenance
 
 
+def build_testbed(data: Any) -> tuple[dict[str, list[Row]], dict[str, Any]]:
+    """The planted-overthinking testbed: generated train/test splits, disjoint by question."""
+    spec = DataConfig(**{k: data[k] for k in ("name", "min_ops", "max_ops", "max_operand", "max_total")}).testbed_spec()
+    train = testbed.generate("testbed_train", int(data.train_size), int(data.train_seed), spec)
+    test = testbed.generate("testbed_test", int(data.test_size), int(data.test_seed), spec,
+                            exclude={r["question"] for r in train})
+    splits: dict[str, list[Row]] = {"testbed_train": train, "testbed_test": test}  # type: ignore[dict-item]
+    check_no_leak(splits)
+    return splits, {"generator": "hawkeye.data.sources.testbed", "spec": vars(spec)}
+
+
 def check_no_leak(splits: dict[str, list[Row]]) -> None:
     """No question text of a training split may appear in any other split."""
-    train_q = {r["question"]: (name, r["id"]) for name in TRAIN_SPLITS for r in splits[name]}
+    train_q = {r["question"]: (name, r["id"]) for name in TRAIN_SPLITS for r in splits.get(name, [])}
     for name, rows in splits.items():
         if name in TRAIN_SPLITS:
             continue

@@ -1,6 +1,10 @@
 """The row every prepared file holds, and the checks that make a bad row fail with file:line.
 
-    {"id": str, "source": str, "question": str, "answer": str, "reference_cot": str}
+    {"id": str, "source": str, "question": str, "answer": str, "reference_cot": str,
+     "segments": [{"kind": str, "text": str}, ...]}      # optional: testbed rows only
+
+`segments` is the reference CoT as labelled pieces (`critical`, or the planted waste `filler`,
+`repeat`, `fine`), present only where the waste is known (the testbed generator).
 
 `answer` is normalised text (no `$`, no thousands commas, no trailing `.`); `reference_cot` is
 the dataset's own step-by-step solution without its final-answer line ("" when the source has
@@ -20,15 +24,26 @@ from hawkeye.files import read_jsonl
 
 FIELDS = ("id", "source", "question", "answer", "reference_cot")
 NON_EMPTY = ("id", "source", "question", "answer")
+OPTIONAL = ("segments",)
+SEGMENT_KINDS = ("critical", "filler", "repeat", "fine")
 THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 
 
-class Row(TypedDict):
+class Segment(TypedDict):
+    kind: str
+    text: str
+
+
+class _RowBase(TypedDict):
     id: str
     source: str
     question: str
     answer: str
     reference_cot: str
+
+
+class Row(_RowBase, total=False):
+    segments: list[Segment]
 
 
 def normalise_answer(answer: Any) -> str:
@@ -54,9 +69,9 @@ def validate_row(row: Any, path: str | os.PathLike[str], line: int) -> Row:
     where = f"{path}:{line}"
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    extra = sorted(set(row) - set(FIELDS) - {"_line"})
+    extra = sorted(set(row) - set(FIELDS) - set(OPTIONAL) - {"_line"})
     if extra:
-        raise DataError(f"{where}: unknown field(s) {extra} (allowed: {list(FIELDS)})")
+        raise DataError(f"{where}: unknown field(s) {extra} (allowed: {list(FIELDS + OPTIONAL)})")
     for field in FIELDS:
         if field not in row:
             raise DataError(f"{where}: missing field '{field}'")
@@ -70,7 +85,19 @@ def validate_row(row: Any, path: str | os.PathLike[str], line: int) -> Row:
             f"{where}: field 'answer'={row['answer']!r} is not normalised "
             f"(expected {normalise_answer(row['answer'])!r})"
         )
-    return Row(**{f: row[f] for f in FIELDS})  # type: ignore[typeddict-item]
+    out = Row(**{f: row[f] for f in FIELDS})  # type: ignore[typeddict-item]
+    if "segments" in row:
+        out["segments"] = _check_segments(row["segments"], where)
+    return out
+
+
+def _check_segments(segments: Any, where: str) -> list[Segment]:
+    if not isinstance(segments, list) or not segments:
+        raise DataError(f"{where}: field 'segments' must be a non-empty list")
+    for i, seg in enumerate(segments):
+        if not isinstance(seg, dict) or seg.get("kind") not in SEGMENT_KINDS or not isinstance(seg.get("text"), str):
+            raise DataError(f"{where}: field 'segments[{i}]'={seg!r} must be {{'kind': one of {SEGMENT_KINDS}, 'text': str}}")
+    return [Segment(kind=s["kind"], text=s["text"]) for s in segments]
 
 
 def validate_rows(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> list[Row]:

@@ -1,0 +1,34 @@
+"""DVC stage `warmstart`: the testbed's Model A and Model B trained from scratch, then the pre-flight gate.
+
+    python pipelines/warmstart.py                        # experiment=testbed (the default)
+    python pipelines/warmstart.py warmstart.a.steps=200  # quicker, and probably below the gate
+
+Writes `policy.name_or_path` and `responder.name_or_path` (HF folders) and `runs/warmstart/gate.json`.
+Fails, naming the metric, its value and its threshold, when the gate is missed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+import hawkeye.runtime
+from hawkeye.tracking.mlflow_run import stage_run
+from hawkeye.warmstart import stage
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    cfg = hawkeye.runtime.start(cfg)
+    stage.load_split(cfg, cfg.data.train_split)  # bad or missing data fails before any training
+    with stage_run(cfg, stage="warmstart", run_name=f"warmstart {cfg.policy.name}+{cfg.responder.name}"):
+        summary = stage.run(cfg)
+    gate = ", ".join(f"{k}={v:.3f}" for k, v in summary["gate"].items())
+    print(f"warm start: {summary['train_time_s']:.0f} s training, gate {'passed' if summary['passed'] else 'MISSED'}: {gate}")
+
+
+if __name__ == "__main__":  # the two models train in spawned processes: keep the entry point guarded
+    sys.argv = hawkeye.runtime.flags_first(sys.argv)
+    main()

@@ -1,0 +1,107 @@
+"""The ablation arms of the testbed: the same GRPO run with and without Model B, over several seeds.
+
+Each (arm, seed) is one ordinary `src/train.py` run (its own MLflow run, tagged `arm`), composed from
+this stage's own resolved config plus the arm's overrides, and written to
+`${paths.train_dir}/<arm>/seed<seed>/`. Runs go `arms.jobs` at a time, one CPU core each, because a
+tiny model's step is single-thread bound and two cores run two arms in the time of one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from hawkeye.errors import ConfigError, HawkeyeError
+from hawkeye.paths import REPO_ROOT, resolve
+
+
+def _default_arms() -> dict[str, list[str]]:
+    return {
+        "b_allow": ["reward.answer_leak=allow"],   # the paper's setting: B reads A's CoT as written
+        "b_mask": ["reward.answer_leak=mask"],     # B reads it with A's own answer masked
+        "no_b": ["responder.name=none", "responder.name_or_path=null"],  # A scored on its own answer
+    }
+
+
+@dataclass
+class ArmsConfig:
+    """Schema of the `arms` config group: which runs the `train` stage makes."""
+
+    arms: dict[str, list[str]] = field(default_factory=_default_arms)  # name -> train.py overrides
+    run: list[str] = field(default_factory=lambda: ["b_allow", "b_mask", "no_b"])  # which arms train
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    jobs: int = 2  # runs side by side, one core each
+
+    def __post_init__(self) -> None:
+        if not self.arms:
+            raise ConfigError("arms={} must name at least one arm")
+        for name in self.run:
+            if name not in self.arms:
+                raise ConfigError(f"run={list(self.run)}: unknown arm {name!r} (defined: {sorted(self.arms)})")
+        for name in self.arms:
+            if not name.replace("_", "").isalnum():
+                raise ConfigError(f"arms={name!r}: an arm name must be letters, digits and '_' (it names a folder)")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds={list(self.seeds)} must be a non-empty list of distinct seeds")
+        if self.jobs < 1:
+            raise ConfigError(f"jobs={self.jobs} must be >= 1")
+
+
+class ArmError(HawkeyeError):
+    """An arm's training run failed."""
+
+
+def arm_dir(cfg: Any, arm: str, seed: int) -> Path:
+    return resolve(cfg.paths.train_dir) / arm / f"seed{seed}"
+
+
+def jobs(cfg: Any) -> list[tuple[str, int, list[str]]]:
+    """(arm, seed, overrides) of every run, arms in config order, seeds inner."""
+    out = []
+    for arm in cfg.arms.run:
+        overrides = cfg.arms.arms[arm]
+        for seed in cfg.arms.seeds:
+            extra = [f"seed={seed}", f"paths.train_dir={arm_dir(cfg, arm, seed)}", f"tracking.arm={arm}"]
+            out.append((arm, int(seed), list(overrides) + extra))
+    return out
+
+
+def _run_one(config_dir: Path, arm: str, seed: int, overrides: list[str], log_path: Path) -> float:
+    start = time.perf_counter()
+    cmd = [sys.executable, str(REPO_ROOT / "src" / "train.py"), "--config-dir", str(config_dir),
+           "--config-name", "arms_base", *overrides, "trainer.num_threads=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT).returncode
+    if rc != 0:
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
+        raise ArmError(f"arm {arm} seed {seed} failed (exit {rc}); log {log_path}:\n{tail}")
+    return time.perf_counter() - start
+
+
+def run_arms(cfg: DictConfig) -> dict[str, Any]:
+    """Train every (arm, seed); return {arm: {seed: seconds}}. The first failure is raised after the
+    runs in flight finish (their logs name the arm and seed)."""
+    base = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(base, dict)
+    base.pop("experiment", None)  # already applied; `experiment` is not a config group of a flat file
+    timings: dict[str, dict[int, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="arms-") as tmp:
+        OmegaConf.save(OmegaConf.create(base), Path(tmp) / "arms_base.yaml")
+        with ThreadPoolExecutor(max_workers=int(cfg.arms.jobs)) as pool:
+            futures = {(arm, seed): pool.submit(_run_one, Path(tmp), arm, seed, overrides,
+                                                arm_dir(cfg, arm, seed) / "train.log")
+                       for arm, seed, overrides in jobs(cfg)}
+            for (arm, seed), future in futures.items():
+                timings.setdefault(arm, {})[seed] = future.result()
+    return timings

@@ -1,0 +1,77 @@
+"""Schema of the `warmstart` config group: the testbed's from-scratch models and the pre-flight gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hawkeye.errors import ConfigError
+
+
+@dataclass
+class SFTConfig:
+    """One model trained from scratch (a Llama-shaped decoder) on next-token prediction."""
+
+    hidden: int = 128
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 384
+    steps: int = 600
+    batch_size: int = 32
+    lr: float = 2.0e-3
+    warmup_steps: int = 30
+
+    def check(self, name: str) -> None:
+        """Range checks, naming the key as `<name>.<field>` (called by WarmstartConfig, which knows the name)."""
+        for key in ("hidden", "layers", "heads", "intermediate", "steps", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{name}.{key}={getattr(self, key)} must be >= 1")
+        if self.hidden % self.heads:
+            raise ConfigError(f"{name}.hidden={self.hidden} must be a multiple of {name}.heads={self.heads}")
+        if self.lr <= 0:
+            raise ConfigError(f"{name}.lr={self.lr} must be > 0")
+
+
+@dataclass
+class BViews:
+    """How often each view of a CoT appears in Model B's training data (normalised to sum 1)."""
+
+    full: float = 0.2       # the reference CoT as written (its answer stated)
+    critical: float = 0.2   # the critical equations only
+    partial: float = 0.3    # the critical equations with the last 1-2 steps missing: B finishes them
+    masked: float = 0.15    # a CoT as B reads it under reward.answer_leak=mask: B redoes the last step
+    none: float = 0.15      # no CoT at all: B learns the format, and its accuracy alone stays low
+
+
+@dataclass
+class GateConfig:
+    """Pre-flight thresholds: the testbed must be able to show a result before GRPO spends time."""
+
+    max_rows: int = 200              # test rows the gate evaluates (0 = all)
+    a_greedy_min: float = 0.8        # A with its CoT, greedy
+    a_sampled_min: float = 0.5       # A with its CoT, sampled at rollout.temperature (what GRPO sees)
+    a_direct_max: float = 0.3        # A told to answer directly: the CoT must matter
+    b_alone_max: float = 0.2         # B with no CoT: B must need A
+    b_with_cot_ratio_min: float = 0.9  # B reading A's CoT (reward.answer_leak) vs A alone
+    truncated_max: float = 0.05      # c_orig cut at rollout.max_new_tokens: len(c_orig) is A's, not the cap's
+    enforce: bool = True             # false: report the gate, do not fail the stage
+
+
+@dataclass
+class WarmstartConfig:
+    vocab_size: int = 1000
+    tokenizer_rows: int = 2000       # training rows the BPE is trained on
+    direct_fraction: float = 0.1     # share of A's examples that answer directly (teaches the format only)
+    checkpoint_every_n_steps: int = 100
+    a: SFTConfig = field(default_factory=SFTConfig)
+    b: SFTConfig = field(default_factory=lambda: SFTConfig(hidden=96, layers=3, heads=3, intermediate=256))
+    b_views: BViews = field(default_factory=BViews)
+    gate: GateConfig = field(default_factory=GateConfig)
+
+    def __post_init__(self) -> None:
+        self.a.check("a")
+        self.b.check("b")
+        if not 0 <= self.direct_fraction < 1:
+            raise ConfigError(f"direct_fraction={self.direct_fraction} must be in [0, 1)")
+        views = vars(self.b_views) if not isinstance(self.b_views, dict) else self.b_views
+        if any(v < 0 for v in views.values()) or sum(views.values()) <= 0:
+            raise ConfigError(f"b_views={views} must be >= 0 with a positive sum")

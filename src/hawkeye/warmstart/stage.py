@@ -1,0 +1,158 @@
+"""The `warmstart` stage: tokenizer, Model A and Model B of the testbed trained from scratch, then the gate.
+
+A and B train side by side, one process and one core each (they are independent until the gate),
+then both are written as standard HF folders (safetensors, tokenizer, chat template) at
+`policy.name_or_path` and `responder.name_or_path`, and the gate measures them on the test split.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from hawkeye.errors import DataError
+from hawkeye.files import read_jsonl, write_json
+from hawkeye.paths import resolve
+from hawkeye.prompts import DIRECT_INSTRUCTION, REASONING_INSTRUCTION, RESPONDER_INSTRUCTION
+from hawkeye.warmstart import examples, gate, sft
+from hawkeye.warmstart.tokenizer import train_tokenizer
+
+
+def load_split(cfg: Any, split: str) -> list[dict[str, Any]]:
+    """A prepared testbed split; rows must carry their labelled `segments`."""
+    from hawkeye.data.schema import validate_rows
+
+    path = resolve(cfg.paths.prepared_dir) / f"{split}.jsonl"
+    rows = [dict(r) for r in validate_rows(read_jsonl(path), path)]
+    for i, r in enumerate(rows, start=1):
+        if "segments" not in r:
+            raise DataError(f"{path}:{i}: the warm start needs testbed rows with 'segments' (data=testbed)")
+    return rows
+
+
+def output_dirs(cfg: Any) -> dict[str, Path]:
+    return {"a": resolve(cfg.policy.name_or_path), "b": resolve(cfg.responder.name_or_path)}
+
+
+def run_dir(cfg: Any) -> Path:
+    return resolve(cfg.paths.runs_dir) / "warmstart"
+
+
+def tokenizer_corpus(rows: list[dict[str, Any]]) -> list[str]:
+    """The task's text plus every prompt the pipeline renders, so nothing encodes into stray bytes."""
+    texts = [f"{r['question']} {examples.a_target(r)}" for r in rows]
+    return texts + [REASONING_INSTRUCTION, DIRECT_INSTRUCTION, RESPONDER_INSTRUCTION, "Question: Reasoning: user assistant"]
+
+
+def _train_role(role: str, cfg_dict: dict[str, Any], rows: list[dict[str, Any]], tok_dir: str, out_dir: str) -> list[float]:
+    """One model, in its own process on one core (top level: spawn pickles it by name)."""
+    import torch
+
+    from hawkeye.models.load import load_tokenizer
+    from hawkeye.training.fit import save_policy
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.INFO, format=f"[warmstart {role}] %(message)s")
+    cfg = OmegaConf.create(cfg_dict)
+    w = cfg.warmstart
+    tok = load_tokenizer(tok_dir)
+    tok.padding_side = "right"  # training batches pad on the right
+    seed = int(cfg.seed) + (0 if role == "a" else 1)
+    model = sft.build_model(w[role], tok, seed)
+    direct, views = float(w.direct_fraction), {k: float(v) for k, v in w.b_views.items()}
+
+    def make(rng: random.Random) -> examples.Example:
+        row = rng.choice(rows)
+        return examples.a_example(row, tok, rng, direct) if role == "a" else examples.b_example(row, tok, rng, views)
+    losses = sft.train(model, tok, make, w[role], seed, run_dir(cfg) / "checkpoints" / role,
+                       int(w.checkpoint_every_n_steps))
+    tok.padding_side = "left"
+    save_policy(model, tok, Path(out_dir))
+    return losses
+
+
+def train_models(cfg: DictConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tokenizer, then A and B in parallel; the folders replace the old ones only when both are done."""
+    w = cfg.warmstart
+    corpus = tokenizer_corpus(random.Random(int(cfg.seed)).sample(rows, min(len(rows), int(w.tokenizer_rows))))
+    outs = output_dirs(cfg)
+    tmp = Path(tempfile.mkdtemp(prefix=".warmstart.", dir=resolve(cfg.paths.models_dir)))
+    try:
+        tok_dir = tmp / "tokenizer"
+        train_tokenizer(corpus, int(w.vocab_size), tok_dir)
+        cfg_dict = OmegaConf.to_container(cfg, resolve=True)
+        start = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+            futures = {role: pool.submit(_train_role, role, cfg_dict, rows, str(tok_dir), str(tmp / role))
+                       for role in ("a", "b")}
+            losses = {role: f.result() for role, f in futures.items()}
+        for role, out in outs.items():
+            if out.exists():
+                shutil.rmtree(out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / role, out)
+        return {"losses": losses, "train_time_s": time.perf_counter() - start}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_gate(cfg: DictConfig, test_rows: list[dict[str, Any]]) -> tuple[dict[str, float], list[gate.Check]]:
+    from hawkeye.generation.hf import HFBackend
+    from hawkeye.models.load import load_model_and_tokenizer
+
+    n = int(cfg.warmstart.gate.max_rows)
+    rows = test_rows[:n] if n else test_rows
+    backends = {}
+    for role, node in (("a", cfg.policy), ("b", cfg.responder)):
+        model, tok, _ = load_model_and_tokenizer(node, cfg.paths.models_dir)
+        backends[role] = HFBackend(model.eval(), tok, batch_size=int(cfg.rollout.batch_size))
+    metrics = gate.measure(backends["a"], backends["b"], rows, cfg)
+    return metrics, gate.checks(metrics, cfg.warmstart.gate)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train, gate, write `runs/warmstart/gate.json`, log to the active MLflow run; raise GateError on a miss."""
+    import mlflow
+
+    train_rows = load_split(cfg, cfg.data.train_split)
+    test_rows = load_split(cfg, cfg.data.test_split)
+    trained = train_models(cfg, train_rows)
+    for role, losses in trained["losses"].items():
+        for step in range(0, len(losses), 10):  # every 10th step: enough for the curve
+            mlflow.log_metric(f"warmstart/{role}_loss", losses[step], step=step)
+    start = time.perf_counter()
+    metrics, results = run_gate(cfg, test_rows)
+    summary = {
+        "gate": metrics,
+        "checks": {c.metric: {"value": c.value, "threshold": c.threshold, "kind": c.kind, "passed": c.passed}
+                   for c in results},
+        "passed": all(c.passed for c in results),
+        "train_time_s": trained["train_time_s"],
+        "gate_time_s": time.perf_counter() - start,
+        "params": {role: sum(p.numel() for p in _params(cfg, role)) for role in ("a", "b")},
+    }
+    write_json(run_dir(cfg) / "gate.json", summary)
+    mlflow.log_metrics({f"gate/{k}": v for k, v in metrics.items()})
+    mlflow.log_metrics({"warmstart/train_time_s": trained["train_time_s"], "gate/passed": float(summary["passed"])})
+    if cfg.warmstart.gate.enforce:
+        gate.enforce(results)
+    return summary
+
+
+def _params(cfg: DictConfig, role: str) -> Any:
+    from safetensors import safe_open
+
+    path = output_dirs(cfg)[role] / "model.safetensors"
+    with safe_open(str(path), "pt") as f:
+        for key in f.keys():  # noqa: SIM118 - safe_open is not a mapping
+            yield f.get_tensor(key)

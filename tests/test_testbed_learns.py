@@ -1,0 +1,80 @@
+"""The method learns: on the scaled-down testbed (experiment=testbed_quick), GRPO with Model B cuts
+A's CoT tokens by at least 30% while the A -> B accuracy stays within 10 points of base A alone.
+
+Every stage is the real entry point (`prepare`, `warmstart`, `curate`, `train`), seeded. The
+thresholds come from measurement with a margin (see the README's "Measured figures"): the testbed's
+planted waste is about two thirds of a verbose CoT, so a policy that learns anything about the
+penalty sheds far more than 30%; a drop of more than 10 points means it cut into the critical steps.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hawkeye.answers import exact_match
+from hawkeye.files import read_jsonl
+from hawkeye.generation.base import SamplingParams
+from hawkeye.generation.hf import HFBackend
+from hawkeye.models.load import load_causal_lm, load_tokenizer
+from hawkeye.paths import REPO_ROOT
+from hawkeye.prompts import reasoning_messages, render, responder_messages
+
+pytestmark = pytest.mark.slow
+
+
+def run(script: str, overrides: list[str], env: dict[str, str]) -> None:
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / script), *overrides], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+
+
+def greedy(model_dir: Path, prompts: list[str], cap: int) -> list:
+    tok = load_tokenizer(str(model_dir))
+    backend = HFBackend(load_causal_lm(str(model_dir)).eval(), tok, batch_size=64)
+    return backend.generate(prompts, SamplingParams(max_new_tokens=cap, temperature=0.0))
+
+
+def test_grpo_with_b_compresses_and_keeps_accuracy(tmp_path: Path) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "OMP_NUM_THREADS": "1"}
+    models = tmp_path / "models"
+    overrides = [
+        "experiment=testbed_quick",
+        f"paths.models_dir={models}",
+        f"paths.prepared_dir={tmp_path / 'prepared'}",
+        f"paths.curated_dir={tmp_path / 'curated'}",
+        f"paths.runs_dir={tmp_path / 'runs'}",
+        f"paths.train_dir={tmp_path / 'runs' / 'train'}",
+        f"policy.name_or_path={models / 'testbed-a'}",
+        f"responder.name_or_path={models / 'testbed-b'}",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+        "warmstart.gate.enforce=false",  # this test asserts its own thresholds, below
+    ]
+    for script in ("pipelines/prepare.py", "pipelines/warmstart.py", "pipelines/curate.py", "pipelines/train_arms.py"):
+        run(script, overrides, env)
+
+    rows = read_jsonl(tmp_path / "prepared" / "testbed_test.jsonl")
+    cap = 96
+    base = greedy(models / "testbed-a", [render(load_tokenizer(str(models / "testbed-a")),
+                                                reasoning_messages(r["question"])) for r in rows], cap)
+    trained_dir = tmp_path / "runs" / "train" / "b_allow" / "seed1" / "final"
+    tok = load_tokenizer(str(trained_dir))
+    trained = greedy(trained_dir, [render(tok, reasoning_messages(r["question"])) for r in rows], cap)
+    b_tok = load_tokenizer(str(models / "testbed-b"))
+    answers = greedy(models / "testbed-b", [render(b_tok, responder_messages(r["question"], g.text))
+                                            for r, g in zip(rows, trained, strict=True)], 32)
+
+    def tokens(gens: list) -> float:
+        return sum(g.num_tokens - (g.finish_reason == "stop") for g in gens) / len(gens)
+
+    base_acc = sum(exact_match(g.text, r["answer"]) for g, r in zip(base, rows, strict=True)) / len(rows)
+    hawkeye_acc = sum(exact_match(g.text, r["answer"]) for g, r in zip(answers, rows, strict=True)) / len(rows)
+    cut = 1 - tokens(trained) / tokens(base)
+    report = f"base A {tokens(base):.1f} tokens acc {base_acc:.2f}; trained A->B {tokens(trained):.1f} tokens acc {hawkeye_acc:.2f}"
+    assert base_acc >= 0.5, f"the warm start did not learn the task: {report}"
+    assert cut >= 0.30, f"GRPO cut only {cut:.0%} of A's CoT tokens: {report}"
+    assert hawkeye_acc >= base_acc - 0.10, f"accuracy fell more than 10 points: {report}"
