@@ -19,10 +19,11 @@ class SFTConfig:
     batch_size: int = 32
     lr: float = 2.0e-3
     warmup_steps: int = 30
+    threads: int = 1  # torch threads of this model's process (A and B train side by side)
 
     def check(self, name: str) -> None:
         """Range checks, naming the key as `<name>.<field>` (called by WarmstartConfig, which knows the name)."""
-        for key in ("hidden", "layers", "heads", "intermediate", "steps", "batch_size"):
+        for key in ("hidden", "layers", "heads", "intermediate", "steps", "batch_size", "threads"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{name}.{key}={getattr(self, key)} must be >= 1")
         if self.hidden % self.heads:

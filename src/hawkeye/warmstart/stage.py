@@ -61,9 +61,9 @@ def _train_role(role: str, cfg_dict: dict[str, Any], rows: list[dict[str, Any]],
     from hawkeye.models.load import load_tokenizer
     from hawkeye.training.fit import save_policy
 
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.INFO, format=f"[warmstart {role}] %(message)s")
     cfg = OmegaConf.create(cfg_dict)
+    torch.set_num_threads(int(cfg.warmstart[role].threads))
+    logging.basicConfig(level=logging.INFO, format=f"[warmstart {role}] %(message)s")
     w = cfg.warmstart
     tok = load_tokenizer(tok_dir)
     tok.padding_side = "right"  # training batches pad on the right
