@@ -202,5 +202,11 @@ def test_accuracy_interval_is_reported_per_row() -> None:
     base = SystemResult("baseline", "Baseline", A_ALONE, [True, False] * 20, [10] * 40)
     rows = score_systems([base], 0.95, 1000, 0)
     assert rows[0]["accuracy"] == 0.5 and rows[0]["accuracy_ci_low"] < 0.5 < rows[0]["accuracy_ci_high"]
+    # The token delta pairs question i of both rows: a saving of exactly 2 tokens on every question
+    # has a zero-width interval however much questions differ in length.
+    trained = SystemResult("arm/seed1/a", "arm", A_ALONE, [True] * 40, [10 - 2, 50 - 2] * 20, arm="arm", seed=1)
+    base_long = SystemResult("baseline", "Baseline", A_ALONE, [True] * 40, [10, 50] * 20)
+    delta = score_systems([base_long, trained], 0.95, 1000, 0)[1]
+    assert (delta["token_delta"], delta["token_delta_ci_low"], delta["token_delta_ci_high"]) == (-2, -2, -2)
     with pytest.raises(ValueError, match="Baseline"):
         score_systems([SystemResult("x", "x", A_ALONE, [True], [1])], 0.95, 1000, 0)

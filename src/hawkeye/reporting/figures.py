@@ -63,19 +63,19 @@ def pareto_figure(points: list[ParetoPoint]) -> Any:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     arms = list(dict.fromkeys(p.arm for p in points))
-    for p in points:
+    for i, p in enumerate(points):
         colour = colours[arms.index(p.arm) % len(colours)]
         ax.scatter(p.seed_tokens, [100 * e for e in p.seed_em], s=12, color=colour, alpha=0.4)
         ax.scatter([p.tokens], [100 * p.em], s=60, color=colour, edgecolors="black",
                    label=p.arm if p is next(q for q in points if q.arm == p.arm) else None)
-        ax.annotate(f"λ={p.lam:g}, α={p.alpha:g}, {p.arm}", (p.tokens, 100 * p.em), textcoords="offset points",
-                    xytext=(5, 4), fontsize=7)
+        # Staggered offsets: sweep points often share an accuracy, and their labels would overprint.
+        ax.annotate(p.label, (p.tokens, 100 * p.em), textcoords="offset points", xytext=(5, 4 - 9 * (i % 3)),
+                    fontsize=7)
     front = pareto_front([(p.tokens, p.em) for p in points])
     if len(front) > 1:
         ax.plot([t for t, _ in front], [100 * e for _, e in front], "--", color="gray", label="Pareto front")
-    k = min((p.k for p in points), default=1)
-    ax.set_xlabel(f"mean CoT tokens of Model A (last {k}+ steps)")
-    ax.set_ylabel("training EM (%) (last steps; with B where the arm has B)")
+    ax.set_xlabel("mean CoT tokens of Model A, last k steps (k per point in the report's table)")
+    ax.set_ylabel("training EM (%), last k steps")
     ax.set_title(f"λ × α: accuracy against CoT length ({len(points)} points)")
     ax.grid(alpha=0.3)
     if points:
