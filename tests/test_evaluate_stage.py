@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import threading
@@ -46,18 +47,57 @@ def test_quality_only(smoke_overrides: list[str], tmp_path: Path, mlflow_uri: st
     assert set(metrics) == {"gsm8k_test", "aime"}
     q = metrics["gsm8k_test"]["quality"]
     assert q["n"] == 4 and 0 <= q["baseline_accuracy"] <= 1
-    assert 0 < q["baseline_a_tokens"] <= 10 and 0 < q["hawkeye_b_tokens"] <= 8  # eval cap; smoke's B cap
+    assert 0 < q["baseline_tokens"] <= 10 and 0 < q["hawkeye_b_tokens"] <= 8  # eval cap; smoke's B cap
     assert q["hawkeye_tokens"] == pytest.approx(q["hawkeye_a_tokens"] + q["hawkeye_b_tokens"])
+    systems = metrics["gsm8k_test"]["systems"]
+    assert set(systems) == {"baseline", "base_a_b", "b_alone"}  # no trained A: the base rows only
+    base = systems["baseline"]
+    assert base["accuracy_ci_low"] <= base["accuracy"] <= base["accuracy_ci_high"]
     samples = [json.loads(x) for x in (out / "samples" / "aime.jsonl").read_text().splitlines()]
-    assert [s["method"] for s in samples[:3]] == ["baseline", "hawkeye", "b_alone"] and len(samples) == 12
+    assert [s["system"] for s in samples[:5:4]] == ["baseline", "base_a_b"] and len(samples) == 12
     table = (out / "results.md").read_text()
     for col in ("Dataset", "Method", "Concurrency", "Time per Req (s)", "Avg TBT (s)", "Tokens", "Accuracy",
-                "Compression"):
+                "Compression", "[95% CI]"):
         assert col in table
     runs = mlflow.search_runs(experiment_names=["hawkeye-smoke"])
     assert len(runs) == 2 and set(runs["tags.stage"]) == {"evaluate"}
     assert set(runs["tags.dataset"]) == {"gsm8k_test", "aime"}
     assert "metrics.quality/hawkeye_accuracy" in runs.columns
+    assert "metrics.quality/baseline/accuracy_ci_high" in runs.columns
+
+
+def _make_arms(train_dir: Path, models_dir: Path, arms: dict[str, tuple[str, str]], seeds: tuple[int, ...]) -> None:
+    """Arm folders holding a copy of the tiny base A (what training leaves, minus the training)."""
+    from hawkeye.models.load import resolve_model_path
+    from test_eval_arms import make_arm
+
+    base = Path(resolve_model_path("tiny:qwen2?seed=0", str(models_dir)))
+    for arm, (leak, responder) in arms.items():
+        for seed in seeds:
+            make_arm(train_dir, arm, seed, leak, responder, model_from=base)
+
+
+def test_arms_are_rows_with_intervals_and_seed_aggregates(smoke_overrides: list[str], tmp_path: Path,
+                                                          mlflow_uri: str, tiny_models_dir: Path) -> None:
+    _make_arms(tmp_path / "train", tiny_models_dir, {"b_mask": ("mask", "tiny-responder"), "no_b": ("allow", "none")},
+               (1, 2))
+    out = _run([*smoke_overrides, "eval.latency=false", "eval.policy_checkpoint=auto", "eval.datasets=[gsm8k_test]",
+                "eval.latency_arm=b_mask"], tmp_path)
+    m = json.loads((out / "metrics.json").read_text())["gsm8k_test"]
+    assert list(m["systems"]) == sorted(["baseline", "base_a_b", "b_mask/seed1/a", "b_mask/seed1/a_b", "b_mask/seed2/a",
+                                         "b_mask/seed2/a_b", "no_b/seed1/a", "no_b/seed1/a_b", "no_b/seed2/a",
+                                         "no_b/seed2/a_b"])
+    trained = m["systems"]["no_b/seed2/a"]
+    # The arms hold the base A's weights: greedy CoTs are the base's, so nothing is compressed.
+    assert trained["cot_tokens"] == m["systems"]["baseline"]["cot_tokens"] and trained["compression"] == 0
+    assert trained["token_delta_ci_low"] == trained["token_delta_ci_high"] == 0
+    assert set(m["arms"]) == {"b_mask/a", "b_mask/a_b", "no_b/a", "no_b/a_b"}
+    assert m["arms"]["no_b/a"]["seeds"] == [1, 2] and m["arms"]["no_b/a"]["uses_b_in_training"] is False
+    assert m["quality"]["hawkeye_accuracy"] == m["systems"]["b_mask/seed1/a_b"]["accuracy"]  # the timed arm
+    run = mlflow.search_runs(experiment_names=["hawkeye-smoke"]).iloc[0]
+    assert run["tags.latency_system"] == "b_mask/seed1/a_b"
+    assert "metrics.arms/no_b/a_b/accuracy_mean" in run.index and "metrics.quality/b_mask/seed2/a/accuracy" in run.index
+    assert "| no_b seed2: A → B |" in (out / "results.md").read_text()
 
 
 # --- a fake OpenAI-compatible server: every completion is "so \boxed{7}" -------------------------
@@ -114,21 +154,58 @@ def fake_url() -> Iterator[str]:
 
 
 def test_quality_through_servers_and_latency(smoke_overrides: list[str], tmp_path: Path, mlflow_uri: str,
-                                             fake_url: str) -> None:
+                                             fake_url: str, tiny_models_dir: Path) -> None:
+    _make_arms(tmp_path / "train", tiny_models_dir, {"b_allow": ("allow", "tiny-responder")}, (1,))
     out = _run([*smoke_overrides, "eval.quality_backend=server", f"eval.policy_url={fake_url}",
-                f"eval.responder_url={fake_url}", "eval.datasets=[gsm8k_test]", "eval.concurrency=[1,3]",
-                "eval.latency_requests=5"], tmp_path)
-    q = json.loads((out / "metrics.json").read_text())["gsm8k_test"]["quality"]
+                f"eval.base_policy_url={fake_url}", f"eval.responder_url={fake_url}", "eval.datasets=[gsm8k_test]",
+                "eval.concurrency=[1,3]", "eval.latency_requests=5", "eval.policy_checkpoint=auto"], tmp_path)
+    metrics = json.loads((out / "metrics.json").read_text())["gsm8k_test"]
+    q = metrics["quality"]
     assert q["baseline_accuracy"] == pytest.approx(0.5) and q["hawkeye_accuracy"] == pytest.approx(0.5)
-    assert q["baseline_a_tokens"] == 4 and q["compression"] == pytest.approx(0.0)  # same A: nothing removed; EOS not counted
+    assert q["baseline_tokens"] == 4 and q["compression"] == pytest.approx(0.0)  # same text: nothing removed; EOS not counted
+    assert metrics["systems"]["b_allow/seed1/a"]["accuracy"] == pytest.approx(0.5)
     lat = json.loads((out / "latency.json").read_text())
     assert lat["models"]["responder"] and lat["hardware"]["cpu_cores"] >= 1
-    cells = lat["results"]["gsm8k_test"]
+    assert lat["models"]["hawkeye_a"].endswith("b_allow/seed1/final")
+    cells = lat["results"]["gsm8k_test"]["methods"]
     assert set(cells) == {"baseline_full", "cot_only", "full"} and set(cells["full"]) == {"1", "3"}
+    assert cells["full"]["1"]["requests"] == 5       # latency_requests ...
     full = cells["full"]["3"]
-    assert full["requests"] == 5 and full["failed"] == 0
+    assert full["requests"] == 9 and full["failed"] == 0  # ... but at least 3 × concurrency
     assert full["tokens_mean"] == 4 + 4  # A's four pieces, then B's four (8 >= the smoke cap of B)
     assert full["e2e_s_mean"] > cells["cot_only"]["3"]["e2e_s_mean"] * 0.5
+    for stat in ("e2e_s", "ttft_s", "tbt_s"):
+        assert full[f"{stat}_p50"] <= full[f"{stat}_p90"]
+    ratio = lat["results"]["gsm8k_test"]["full_over_baseline"]["3"]
+    assert ratio["e2e_mean"] == pytest.approx(full["e2e_s_mean"] / cells["baseline_full"]["3"]["e2e_s_mean"])
     run = mlflow.search_runs(experiment_names=["hawkeye-smoke"]).iloc[0]
     assert run["metrics.latency/full/c3/e2e_s_mean"] > 0 and run["metrics.latency/full/c3/failed"] == 0
-    assert "| gsm8k_test | Hawkeye (Full) | 3 |" in (out / "results.md").read_text()
+    assert run["metrics.latency/full_over_baseline/c3/e2e_mean"] == pytest.approx(ratio["e2e_mean"])
+    results = (out / "results.md").read_text()
+    assert "| gsm8k_test | Hawkeye (Full) | 3 |" in results and "| 3 | Hawkeye (Full) | 9 (0) |" in results
+
+
+def test_a_trained_a_server_is_never_timed_as_the_baseline(tmp_path: Path, tiny_models_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """policy_url serves the timed trained A; without base_policy_url the base A gets its own server."""
+    from hawkeye.evaluation import stage
+    from hawkeye.evaluation.servers import ServerProcess
+
+    started: list[str] = []
+
+    def fake_server(path: str, name: str, *args, **kwargs) -> ServerProcess:  # noqa: ANN002, ANN003
+        started.append(path)
+        return ServerProcess(["x", "--served-model-name", name], f"http://127.0.0.1:1/{name}", tmp_path / "log")
+
+    monkeypatch.setattr(stage, "vllm_server", fake_server)
+    monkeypatch.setattr(stage, "running", lambda servers, timeout: contextlib.nullcontext(servers))
+    monkeypatch.setattr(stage, "served_model", lambda url: "served")
+    _make_arms(tmp_path / "train", tiny_models_dir, {"b_allow": ("allow", "tiny-responder")}, (1,))
+    cfg = compose_config(["experiment=smoke", f"paths.models_dir={tiny_models_dir}", f"paths.train_dir={tmp_path / 'train'}",
+                          "eval.policy_checkpoint=auto", "eval.policy_url=http://127.0.0.1:9/",
+                          "eval.responder_url=http://127.0.0.1:9/"])
+    models = stage.resolve_models(cfg)
+    with contextlib.ExitStack() as stack:
+        endpoints = stage.start_endpoints(cfg, models, stack, tmp_path)
+    assert endpoints["hawkeye_a"].base_url == "http://127.0.0.1:9/"
+    assert endpoints["baseline_a"].base_url != "http://127.0.0.1:9/" and started == [models["baseline_a"].path]

@@ -14,9 +14,13 @@ class EvalConfig:
     datasets: list[str] = field(default_factory=lambda: ["gsm8k_test", "aime"])
     max_rows: int = 10               # per dataset (0 = all)
     include_b_alone: bool = False    # the "B alone" floor
-    # Which Model A to evaluate: null = the base policy; "auto" = the train stage's final checkpoint
-    # if it exists; or a path to an HF folder.
+    # Which trained Model A rows to add to the base ones: "auto" = every arm run found under
+    # ${paths.train_dir}/<arm>/seed<k>/ (else ${paths.train_dir}/final, the single-run layout);
+    # null = none (base A only); or a path to one HF folder (one row, labelled "checkpoint").
     policy_checkpoint: str | None = "auto"
+    # The arm whose first seed is timed as Hawkeye (CoT only / Full) in the latency part (and
+    # served by `hawkeye.serve` under "auto").
+    latency_arm: str = "b_allow"
     # Token caps for A's CoT and B's answer; null = rollout.max_new_tokens / responder_max_new_tokens
     # (the caps A was trained under, so compression is measured on the same budget).
     max_new_tokens: int | None = None
@@ -30,15 +34,26 @@ class EvalConfig:
     latency_datasets: list[str] | None = None  # subset of `datasets` to time (null = all of them)
     concurrency: list[int] = field(default_factory=lambda: [10, 100])
     latency_requests: int = 0        # requests per concurrency level (0 = one per test question)
+    # ... but never fewer than this × the level's concurrency, so p50/p90/p99 rest on enough requests.
+    latency_min_requests_per_slot: int = 3
     request_timeout_s: float = 600.0
     server_start_timeout_s: float = 300.0
     host: str = "127.0.0.1"
     # Reuse running OpenAI-compatible servers instead of starting them (base URLs, no /v1).
     policy_url: str | None = None        # the evaluated Model A (Hawkeye)
-    base_policy_url: str | None = None   # the base Model A (Baseline); defaults to policy_url
+    base_policy_url: str | None = None   # the base Model A (Baseline); policy_url if no trained A is timed
     responder_url: str | None = None
     hawkeye_url: str | None = None       # also time `python -m hawkeye.serve` at this URL ("serve")
     warmup_requests: int = 1             # per server, before timing (first-request compile/caches)
+    # Intervals: percentile bootstrap over questions, resampled jointly for every row (paired), seeded.
+    confidence: float = 0.95
+    bootstrap_resamples: int = 2000
+    # The report's collapse verdict per arm run: the last steps' CoT < collapse_length_fraction ·
+    # α · len(c_orig) AND training EM dropped by more than collapse_accuracy_drop (0.10 = 10 points)
+    # between the first and the last `em_window_steps` steps (averaged: per-step EM is noisy).
+    collapse_length_fraction: float = 0.5
+    collapse_accuracy_drop: float = 0.10
+    em_window_steps: int = 10
 
     def __post_init__(self) -> None:
         for key in ("max_new_tokens", "responder_max_new_tokens"):
@@ -60,3 +75,17 @@ class EvalConfig:
                 raise ConfigError(f"latency_datasets={self.latency_datasets} must be a subset of datasets={self.datasets}")
         if self.warmup_requests < 0:
             raise ConfigError(f"warmup_requests={self.warmup_requests} must be >= 0")
+        if self.latency_min_requests_per_slot < 0:
+            raise ConfigError(f"latency_min_requests_per_slot={self.latency_min_requests_per_slot} must be >= 0")
+        if not 0 < self.confidence < 1:
+            raise ConfigError(f"confidence={self.confidence} must be in (0, 1)")
+        if self.bootstrap_resamples < 100:
+            raise ConfigError(f"bootstrap_resamples={self.bootstrap_resamples} must be >= 100")
+        if not 0 < self.collapse_length_fraction <= 1:
+            raise ConfigError(f"collapse_length_fraction={self.collapse_length_fraction} must be in (0, 1]")
+        if not 0 <= self.collapse_accuracy_drop <= 1:
+            raise ConfigError(f"collapse_accuracy_drop={self.collapse_accuracy_drop} must be in [0, 1]")
+        if self.em_window_steps < 1:
+            raise ConfigError(f"em_window_steps={self.em_window_steps} must be >= 1")
+        if not self.latency_arm:
+            raise ConfigError("latency_arm='' must name an arm (a folder under paths.train_dir)")

@@ -1,13 +1,13 @@
-"""Answer quality of the three methods on one dataset, with greedy batched generation.
+"""Answer quality: greedy, batched generation of A's CoTs and B's answers on one dataset.
 
-- Baseline (Full): Model A (base) gets the reasoning prompt and answers itself.
-- Hawkeye: Model A (trained) writes the CoT c with the same prompt; c is masked for a stated
-  answer exactly as in training (`reward.answer_leak`); Model B reads (q, c, s) and answers.
+- A alone: Model A gets the reasoning prompt and answers itself (its `\\boxed{}`).
+- A → B: A's CoT c, shown to B the way the run trained (`reward.answer_leak`: `mask` strips the
+  answer A stated), then B reads (q, c, s) and answers.
 - B alone (optional): Model B gets the reasoning prompt, a floor that shows what A's CoT adds.
 
 Accuracy is `hawkeye.answers.exact_match` on the answering model's new text. Tokens count the
-generated tokens without the final EOS, as the reward's len(c) does. Compression is Hawkeye A's
-mean CoT tokens over Baseline A's mean tokens (lower = shorter CoT).
+generated tokens without the final EOS, as the reward's len(c) does. Greedy decoding means one
+CoT per (model, question) serves both the A-alone and the A → B system.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from hawkeye.answers import exact_match
 from hawkeye.data.schema import validate_rows
+from hawkeye.evaluation.table import A_ALONE, A_TO_B, B_ALONE, SystemResult
 from hawkeye.files import read_jsonl
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
 from hawkeye.prompts import reasoning_messages, render, responder_messages
@@ -43,59 +44,50 @@ def n_tokens(g: Generation) -> int:
     return max(g.num_tokens - (1 if g.finish_reason == "stop" and g.token_ids else 0), 0)
 
 
-def evaluate_quality(
-    rows: list[dict[str, Any]],
-    base_a: GenerationBackend,
-    hawkeye_a: GenerationBackend,
-    b: GenerationBackend,
-    max_tokens_a: int,
-    max_tokens_b: int,
-    answer_leak: str = "mask",
-    include_b_alone: bool = False,
-    seed: int = 0,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(summary metrics, per-sample rows) for one dataset. `base_a` may be `hawkeye_a`."""
-    greedy_a = SamplingParams(max_new_tokens=max_tokens_a, temperature=0.0, seed=seed)
-    greedy_b = SamplingParams(max_new_tokens=max_tokens_b, temperature=0.0, seed=seed)
-    questions = [r["question"] for r in rows]
-    golds = [str(r["answer"]) for r in rows]
-
-    # Baseline (Full): A answers on its own.
-    base = base_a.generate([render(base_a.tokenizer, reasoning_messages(q)) for q in questions], greedy_a)
-    # Hawkeye: A writes c (reuse the baseline when A is the same model: greedy gives the same c).
-    cots = base if hawkeye_a is base_a else hawkeye_a.generate(
-        [render(hawkeye_a.tokenizer, reasoning_messages(q)) for q in questions], greedy_a)
-    seen = [leak_view(c.text, answer_leak) for c in cots]
-    answers = b.generate([render(b.tokenizer, responder_messages(q, c)) for q, c in zip(questions, seen, strict=True)],
-                         greedy_b)
-    b_alone = b.generate([render(b.tokenizer, reasoning_messages(q)) for q in questions], greedy_a) \
-        if include_b_alone else None
-
-    samples: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        common = {"id": row["id"], "question": row["question"], "gold": golds[i]}
-        samples.append({**common, "method": "baseline", "a_text": base[i].text, "a_tokens": n_tokens(base[i]),
-                        "b_text": "", "b_tokens": 0, "correct": exact_match(base[i].text, golds[i])})
-        samples.append({**common, "method": "hawkeye", "a_text": cots[i].text, "a_tokens": n_tokens(cots[i]),
-                        "cot_seen_by_b": seen[i], "b_text": answers[i].text, "b_tokens": n_tokens(answers[i]),
-                        "correct": exact_match(answers[i].text, golds[i])})
-        if b_alone is not None:
-            samples.append({**common, "method": "b_alone", "a_text": "", "a_tokens": 0, "b_text": b_alone[i].text,
-                            "b_tokens": n_tokens(b_alone[i]), "correct": exact_match(b_alone[i].text, golds[i])})
-    return summarize_quality(samples), samples
+def greedy(max_new_tokens: int, seed: int) -> SamplingParams:
+    return SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
 
 
-def summarize_quality(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"n": len({s["id"] for s in samples})}
-    for method in dict.fromkeys(s["method"] for s in samples):
-        rows = [s for s in samples if s["method"] == method]
-        n = len(rows)
-        out[f"{method}_accuracy"] = sum(s["correct"] for s in rows) / n
-        out[f"{method}_a_tokens"] = sum(s["a_tokens"] for s in rows) / n
-        out[f"{method}_b_tokens"] = sum(s["b_tokens"] for s in rows) / n
-        out[f"{method}_tokens"] = out[f"{method}_a_tokens"] + out[f"{method}_b_tokens"]
-    base_tokens = out.get("baseline_a_tokens", 0.0)
-    # The poster's "compression ratio": the share of Baseline A's tokens that Hawkeye's A no longer
-    # writes (331 -> 171 tokens = 48.3%); the same 1 − len/len_orig that training logs.
-    out["compression"] = 1.0 - out["hawkeye_a_tokens"] / base_tokens if base_tokens else float("nan")
-    return out
+def reason(a: GenerationBackend, questions: list[str], max_tokens: int, seed: int) -> list[Generation]:
+    """Model A's greedy CoT (ending in its own answer) for every question."""
+    return a.generate([render(a.tokenizer, reasoning_messages(q)) for q in questions], greedy(max_tokens, seed))
+
+
+def respond(b: GenerationBackend, questions: list[str], cots: list[str], answer_leak: str, max_tokens: int,
+            seed: int) -> tuple[list[str], list[Generation]]:
+    """(what B read of each CoT, B's answers)."""
+    seen = [leak_view(c, answer_leak) for c in cots]
+    prompts = [render(b.tokenizer, responder_messages(q, c)) for q, c in zip(questions, seen, strict=True)]
+    return seen, b.generate(prompts, greedy(max_tokens, seed))
+
+
+def a_alone(key: str, label: str, rows: list[dict[str, Any]], cots: list[Generation],
+            **meta: Any) -> tuple[SystemResult, list[dict[str, Any]]]:
+    correct = [exact_match(g.text, str(r["answer"])) for g, r in zip(cots, rows, strict=True)]
+    system = SystemResult(key, label, A_ALONE, correct, [n_tokens(g) for g in cots], [0] * len(rows), **meta)
+    samples = [{**_common(r), "system": key, "a_text": g.text, "a_tokens": n_tokens(g), "b_text": "",
+                "b_tokens": 0, "correct": ok} for r, g, ok in zip(rows, cots, correct, strict=True)]
+    return system, samples
+
+
+def a_to_b(key: str, label: str, rows: list[dict[str, Any]], cots: list[Generation], seen: list[str],
+           answers: list[Generation], **meta: Any) -> tuple[SystemResult, list[dict[str, Any]]]:
+    correct = [exact_match(g.text, str(r["answer"])) for g, r in zip(answers, rows, strict=True)]
+    system = SystemResult(key, label, A_TO_B, correct, [n_tokens(g) for g in cots], [n_tokens(g) for g in answers],
+                          **meta)
+    samples = [{**_common(r), "system": key, "a_text": c.text, "a_tokens": n_tokens(c), "cot_seen_by_b": s,
+                "b_text": g.text, "b_tokens": n_tokens(g), "correct": ok}
+               for r, c, s, g, ok in zip(rows, cots, seen, answers, correct, strict=True)]
+    return system, samples
+
+
+def b_alone(rows: list[dict[str, Any]], answers: list[Generation]) -> tuple[SystemResult, list[dict[str, Any]]]:
+    correct = [exact_match(g.text, str(r["answer"])) for g, r in zip(answers, rows, strict=True)]
+    system = SystemResult("b_alone", "B alone", B_ALONE, correct, [0] * len(rows), [n_tokens(g) for g in answers])
+    samples = [{**_common(r), "system": "b_alone", "a_text": "", "a_tokens": 0, "b_text": g.text,
+                "b_tokens": n_tokens(g), "correct": ok} for r, g, ok in zip(rows, answers, correct, strict=True)]
+    return system, samples
+
+
+def _common(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "question": row["question"], "gold": str(row["answer"])}

@@ -1,4 +1,9 @@
-"""The results table in the poster's columns, plus accuracy and compression, as Markdown."""
+"""The evaluation's Markdown: quality with intervals, per-arm means over seeds, latency
+percentiles, and the poster-style table (its columns: time per request, TBT, tokens).
+
+`results[dataset]` = {"n", "quality": the poster summary, "systems": table rows, "arms": per-arm
+aggregates, "latency": {"methods": {method: {concurrency: cell}}, "full_over_baseline": {...}}}.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,72 @@ def _fmt(x: Any, digits: int = 2) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
+def _pct(x: Any, digits: int = 1) -> str:
+    return _fmt(None if x is None else 100 * x, digits)
+
+
+def _interval(lo: Any, hi: Any, scale: float = 1.0, digits: int = 1) -> str:
+    if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
+        return ""
+    return f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+
+
+def _pm(mean: Any, sd: Any, scale: float = 1.0, digits: int = 1) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    spread = "" if sd is None or (isinstance(sd, float) and math.isnan(sd)) else f" ± {sd * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f}{spread}"
+
+
+def quality_table(rows: list[dict[str, Any]], confidence: float = 0.95) -> str:
+    """One row per system: accuracy and the token delta vs Baseline with their bootstrap intervals."""
+    ci = f"{100 * confidence:g}% CI"
+    lines = [f"| System | Accuracy (%) [{ci}] | CoT tokens | Δ CoT tokens vs Baseline [{ci}] | Compression (%) | "
+             "B tokens |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        delta = "–" if r["key"] == "baseline" else _fmt(r["token_delta"], 1) + _interval(
+            r["token_delta_ci_low"], r["token_delta_ci_high"])
+        lines.append(f"| {r['label']} | {_pct(r['accuracy'])}{_interval(r['accuracy_ci_low'], r['accuracy_ci_high'], 100)} "
+                     f"| {_fmt(r['cot_tokens'], 1)} | {delta} | "
+                     f"{'–' if r['key'] == 'baseline' else _pct(r['compression'])} | {_fmt(r['b_tokens'], 1)} |")
+    return "\n".join(lines) + "\n"
+
+
+def arms_table(arms: list[dict[str, Any]]) -> str:
+    """Per arm and system: mean ± sample sd over seeds (no ± for a single seed)."""
+    lines = ["| Arm | Trained with B | B reads CoT | System | Seeds | Accuracy (%) | CoT tokens | Compression (%) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for a in arms:
+        lines.append(
+            f"| {a['arm']} | {'yes' if a['uses_b_in_training'] else 'no'} | {a['answer_leak']} | {a['reader']} | "
+            f"{len(a['seeds'])} | {_pm(a['accuracy_mean'], a['accuracy_sd'], 100)} | "
+            f"{_pm(a['cot_tokens_mean'], a['cot_tokens_sd'])} | {_pm(a['compression_mean'], a['compression_sd'], 100)} |")
+    return "\n".join(lines) + "\n"
+
+
+def latency_table(latency: dict[str, Any]) -> str:
+    """Percentiles of time per request, TTFT and TBT per (concurrency, method), and Full/Baseline."""
+    methods = latency.get("methods") or {}
+    labels = {lkey: label for _, lkey, label in METHODS}
+    lines = ["| Concurrency | Method | Requests (failed) | Time/req mean (s) | p50 | p90 | TTFT p50 (s) | p90 | "
+             "TBT mean (s) | p50 | p90 | Tokens | Full / Baseline (mean, p50) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    levels = sorted({int(c) for cells in methods.values() for c in cells})
+    for c in levels:
+        ratio = (latency.get("full_over_baseline") or {}).get(c) or (latency.get("full_over_baseline") or {}).get(str(c))
+        for method, cells in methods.items():
+            cell = cells.get(c) or cells.get(str(c))
+            if not cell:
+                continue
+            r = f"{_fmt(ratio['e2e_mean'])}, {_fmt(ratio['e2e_p50'])}" if ratio and method == "full" else ""
+            lines.append(
+                f"| {c} | {labels.get(method, method)} | {int(cell['requests'])} ({int(cell['failed'])}) | "
+                f"{_fmt(cell['e2e_s_mean'])} | {_fmt(cell['e2e_s_p50'])} | {_fmt(cell['e2e_s_p90'])} | "
+                f"{_fmt(cell['ttft_s_p50'], 3)} | {_fmt(cell['ttft_s_p90'], 3)} | {_fmt(cell['tbt_s_mean'], 4)} | "
+                f"{_fmt(cell['tbt_s_p50'], 4)} | {_fmt(cell['tbt_s_p90'], 4)} | {_fmt(cell['tokens_mean'], 0)} | {r} |")
+    return "\n".join(lines) + "\n"
+
+
 def method_quality(quality: dict[str, Any], key: str) -> tuple[Any, Any, Any]:
     """(accuracy %, mean tokens, compression) of one table method from the quality summary."""
     if key == "baseline":
@@ -29,10 +100,10 @@ def method_quality(quality: dict[str, Any], key: str) -> tuple[Any, Any, Any]:
 
 
 def results_table(results: dict[str, dict[str, Any]]) -> str:
-    """`results[dataset] = {"quality": summary, "latency": {method: {concurrency: cell}}}`."""
+    """The poster-style table: `results[dataset] = {"quality": summary, "latency": {"methods": ...}}`."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for dataset, res in results.items():
-        q, lat = res["quality"], res.get("latency") or {}
+        q, lat = res["quality"], (res.get("latency") or {}).get("methods") or {}
         for qkey, lkey, label in METHODS:
             acc, tokens, comp = method_quality(q, qkey)
             if lkey == "serve" and not lat.get(lkey):
@@ -45,29 +116,47 @@ def results_table(results: dict[str, dict[str, Any]]) -> str:
                     dataset, label, str(conc),
                     _fmt(cell["e2e_s_mean"]) if cell else "–",
                     _fmt(cell["tbt_s_mean"], 3) if cell else "–",
-                    _fmt(float(tok), 0),
+                    _fmt(None if tok is None else float(tok), 0),
                     _fmt(acc, 1), _fmt(None if comp is None else 100 * comp, 1),
                     f"{int(cell['failed'])}/{int(cell['requests'])}" if cell else "–",
                 ]) + " |")
-        if "b_alone_accuracy" in q:
+        if q.get("b_alone_accuracy") is not None:
             lines.append(f"| {dataset} | B alone | – | – | – | {_fmt(q['b_alone_tokens'], 0)} | "
                          f"{_fmt(100 * q['b_alone_accuracy'], 1)} | – | – |")
     return "\n".join(lines) + "\n"
 
 
+def dataset_sections(results: dict[str, dict[str, Any]], confidence: float, heading: str = "###") -> list[str]:
+    out = []
+    for name, r in results.items():
+        out += [f"{heading} {name} ({r.get('n', '?')} questions)", "", quality_table(r["systems"], confidence)]
+        if r.get("arms"):
+            out += ["Per arm, mean ± sample sd over seeds:", "", arms_table(r["arms"])]
+        if (r.get("latency") or {}).get("methods"):
+            out += ["Latency (closed loop, streaming):", "", latency_table(r["latency"])]
+    return out
+
+
 def render_results(results: dict[str, dict[str, Any]], context: dict[str, Any]) -> str:
     models = context.get("models", {})
+    confidence = float(context.get("confidence", 0.95))
     lines = [
         "# Evaluation results",
         "",
-        f"- Model A (baseline): `{models.get('baseline_a')}`",
-        f"- Model A (Hawkeye): `{models.get('hawkeye_a')}`",
-        f"- Model B: `{models.get('responder')}`",
+        f"- Model A (base): `{models.get('baseline_a')}`; Model B: `{models.get('responder')}`",
+        f"- Trained Model A runs: {', '.join(f'`{k}`' for k in context.get('trained', {})) or 'none'}",
+        f"- Timed as Hawkeye: `{models.get('hawkeye_a')}` (system `{context.get('latency_system')}`, "
+        f"B reads the CoT with answer_leak={context.get('latency_answer_leak')})",
         f"- Hardware: {_hw(context.get('hardware') or {})}; vLLM {context.get('vllm_version')}",
-        f"- Quality: greedy, {context.get('quality_backend')}; accuracy in %, tokens = mean generated tokens "
-        "(A + B for Hawkeye (Full)); compression = 1 − Hawkeye A tokens / Baseline A tokens (the share of CoT tokens removed).",
+        f"- Quality: greedy, {context.get('quality_backend')} backend; accuracy = exact match of the answering "
+        "model's text; CoT tokens = A's mean generated tokens (no EOS); compression = 1 − CoT tokens / Baseline CoT "
+        f"tokens. Intervals: {100 * confidence:g}% percentile bootstrap over questions "
+        f"({context.get('bootstrap_resamples')} resamples, seeded; the token delta resamples questions paired).",
         "- Latency: closed loop, streaming; time per request = send to last token (A then B for Full); "
-        "TBT = mean gap between streamed tokens; failed requests counted in Failed.",
+        "TTFT = first token; TBT = mean gap between streamed tokens; failed requests are counted, never dropped.",
+        "",
+        *dataset_sections(results, confidence, "##"),
+        "## Poster-style table",
         "",
         results_table(results),
     ]

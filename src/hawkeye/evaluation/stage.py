@@ -1,4 +1,4 @@
-"""The pieces `pipelines/evaluate.py` composes: which models, which servers, latency per dataset."""
+"""The pieces the evaluate stage composes: which models, which servers, which generation backend."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import importlib.metadata
 import os
 import platform
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,12 @@ import httpx
 from omegaconf import DictConfig, OmegaConf
 
 from hawkeye.evaluation import latency as lat
-from hawkeye.evaluation.quality import leak_view
+from hawkeye.evaluation.arms import latency_run, trained_runs
 from hawkeye.evaluation.remote import OpenAIServerBackend
 from hawkeye.evaluation.servers import ServerProcess, running, vllm_server
 from hawkeye.generation import make_backend
 from hawkeye.generation.base import GenerationBackend
 from hawkeye.models.load import load_tokenizer, resolve_model_path
-from hawkeye.paths import resolve
-from hawkeye.prompts import reasoning_messages, render, responder_messages
 
 ROLES = ("baseline_a", "hawkeye_a", "responder")
 
@@ -35,36 +34,35 @@ class Model:
 
 
 def policy_checkpoint(cfg: DictConfig) -> str:
-    """The Model A to evaluate: eval.policy_checkpoint = null (base), auto, or a path."""
-    ckpt = cfg.eval.policy_checkpoint
-    if ckpt is None:
-        return str(cfg.policy.name_or_path)
-    if ckpt == "auto":
-        final = resolve(cfg.paths.train_dir) / "final"
-        return str(final) if (final / "config.json").is_file() else str(cfg.policy.name_or_path)
-    return str(ckpt)
+    """The trained Model A timed (and served) as Hawkeye: `eval.latency_arm`'s first seed among the
+    runs `eval.policy_checkpoint` selects (see `hawkeye.evaluation.arms`), else the base policy."""
+    timed = latency_run(cfg, trained_runs(cfg))
+    return str(timed.path) if timed else str(cfg.policy.name_or_path)
+
+
+def load_model(cfg: DictConfig, role: str, node: DictConfig, spec: str) -> Model:
+    """Resolve and check one model folder (fails naming it) and load its tokenizer."""
+    path = resolve_model_path(spec, cfg.paths.models_dir)
+    node = OmegaConf.merge(node, {"name_or_path": path})
+    return Model(role, path, node, load_tokenizer(path, bool(node.trust_remote_code)))
 
 
 def resolve_models(cfg: DictConfig) -> dict[str, Model]:
-    """Base A, evaluated A and B, resolved and checked before anything is started."""
+    """Base A, the timed (Hawkeye) A and B, resolved and checked before anything is started."""
     specs = {"baseline_a": (cfg.policy, str(cfg.policy.name_or_path)),
              "hawkeye_a": (cfg.policy, policy_checkpoint(cfg)),
              "responder": (cfg.responder, str(cfg.responder.name_or_path))}
-    models: dict[str, Model] = {}
-    for role, (node, spec) in specs.items():
-        path = resolve_model_path(spec, cfg.paths.models_dir)
-        node = OmegaConf.merge(node, {"name_or_path": path})
-        models[role] = Model(role, path, node, load_tokenizer(path, bool(node.trust_remote_code)))
-    return models
+    return {role: load_model(cfg, role, node, spec) for role, (node, spec) in specs.items()}
 
 
 def start_endpoints(cfg: DictConfig, models: dict[str, Model], stack: contextlib.ExitStack,
                     log_dir: Path) -> dict[str, lat.Endpoint]:
     """Reuse the configured URLs, else start one vLLM server per distinct model (torn down by `stack`)."""
     ev = cfg.eval
-    urls = {"hawkeye_a": ev.policy_url, "baseline_a": ev.base_policy_url or ev.policy_url,
-            "responder": ev.responder_url}
-    if models["baseline_a"].path == models["hawkeye_a"].path and urls["hawkeye_a"] and not urls["baseline_a"]:
+    urls = {"hawkeye_a": ev.policy_url, "baseline_a": ev.base_policy_url, "responder": ev.responder_url}
+    # policy_url serves the Baseline too only when it is the same model (no trained A): a trained A's
+    # server must never be timed as the Baseline.
+    if models["baseline_a"].path == models["hawkeye_a"].path and not urls["baseline_a"]:
         urls["baseline_a"] = urls["hawkeye_a"]
     endpoints: dict[str, lat.Endpoint] = {}
     to_start: dict[str, ServerProcess] = {}  # one server per distinct model path
@@ -91,69 +89,37 @@ def served_model(base_url: str) -> str:
     return str(r.json()["data"][0]["id"])
 
 
-def quality_backends(cfg: DictConfig, models: dict[str, Model],
-                     endpoints: dict[str, lat.Endpoint] | None) -> dict[str, GenerationBackend]:
-    """One backend per distinct model: the running servers, or in-process engines."""
-    by_path: dict[str, GenerationBackend] = {}
-    out: dict[str, GenerationBackend] = {}
-    for role, m in models.items():
-        if m.path not in by_path:
-            if cfg.eval.quality_backend == "server":
-                assert endpoints is not None
-                ep = endpoints[role]
-                by_path[m.path] = OpenAIServerBackend(ep.base_url, ep.model, m.tokenizer,
-                                                      timeout_s=float(cfg.eval.request_timeout_s))
-            else:
-                by_path[m.path] = make_backend(m.cfg, cfg.rollout, cfg.paths.models_dir, int(cfg.seed))
-        out[role] = by_path[m.path]
-    return out
+@contextlib.contextmanager
+def open_backend(cfg: DictConfig, model: Model, served: dict[str, lat.Endpoint],
+                 log_dir: Path) -> Iterator[GenerationBackend]:
+    """A greedy generation backend for `model`, closed (or its server stopped) on exit.
+
+    quality_backend=engine: in-process `rollout.backend`. server: the running server of that model
+    (`served`, keyed by model path: the latency endpoints or configured URLs), else a vLLM server
+    started for it alone, one model at a time (k trained A's never hold k engines at once).
+    """
+    ev = cfg.eval
+    if ev.quality_backend != "server":
+        backend = make_backend(model.cfg, cfg.rollout, cfg.paths.models_dir, int(cfg.seed))
+        try:
+            yield backend
+        finally:
+            backend.close()
+        return
+    ep = served.get(model.path)
+    with contextlib.ExitStack() as stack:
+        if ep is None:
+            server = vllm_server(model.path, model.role.replace("/", "-").replace("_", "-"), ev.host, log_dir,
+                                 cfg.rollout.vllm, seed=int(cfg.seed), dtype=str(model.cfg.dtype))
+            stack.enter_context(running([server], float(ev.server_start_timeout_s)))
+            ep = lat.Endpoint(server.base_url, server.cmd[server.cmd.index("--served-model-name") + 1])
+        yield OpenAIServerBackend(ep.base_url, ep.model, model.tokenizer, timeout_s=float(ev.request_timeout_s))
 
 
 def token_caps(cfg: DictConfig) -> tuple[int, int]:
     """(A's CoT cap, B's answer cap): eval.* if set, else the rollout caps A was trained under."""
     ev, ro = cfg.eval, cfg.rollout
     return int(ev.max_new_tokens or ro.max_new_tokens), int(ev.responder_max_new_tokens or ro.responder_max_new_tokens)
-
-
-def _prompt_ids(tok: Any, messages: list[dict[str, str]]) -> list[int]:
-    return list(tok(render(tok, messages), add_special_tokens=False)["input_ids"])
-
-
-def latency_for_dataset(cfg: DictConfig, rows: list[dict[str, Any]], models: dict[str, Model],
-                        endpoints: dict[str, lat.Endpoint]) -> dict[str, dict[int, dict[str, Any]]]:
-    """Baseline (Full), Hawkeye (CoT only) and Hawkeye (Full) at every concurrency level."""
-    ev = cfg.eval
-    questions = [r["question"] for r in rows]
-    tok_base, tok_a, tok_b = (models[r].tokenizer for r in ROLES)
-    prompts_base = [_prompt_ids(tok_base, reasoning_messages(q)) for q in questions]
-    prompts_a = [_prompt_ids(tok_a, reasoning_messages(q)) for q in questions]
-
-    def prompt_b(i: int, cot: str) -> list[int]:
-        return _prompt_ids(tok_b, responder_messages(questions[i], leak_view(cot, cfg.reward.answer_leak)))
-
-    n_a, n_b = token_caps(cfg)
-    methods = {
-        "baseline_full": lat.single_request(endpoints["baseline_a"], prompts_base, n_a),
-        "cot_only": lat.single_request(endpoints["hawkeye_a"], prompts_a, n_a),
-        "full": lat.collaborative_request(endpoints["hawkeye_a"], endpoints["responder"], prompts_a, prompt_b, n_a, n_b),
-    }
-    if ev.hawkeye_url:  # the whole pipeline behind `python -m hawkeye.serve` (one chat request)
-        chats = [[{"role": "user", "content": q}] for q in questions]
-        methods["serve"] = lat.single_request(lat.Endpoint(ev.hawkeye_url, "hawkeye", kind="chat"), chats, n_b)
-    n_requests = int(ev.latency_requests) or len(rows)
-    timeout = float(ev.request_timeout_s)
-    if ev.warmup_requests:  # compile/allocate on the first request, outside the timed runs
-        lat.run(lat.closed_loop(methods["full"], int(ev.warmup_requests), 1, timeout))
-        lat.run(lat.closed_loop(methods["baseline_full"], int(ev.warmup_requests), 1, timeout))
-    from hawkeye.evaluation.metrics import summarize
-
-    out: dict[str, dict[int, dict[str, Any]]] = {}
-    for name, request in methods.items():
-        out[name] = {}
-        for c in ev.concurrency:
-            records, wall = lat.run(lat.closed_loop(request, n_requests, int(c), timeout))
-            out[name][int(c)] = summarize(records, wall)
-    return out
 
 
 def hardware() -> dict[str, Any]:

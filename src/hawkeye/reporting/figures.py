@@ -1,10 +1,13 @@
-"""The report's figures: the λ×α Pareto plot and the collapse-curve overlay."""
+"""The report's figures: the collapse figure (every arm run, coloured by arm) and the Pareto plot."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hawkeye.reporting.collect import TrainRun
+import numpy as np
+
+from hawkeye.reporting.curves import Curve, RunSummary
+from hawkeye.reporting.pareto import ParetoPoint, pareto_front
 
 
 def _plt() -> Any:
@@ -16,50 +19,66 @@ def _plt() -> Any:
     return plt
 
 
-def pareto_figure(runs: list[TrainRun]) -> Any:
-    """Accuracy (EM with B, final step) against mean CoT tokens, one point per (λ, α)."""
+def _rolling(values: list[float], k: int) -> np.ndarray:
+    """Trailing mean over up to k steps (the same smoothing as the report's first/last windows)."""
+    arr = np.asarray(values, dtype=float)
+    return np.array([arr[max(0, i - k + 1): i + 1].mean() for i in range(len(arr))])
+
+
+def collapse_figure(runs: list[tuple[RunSummary, Curve]]) -> Any:
+    """Top: CoT length / len(c_orig) per step, every run (colour = arm, one line per seed), with the
+    collapse threshold f·α. Bottom: training EM per step, trailing mean over k steps."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    with_b = [r for r in runs if r.responder != "none"]
-    for r in with_b:
-        x, y = r.final.get("cot_tokens_mean", float("nan")), 100 * r.final.get("em", float("nan"))
-        ax.scatter(x, y, s=60)
-        ax.annotate(f"λ={r.lam:g}, α={r.alpha:g}", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    front = _pareto_front([(r.final.get("cot_tokens_mean", 0.0), r.final.get("em", 0.0)) for r in with_b])
-    if len(front) > 1:
-        ax.plot([p[0] for p in front], [100 * p[1] for p in front], "--", color="gray", label="Pareto front")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("mean CoT tokens (Model A), final step")
-    ax.set_ylabel("EM with Model B, final step (%)")
-    ax.set_title("λ × α: accuracy against CoT length")
-    ax.grid(alpha=0.3)
+    fig, (ax_len, ax_em) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    arms = list(dict.fromkeys(s.run.arm for s, _ in runs))
+    for summary, curve in runs:
+        colour = colours[arms.index(summary.run.arm) % len(colours)]
+        style = "-" if summary.run.uses_b else "--"
+        first_of_arm = next(s for s, _ in runs if s.run.arm == summary.run.arm) is summary
+        label = f"{summary.run.arm} ({'with B' if summary.run.uses_b else 'no B'})" if first_of_arm else None
+        ax_len.plot(curve.steps, curve.relative_length, style, color=colour, alpha=0.85, label=label)
+        ax_em.plot(curve.steps, 100 * _rolling(curve.em, summary.k), style, color=colour, alpha=0.85)
+    for threshold in sorted({s.length_threshold for s, _ in runs}):
+        ax_len.axhline(threshold, color="black", lw=0.8, ls=":")
+        ax_len.annotate(f"collapse threshold {threshold:.2g}·len(c_orig)", (0, threshold), textcoords="offset points",
+                        xytext=(2, 3), fontsize=7)
+    ax_len.set_ylabel("CoT tokens / len(c_orig)")
+    ax_len.set_title("CoT length per GRPO step, every arm and seed (dashed: trained without B)")
+    ax_len.grid(alpha=0.3)
+    if runs:
+        ax_len.legend(fontsize=8)
+    k = max((s.k for s, _ in runs), default=1)
+    ax_em.set_ylabel(f"training EM (%), trailing mean of ≤{k} steps")
+    ax_em.set_xlabel("GRPO step")
+    ax_em.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-def _pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Points not beaten by another with fewer tokens and at least the accuracy."""
-    front: list[tuple[float, float]] = []
-    for tokens, acc in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or acc > front[-1][1]:
-            front.append((tokens, acc))
-    return front
-
-
-def collapse_overlay_figure(runs: list[TrainRun]) -> Any:
-    """CoT length per step for every run; runs without Model B (the ablation) dashed."""
+def pareto_figure(points: list[ParetoPoint]) -> Any:
+    """Training EM against CoT tokens at the end of training: the mean over seeds per (λ, α, arm),
+    each seed as a small dot, the Pareto front over the means dashed."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for r in runs:
-        if not r.curve:
-            continue
-        style = "--" if r.responder == "none" else "-"
-        label = f"{'no B' if r.responder == 'none' else 'with B'} (λ={r.lam:g}, α={r.alpha:g})"
-        ax.plot([s for s, _ in r.curve], [v for _, v in r.curve], style, marker=".", label=label)
-    ax.set_xlabel("GRPO step")
-    ax.set_ylabel("mean CoT tokens (Model A)")
-    ax.set_title("Collapse: CoT length with Model B vs without")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    arms = list(dict.fromkeys(p.arm for p in points))
+    for i, p in enumerate(points):
+        colour = colours[arms.index(p.arm) % len(colours)]
+        ax.scatter(p.seed_tokens, [100 * e for e in p.seed_em], s=12, color=colour, alpha=0.4)
+        ax.scatter([p.tokens], [100 * p.em], s=60, color=colour, edgecolors="black",
+                   label=p.arm if p is next(q for q in points if q.arm == p.arm) else None)
+        # Staggered offsets: sweep points often share an accuracy, and their labels would overprint.
+        ax.annotate(p.label, (p.tokens, 100 * p.em), textcoords="offset points", xytext=(5, 4 - 9 * (i % 3)),
+                    fontsize=7)
+    front = pareto_front([(p.tokens, p.em) for p in points])
+    if len(front) > 1:
+        ax.plot([t for t, _ in front], [100 * e for _, e in front], "--", color="gray", label="Pareto front")
+    ax.set_xlabel("mean CoT tokens of Model A, last k steps (k per point in the report's table)")
+    ax.set_ylabel("training EM (%), last k steps")
+    ax.set_title(f"λ × α: accuracy against CoT length ({len(points)} points)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if points:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,45 +1,63 @@
-"""The report's markdown: training (λ, α, collapse) and evaluation (the poster's columns)."""
+"""reports/summary.md: what happened, in numbers. Every sentence about the outcome is generated
+from the runs' numbers (see `hawkeye.reporting.verdict`)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from hawkeye.evaluation.report import dataset_sections, results_table
 from hawkeye.reporting.collect import TrainRun
+from hawkeye.reporting.curves import ArmSummary, RunSummary
+from hawkeye.reporting.pareto import ParetoPoint
+from hawkeye.reporting.verdict import claim_sentence, definition, per_arm_lines
 
 
-def eval_results_from_metrics(metrics: dict[str, float]) -> dict[str, Any]:
-    """Rebuild `{"quality": {...}, "latency": {method: {concurrency: cell}}}` from an evaluate
-    run's flat metric names (`quality/<k>`, `latency/<method>/c<N>/<k>`)."""
-    quality: dict[str, float] = {}
-    latency: dict[str, dict[int, dict[str, float]]] = {}
-    for name, value in metrics.items():
-        parts = name.split("/")
-        if parts[0] == "quality" and len(parts) == 2:
-            quality[parts[1]] = value
-        elif parts[0] == "latency" and len(parts) == 4 and parts[2].startswith("c"):
-            latency.setdefault(parts[1], {}).setdefault(int(parts[2][1:]), {})[parts[3]] = value
-    return {"quality": quality, "latency": latency}
+def _f(x: float | None, fmt: str = ".2f") -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
 
 
-def _f(x: float | None, fmt: str = ".1f") -> str:
-    return "–" if x is None or x != x else format(x, fmt)
+def _pm(mean_sd: tuple[float, float], scale: float = 1.0, fmt: str = ".2f") -> str:
+    mean, sd = mean_sd
+    return _f(mean * scale, fmt) + ("" if math.isnan(sd) else f" ± {_f(sd * scale, fmt)}")
 
 
-def train_table(runs: list[TrainRun]) -> str:
-    lines = [
-        "| λ | α | Model B | steps | CoT tokens first → last | EM first → last | reward last | run |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in runs:
-        first_len = r.curve[0][1] if r.curve else None
-        last_len = r.curve[-1][1] if r.curve else None
-        first_em = r.em_curve[0][1] if r.em_curve else None
-        last_em = r.em_curve[-1][1] if r.em_curve else None
+def arm_table(arms: list[ArmSummary]) -> str:
+    lines = ["| Arm | Trained with B | B reads CoT | Seeds | Steps | k | CoT / len(c_orig) first → last | "
+             "CoT tokens first → last | EM (%) first → last | Collapsed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for a in arms:
+        steps = sorted({r.steps for r in a.runs})
+        ks = sorted({r.k for r in a.runs})
         lines.append(
-            f"| {r.lam:g} | {r.alpha:g} | {r.responder} | {len(r.curve)} | {_f(first_len)} → {_f(last_len)} | "
-            f"{_f(first_em, '.2f')} → {_f(last_em, '.2f')} | {_f(r.final.get('reward_mean'), '.3f')} | "
-            f"`{r.run_id[:8]}` |"
-        )
+            f"| {a.arm} | {'yes' if a.uses_b else 'no'} | {a.answer_leak if a.uses_b else '–'} | {len(a.runs)} | "
+            f"{'/'.join(map(str, steps))} | {'/'.join(map(str, ks))} | "
+            f"{_pm(a.mean_sd('length_first'))} → {_pm(a.mean_sd('length_last'))} | "
+            f"{_pm(a.mean_sd('tokens_first'), fmt='.1f')} → {_pm(a.mean_sd('tokens_last'), fmt='.1f')} | "
+            f"{_pm(a.mean_sd('em_first'), 100, '.1f')} → {_pm(a.mean_sd('em_last'), 100, '.1f')} | "
+            f"{len(a.collapsed)}/{len(a.runs)} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_table(runs: list[RunSummary]) -> str:
+    lines = ["| Arm | Seed | Steps | k | len(c_orig) | CoT / len(c_orig) first → last | threshold f·α | "
+             "EM (%) first → last | EM drop (points) | Collapsed |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(
+            f"| {r.run.arm} | {r.run.seed} | {r.steps} | {r.k} | {_f(r.orig_tokens, '.1f')} | "
+            f"{_f(r.length_first)} → {_f(r.length_last)} | {_f(r.length_threshold)} | "
+            f"{_f(100 * r.em_first, '.1f')} → {_f(100 * r.em_last, '.1f')} | {_f(100 * r.em_drop, '.1f')} | "
+            f"{'yes' if r.collapsed else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def pareto_table(points: list[ParetoPoint]) -> str:
+    lines = ["| λ | α | Arm | Seeds | k | CoT tokens (mean of last k steps) | EM (%) (mean of last k steps) |",
+             "|---|---|---|---|---|---|---|"]
+    for p in points:
+        lines.append(f"| {p.lam:g} | {p.alpha:g} | {p.arm} | {len(p.seed_tokens)} | {p.k} | {_f(p.tokens, '.1f')} | "
+                     f"{_f(100 * p.em, '.1f')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -56,33 +74,62 @@ def _em_note(runs: list[TrainRun]) -> str:
 
 def render_summary(
     experiment: str,
-    sweep_id: str | None,
-    runs: list[TrainRun],
-    eval_tables: dict[str, str],
     context: dict[str, str],
+    runs: list[RunSummary],
+    arms: list[ArmSummary],
+    thresholds: tuple[float, float],
+    mlflow_runs: list[TrainRun],
+    points: list[ParetoPoint],
+    evaluation: dict[str, Any] | None,
 ) -> str:
+    length_fraction, accuracy_drop = thresholds
     out = [
         "# Hawkeye report",
         "",
-        f"- MLflow experiment: `{experiment}`" + (f", sweep `{sweep_id}`" if sweep_id else ""),
+        f"- MLflow experiment: `{experiment}`",
         *(f"- {k}: {v}" for k, v in context.items()),
         "",
-        "## Training (GRPO on Model A)",
-        "",
-        "The collapse curve is the mean CoT length per step. Without Model B (`responder=none`), A is",
-        "scored on its own text and is pushed towards extremely short CoTs.",
-        "",
-        train_table(runs) if runs else "_No finished train runs._\n",
-        _em_note(runs),
-        "![collapse](collapse.png)",
-        "",
-        "![pareto](pareto.png)",
-        "",
-        "## Evaluation",
+        "## Training: what each arm did",
         "",
     ]
-    if not eval_tables:
-        out.append("_No finished evaluate runs._\n")
-    for name, table in eval_tables.items():
-        out += [f"### {name}", "", table]
+    if runs:
+        out += [
+            "CoT length is relative to c_orig (the step's `cot_tokens_mean / orig_tokens_mean`); EM is the training "
+            "reward's exact match (B's answer in the arms with B, A's own without). \"first\" and \"last\" are means "
+            "over the first and the last k steps; ± is the sample standard deviation over seeds.",
+            "",
+            arm_table(arms),
+            definition(length_fraction, accuracy_drop, {r.k for r in runs}),
+            "",
+            *per_arm_lines(arms),
+            "",
+            claim_sentence(arms),
+            "",
+            "Per run:",
+            "",
+            run_table(runs),
+            "![collapse](collapse.png)",
+            "",
+        ]
+    else:
+        out += ["_No arm runs (`<train_dir>/<arm>/seed<k>/`) were found._", "", claim_sentence(arms), ""]
+    out += [
+        "## Accuracy against CoT length (every finished train run in MLflow)",
+        "",
+        f"{len(mlflow_runs)} finished train runs, {len(points)} distinct (λ, α, arm) points; each point is the mean "
+        "over its seeds of the last k steps.",
+        "",
+        pareto_table(points) if points else "_No finished train runs._\n",
+        _em_note(mlflow_runs),
+        "![pareto](pareto.png)",
+        "",
+        "## Evaluation on the held-out splits",
+        "",
+    ]
+    if not evaluation:
+        out.append("_No evaluation results (run the evaluate stage)._\n")
+    else:
+        confidence = float(evaluation["context"].get("confidence", 0.95))
+        out += dataset_sections(evaluation["results"], confidence, "###")
+        out += ["### Poster-style table", "", results_table(evaluation["results"])]
     return "\n".join(out)

@@ -1,0 +1,59 @@
+"""The report stage: arm runs (files) and every finished train run (MLflow) and the evaluation
+results (files) into reports/{summary.md, collapse.png, pareto.png}, logged to a `report` run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from omegaconf import DictConfig
+
+from hawkeye.evaluation.arms import discover_arm_runs
+from hawkeye.files import write_text
+from hawkeye.paths import resolve
+from hawkeye.reporting.collect import load_evaluation, train_runs
+from hawkeye.reporting.curves import read_curve, summarize_arms, summarize_run
+from hawkeye.reporting.figures import collapse_figure, pareto_figure
+from hawkeye.reporting.pareto import pareto_points
+from hawkeye.reporting.summary import render_summary
+from hawkeye.tracking.mlflow_run import stage_run, tracking_uri
+
+
+def build_report(cfg: DictConfig) -> str:
+    ev = cfg.eval
+    out = resolve(cfg.paths.reports_dir)
+    thresholds = (float(ev.collapse_length_fraction), float(ev.collapse_accuracy_drop))
+    # Inputs first: a bad arm folder or evaluation file fails before an MLflow run is opened.
+    curves = [(run, read_curve(run)) for run in discover_arm_runs(resolve(cfg.paths.train_dir))]
+    summaries = [(summarize_run(run, curve, int(ev.em_window_steps), *thresholds), curve) for run, curve in curves]
+    arms = summarize_arms([s for s, _ in summaries])
+    evaluation = load_evaluation(resolve(cfg.paths.eval_dir))
+    with stage_run(cfg, stage="report", run_name=f"report {cfg.tracking.experiment}"):
+        client = MlflowClient(tracking_uri(cfg))
+        mlflow_runs = train_runs(client, cfg.tracking.experiment, cfg.tracking.sweep_id)
+        points = pareto_points(mlflow_runs, int(ev.em_window_steps))
+        out.mkdir(parents=True, exist_ok=True)
+        for name, fig in (("collapse.png", collapse_figure(summaries)), ("pareto.png", pareto_figure(points))):
+            fig.savefig(out / name, dpi=130)
+            mlflow.log_figure(fig, name)
+        context = {"MLflow store": f"`{tracking_uri(cfg)}`", "Arm runs": f"`{resolve(cfg.paths.train_dir)}`",
+                   "Evaluation": f"`{resolve(cfg.paths.eval_dir)}`"}
+        if cfg.tracking.sweep_id:
+            context["Sweep"] = f"`{cfg.tracking.sweep_id}` (the Pareto plot draws only its runs)"
+        summary = render_summary(cfg.tracking.experiment, context, [s for s, _ in summaries], arms, thresholds,
+                                 mlflow_runs, points, evaluation)
+        write_text(out / "summary.md", summary)
+        mlflow.log_text(summary, "summary.md")
+        mlflow.log_metrics(_report_metrics(arms, len(mlflow_runs), len(points)))
+    return summary
+
+
+def _report_metrics(arms: list[Any], n_runs: int, n_points: int) -> dict[str, float]:
+    metrics = {"train_runs": float(n_runs), "pareto_points": float(n_points)}
+    for a in arms:
+        metrics[f"arm/{a.arm}/collapsed_runs"] = float(len(a.collapsed))
+        metrics[f"arm/{a.arm}/runs"] = float(len(a.runs))
+        for attr in ("length_first", "length_last", "em_first", "em_last"):
+            metrics[f"arm/{a.arm}/{attr}_mean"] = a.mean_sd(attr)[0]
+    return metrics

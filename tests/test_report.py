@@ -1,0 +1,228 @@
+"""The report: arm curves first → last, the collapse verdict for every outcome, the Pareto of every
+finished MLflow train run, the evaluation tables, and the figures. Synthetic runs: no models."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import compose_config
+from hawkeye.evaluation.arms import discover_arm_runs
+from hawkeye.paths import REPO_ROOT
+from hawkeye.reporting.curves import read_curve, summarize_arms, summarize_run, window
+from hawkeye.reporting.verdict import claim_sentence
+from test_eval_arms import make_arm
+
+ORIG = 60.0  # len(c_orig) of the synthetic runs
+ALPHA = 0.3
+
+
+def curve(length_from: float, length_to: float, em_from: float, em_to: float, steps: int = 20,
+          linear: bool = False) -> list[dict]:
+    """Per-step CoT length (relative to c_orig) and EM: linear, or reaching the end values at 60% of
+    the run and staying there (as a collapse does)."""
+    out = []
+    for s in range(steps):
+        t = s / (steps - 1) if linear else min(1.0, s / (0.6 * (steps - 1)))
+        out.append({"step": s, "cot_tokens_mean": ORIG * (length_from + t * (length_to - length_from)),
+                    "em": em_from + t * (em_to - em_from), "orig_tokens_mean": ORIG})
+    return out
+
+
+def write_arm(train_dir: Path, arm: str, seed: int, rows: list[dict], responder: str = "tiny-responder",
+              leak: str = "allow", as_tsv: bool = True) -> Path:
+    run_dir = make_arm(train_dir, arm, seed, leak, responder)
+    metrics: dict[str, Any] = {"steps": len(rows), "first": rows[0], "final": rows[-1],
+                               "target_cot_tokens": ALPHA * ORIG}
+    if as_tsv:  # today's writer: per-step rows only in the TSV (no orig_tokens_mean column)
+        lines = ["step\tcot_tokens_mean\tem\treward_mean\tpenalty"]
+        lines += [f"{r['step']}\t{r['cot_tokens_mean']:g}\t{r['em']:g}\t0\t0" for r in rows]
+        (run_dir / "collapse_curve.tsv").write_text("\n".join(lines) + "\n")
+    else:
+        metrics["rows"] = rows
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir
+
+
+def summaries(train_dir: Path, em_window: int = 5) -> list:
+    return [summarize_run(r, read_curve(r), em_window, 0.5, 0.10) for r in discover_arm_runs(train_dir)]
+
+
+def test_curve_from_tsv_and_from_metrics_rows_agree(tmp_path: Path) -> None:
+    rows = curve(1.0, 0.5, 0.6, 0.6, steps=6, linear=True)
+    write_arm(tmp_path / "a", "b_allow", 1, rows, as_tsv=True)
+    write_arm(tmp_path / "b", "b_allow", 1, rows, as_tsv=False)
+    (a,), (b,) = discover_arm_runs(tmp_path / "a"), discover_arm_runs(tmp_path / "b")
+    ca, cb = read_curve(a), read_curve(b)
+    assert ca.steps == cb.steps == list(range(6))
+    assert ca.relative_length == pytest.approx(cb.relative_length)
+    assert ca.orig_tokens == pytest.approx([ORIG] * 6)  # TSV: len(c_orig) = target_cot_tokens / α
+
+
+def test_first_and_last_are_window_means(tmp_path: Path) -> None:
+    assert (window(20, 5), window(6, 5), window(3, 5), window(1, 5)) == (5, 3, 1, 1)
+    write_arm(tmp_path, "b_allow", 1, curve(1.0, 0.1, 0.9, 0.1, steps=20, linear=True))
+    (s,) = summaries(tmp_path, em_window=5)
+    step = 0.9 / 19  # the length falls by this much per step
+    assert s.k == 5
+    assert s.length_first == pytest.approx(1.0 - 2 * step) and s.length_last == pytest.approx(0.1 + 2 * step)
+    assert s.em_first == pytest.approx(0.9 - 2 * 0.8 / 19)
+    assert s.length_threshold == pytest.approx(0.5 * ALPHA)
+
+
+@pytest.mark.parametrize(("length_to", "em_to", "collapsed"), [
+    (0.05, 0.2, True),     # short and accuracy lost
+    (0.05, 0.85, False),   # short but accuracy kept: compression, not collapse
+    (0.5, 0.1, False),     # accuracy lost but not short
+])
+def test_collapse_needs_both_short_cot_and_an_accuracy_drop(tmp_path: Path, length_to: float, em_to: float,
+                                                            collapsed: bool) -> None:
+    write_arm(tmp_path, "no_b", 1, curve(1.0, length_to, 0.9, em_to), responder="none")
+    (s,) = summaries(tmp_path)
+    assert s.collapsed is collapsed
+
+
+def _arms(tmp_path: Path, no_b_collapses: bool, b_collapses: bool) -> list:
+    for seed in (1, 2, 3):
+        write_arm(tmp_path, "no_b", seed, curve(1.0, 0.05 if no_b_collapses else 0.6, 0.8, 0.1 if no_b_collapses else 0.8),
+                  responder="none")
+        write_arm(tmp_path, "b_allow", seed, curve(1.0, 0.05 if b_collapses else 0.4, 0.8, 0.1 if b_collapses else 0.78))
+    return summarize_arms(summaries(tmp_path))
+
+
+def test_verdict_when_the_paper_claim_holds(tmp_path: Path) -> None:
+    text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=False))
+    assert text.startswith("The paper's claim (1) held on this run.")
+    assert "collapsed in every run (3 of 3)" in text and "No run of the arms with B collapsed" in text
+
+
+def test_verdict_when_no_b_does_not_collapse(tmp_path: Path) -> None:
+    text = claim_sentence(_arms(tmp_path, no_b_collapses=False, b_collapses=False))
+    assert text.startswith("The paper's claim (1) did not hold on this run.")
+    assert "did not collapse (0 of 3 runs)" in text and "was not reproduced" in text
+
+
+def test_verdict_when_a_b_arm_collapses(tmp_path: Path) -> None:
+    text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=True))
+    assert "did not hold" in text
+    assert "The B arm `b_allow` collapsed in 3 of 3 seeds (seed 1, seed 2, seed 3)" in text
+
+
+def test_verdict_without_a_no_b_arm(tmp_path: Path) -> None:
+    write_arm(tmp_path, "b_allow", 1, curve(1.0, 0.4, 0.8, 0.8))
+    assert "was not tested" in claim_sentence(summarize_arms(summaries(tmp_path)))
+
+
+def test_arm_mean_and_spread_over_seeds(tmp_path: Path) -> None:
+    for seed, end in ((1, 0.2), (2, 0.4), (3, 0.6)):
+        write_arm(tmp_path, "b_mask", seed, curve(end, end, 0.5, 0.5, steps=4), leak="mask")
+    (arm,) = summarize_arms(summaries(tmp_path))
+    mean, sd = arm.mean_sd("length_last")
+    assert mean == pytest.approx(0.4) and sd == pytest.approx(0.2)
+    assert arm.answer_leak == "mask" and [r.run.seed for r in arm.runs] == [1, 2, 3]
+
+
+# --- the report stage end to end ----------------------------------------------------------------------
+
+
+def _load_report_app():  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location("report_pipeline", REPO_ROOT / "pipelines" / "report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _log_train_run(client: Any, exp_id: str, lam: float, alpha: float, seed: int, arm: str | None,
+                   responder: str, lengths: list[float], ems: list[float], status: str = "FINISHED") -> None:
+    run = client.create_run(exp_id, run_name=f"train lambda={lam} alpha={alpha}")
+    rid = run.info.run_id
+    for k, v in {"lambda": lam, "alpha": alpha, "seed": seed, "responder.name": responder,
+                 "reward.answer_leak": "allow"}.items():
+        client.log_param(rid, k, str(v))
+    client.set_tag(rid, "stage", "train")
+    client.set_tag(rid, "arm", arm or "none")
+    client.set_tag(rid, "sweep_id", "sweep-x" if arm is None else "none")
+    for step, (length, em) in enumerate(zip(lengths, ems, strict=True)):
+        client.log_metric(rid, "cot_tokens_mean", length, step=step)
+        client.log_metric(rid, "em", em, step=step)
+    client.set_terminated(rid, status)
+
+
+def _fake_evaluation(eval_dir: Path) -> None:
+    from hawkeye.evaluation.run import write_outputs
+    from hawkeye.evaluation.table import (
+        A_ALONE,
+        A_TO_B,
+        SystemResult,
+        aggregate_arms,
+        poster_quality,
+        score_systems,
+    )
+
+    systems = [SystemResult("baseline", "Baseline (base A alone)", A_ALONE, [True] * 8 + [False] * 2, [60] * 10),
+               SystemResult("base_a_b", "Base A → B", A_TO_B, [True] * 7 + [False] * 3, [60] * 10, [5] * 10)]
+    for seed in (1, 2):
+        systems.append(SystemResult(f"b_allow/seed{seed}/a_b", f"b_allow seed{seed}: A → B", A_TO_B,
+                                    [True] * (7 + seed) + [False] * (3 - seed), [30 + seed] * 10, [5] * 10,
+                                    arm="b_allow", seed=seed, uses_b_in_training=True, answer_leak="allow"))
+    table = score_systems(systems, 0.95, 500, 0)
+    cell = {"requests": 30, "failed": 0, "tokens_mean": 60.0, "e2e_s_mean": 1.0, "e2e_s_p50": 0.9, "e2e_s_p90": 1.5,
+            "ttft_s_p50": 0.1, "ttft_s_p90": 0.2, "tbt_s_mean": 0.01, "tbt_s_p50": 0.01, "tbt_s_p90": 0.02}
+    latency = {"methods": {m: {10: dict(cell)} for m in ("baseline_full", "cot_only", "full")},
+               "full_over_baseline": {10: {"e2e_mean": 0.71, "e2e_p50": 0.69}}}
+    results = {"test": {"n": 10, "quality": poster_quality(table, "b_allow/seed1/a_b"), "systems": table,
+                        "arms": aggregate_arms(table), "latency": latency}}
+    write_outputs(eval_dir, results, {"datasets": ["test"], "confidence": 0.95, "bootstrap_resamples": 500,
+                                      "models": {}})
+
+
+def test_report_stage_writes_the_numbers_the_verdict_and_the_figures(smoke_overrides: list[str], tmp_path: Path,
+                                                                     mlflow_uri: str) -> None:
+    from mlflow import MlflowClient
+
+    train = tmp_path / "train"
+    for seed in (1, 2):
+        write_arm(train, "no_b", seed, curve(1.0, 0.05, 0.8, 0.1), responder="none")
+        write_arm(train, "b_allow", seed, curve(1.0, 0.4, 0.8, 0.78))
+    _fake_evaluation(tmp_path / "eval")
+    client = MlflowClient(mlflow_uri)
+    exp_id = client.create_experiment("hawkeye-smoke")
+    for lam in (0.001, 0.01, 0.1):          # a 3 × 2 λ × α sweep (tag sweep_id)
+        for alpha in (0.3, 0.5):
+            _log_train_run(client, exp_id, lam, alpha, 42, None, "tiny-responder", [60, 60 * alpha / (1 + lam)],
+                           [0.8, 0.7])
+    for seed in (1, 2):                     # the arms
+        _log_train_run(client, exp_id, 0.001, 0.3, seed, "no_b", "none", [60, 3], [0.8, 0.1])
+        _log_train_run(client, exp_id, 0.001, 0.3, seed, "b_allow", "tiny-responder", [60, 24 + seed], [0.8, 0.8])
+    _log_train_run(client, exp_id, 9.0, 0.9, 1, None, "x", [1, 1], [0, 0], status="FAILED")  # never drawn
+
+    _load_report_app().main(compose_config([*smoke_overrides, "eval.em_window_steps=1"]))
+    out = tmp_path / "reports"
+    summary = (out / "summary.md").read_text()
+    for fig in ("collapse.png", "pareto.png"):
+        assert (out / fig).stat().st_size > 10_000
+    assert "| no_b | no | – | 2 | 20 | 1 | 1.00 ± 0.00 → 0.05 ± 0.00 |" in summary
+    assert "- `no_b` (trained without B): collapsed in 2 of 2 seeds (seed 1, seed 2)." in summary
+    assert "The paper's claim (1) held on this run." in summary
+    assert "10 finished train runs, 8 distinct (λ, α, arm) points" in summary
+    assert "| 0.1 | 0.5 | B (allow) | 1 | 1 | 27.3 | 70.0 |" in summary    # a sweep point: 60·0.5/1.1
+    assert "| 0.001 | 0.3 | b_allow | 2 | 1 | 25.5 | 80.0 |" in summary    # the arm: mean of two seeds
+    assert "| b_allow seed2: A → B | 90.0 [" in summary                     # the evaluation with intervals
+    assert "| 10 | Hawkeye (Full) | 30 (0) | 1.00 | 0.90 | 1.50 |" in summary and "0.71, 0.69" in summary
+    assert summary.index("| Baseline (base A alone)") < summary.index("| Base A → B")  # table order kept
+    assert "| test | Hawkeye (Full) | 10 |" in summary                       # the poster-style table
+    report_run = MlflowClient(mlflow_uri).search_runs([exp_id], "tags.stage = 'report'")[0]
+    assert report_run.data.metrics["arm/no_b/collapsed_runs"] == 2
+    assert not math.isnan(report_run.data.metrics["arm/b_allow/length_last_mean"])
+
+
+def test_report_without_arms_or_evaluation_says_so(smoke_overrides: list[str], tmp_path: Path, mlflow_uri: str) -> None:
+    _load_report_app().main(compose_config(smoke_overrides))
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    assert "_No arm runs" in summary and "was not tested" in summary and "_No evaluation results" in summary
+    assert (tmp_path / "reports" / "pareto.png").is_file()
