@@ -1,8 +1,9 @@
 """Answer quality of the three methods on one dataset, with greedy batched generation.
 
 - Baseline (Full): Model A (base) gets the reasoning prompt and answers itself.
-- Hawkeye: Model A (trained) writes the CoT c with the same prompt; c is masked for a stated
-  answer exactly as in training (`reward.answer_leak`); Model B reads (q, c, s) and answers.
+- Hawkeye: Model A (trained) writes the CoT c with the same prompt; B is given c exactly as in
+  training and serving (`reward.leak.what_b_reads` under `reward.answer_leak`); Model B reads
+  (q, c, s) and answers.
 - B alone (optional): Model B gets the reasoning prompt, a floor that shows what A's CoT adds.
 
 Accuracy is `hawkeye.answers.exact_match` on the answering model's new text. Tokens count the
@@ -18,9 +19,10 @@ from typing import Any
 from hawkeye.answers import exact_match
 from hawkeye.data.schema import validate_rows
 from hawkeye.files import read_jsonl
-from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
+from hawkeye.generation.base import GenerationBackend, SamplingParams
 from hawkeye.prompts import reasoning_messages, render, responder_messages
-from hawkeye.reward.leak import mask_stated_answer
+from hawkeye.reward.leak import what_b_reads
+from hawkeye.reward.reward import cot_length
 
 PREPARED_FIELDS = ("id", "question", "answer")
 
@@ -33,14 +35,10 @@ def load_rows(prepared_dir: str | Path, name: str, max_rows: int) -> tuple[list[
     return (rows[:max_rows] if max_rows else rows), path
 
 
-def leak_view(cot: str, mode: str) -> str:
-    """What B reads of A's CoT: the same rule as training (`mask` strips the stated answer)."""
-    return mask_stated_answer(cot) if mode == "mask" else cot
-
-
-def n_tokens(g: Generation) -> int:
-    """Generated tokens without the final EOS (the reward's len(c))."""
-    return max(g.num_tokens - (1 if g.finish_reason == "stop" and g.token_ids else 0), 0)
+# What B reads of A's CoT: the one rule training and serving use (`reward.leak.what_b_reads`).
+leak_view = what_b_reads
+# Generated tokens without the final EOS: the reward's len(c), counted by its one function.
+n_tokens = cot_length
 
 
 def evaluate_quality(
@@ -65,7 +63,7 @@ def evaluate_quality(
     # Hawkeye: A writes c (reuse the baseline when A is the same model: greedy gives the same c).
     cots = base if hawkeye_a is base_a else hawkeye_a.generate(
         [render(hawkeye_a.tokenizer, reasoning_messages(q)) for q in questions], greedy_a)
-    seen = [leak_view(c.text, answer_leak) for c in cots]
+    seen = [what_b_reads(c.text, answer_leak) for c in cots]
     answers = b.generate([render(b.tokenizer, responder_messages(q, c)) for q, c in zip(questions, seen, strict=True)],
                          greedy_b)
     b_alone = b.generate([render(b.tokenizer, reasoning_messages(q)) for q in questions], greedy_a) \
