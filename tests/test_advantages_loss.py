@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from types import SimpleNamespace
-
 import pytest
 import torch
 
 from hawkeye.training.advantages import group_advantages
 from hawkeye.training.loss import grpo_loss
+from trl_reference import trl_compute_loss
 
 
 def test_group_advantages_hand_computed() -> None:
-    rewards = torch.tensor([1.0, 0.0, 0.5, 0.5])
-    adv, zero = group_advantages(rewards, group_size=2, scale_rewards="group")
-    s = 0.5**0.5  # unbiased std of {1, 0}
-    assert torch.allclose(adv, torch.tensor([0.5 / (s + 1e-4), -0.5 / (s + 1e-4), 0.0, 0.0]))
-    assert zero.tolist() == [False, False, True, True]
-    adv_none, _ = group_advantages(rewards, 2, "none")
-    assert adv_none.tolist() == [0.5, -0.5, 0.0, 0.0]
-    adv_batch, zero_b = group_advantages(rewards, 2, "batch")
-    assert torch.allclose(adv_batch, torch.tensor([0.5, -0.5, 0.0, 0.0]) / (rewards.std() + 1e-4))
+    # Three groups of G=3 with different means (1/3, 0.5, 0.75) and one zero-spread group: a
+    # batch-wide mean or std would give other numbers.
+    rewards = torch.tensor([1.0, 0.0, 0.0, 0.5, 0.5, 0.5, 1.0, 0.5, 0.75])
+    adv, zero = group_advantages(rewards, group_size=3, scale_rewards="group")
+    s0 = (((2 / 3) ** 2 + 2 * (1 / 3) ** 2) / 2) ** 0.5  # unbiased std of {1, 0, 0}
+    s2 = ((0.25**2 + 0.25**2 + 0.0) / 2) ** 0.5          # unbiased std of {1, 0.5, 0.75}
+    expected = [2 / 3 / (s0 + 1e-4), -1 / 3 / (s0 + 1e-4), -1 / 3 / (s0 + 1e-4), 0.0, 0.0, 0.0,
+                0.25 / (s2 + 1e-4), -0.25 / (s2 + 1e-4), 0.0]
+    assert torch.allclose(adv, torch.tensor(expected), atol=1e-6)
+    assert zero.tolist() == [False] * 3 + [True] * 3 + [False] * 3
+
+    adv_none, _ = group_advantages(rewards, 3, "none")
+    assert torch.allclose(adv_none, torch.tensor([2 / 3, -1 / 3, -1 / 3, 0, 0, 0, 0.25, -0.25, 0]), atol=1e-6)
+
+    adv_batch, zero_b = group_advantages(rewards, 3, "batch")  # group means, the batch's std
+    assert torch.allclose(adv_batch, adv_none / (rewards.std() + 1e-4), atol=1e-6)
     assert not zero_b.any()
 
 
@@ -40,28 +45,10 @@ def _inputs(seed: int = 0, B: int = 6, T: int = 5) -> dict[str, torch.Tensor]:
 
 
 def _trl_loss(x: dict[str, torch.Tensor], loss_type: str, beta: float, eps: float, eps_high: float, max_len: int) -> float:
-    """Run TRL's own `GRPOTrainer._compute_loss` on these tensors (the model forward is stubbed)."""
-    from trl import GRPOTrainer
-
-    B, T = x["logps"].shape
-    fake = SimpleNamespace(
-        _get_per_token_logps_and_entropies=lambda *a, **k: (x["logps"], torch.zeros(B, T), None),
-        top_entropy_quantile=1.0, off_policy_mask_threshold=None, importance_sampling_level="token",
-        beta=beta, loss_type=loss_type, epsilon_low=eps, epsilon_high=eps_high,
-        args=SimpleNamespace(delta=None, use_bias_correction_kl=False),
-        use_vllm=False, aux_loss_enabled=False, _entropy_bonus_enabled=False,
-        model=SimpleNamespace(training=True), current_gradient_accumulation_steps=1,
-        max_completion_length=max_len, _metrics={"train": defaultdict(list)},
-        accelerator=SimpleNamespace(num_processes=1, gather=lambda t: t, reduce=lambda t, reduction: t),
-    )
-    fake.args.steps_per_generation = 1
-    inputs = {
-        "prompt_ids": torch.zeros(B, 1, dtype=torch.long), "prompt_mask": torch.ones(B, 1),
-        "completion_ids": torch.zeros(B, T, dtype=torch.long), "completion_mask": x["mask"],
-        "advantages": x["adv"], "old_per_token_logps": x["old"], "ref_per_token_logps": x["ref"],
-        "num_items_in_batch": x["mask"].sum(),
-    }
-    return float(GRPOTrainer._compute_loss(fake, None, inputs))
+    """TRL's own `GRPOTrainer._compute_loss` on these tensors (tests/trl_reference.py)."""
+    loss, _ = trl_compute_loss(x["logps"], x["old"], x["adv"], x["mask"], loss_type=loss_type, beta=beta,
+                               ref_logps=x["ref"], epsilon_low=eps, epsilon_high=eps_high, max_completion_length=max_len)
+    return float(loss)
 
 
 @pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])

@@ -26,6 +26,19 @@ EXTRACT_CASES = [
     ("I think about 12 apples and 13 pears", None),
     ("", None),
     ("\\boxed{", None),  # cut off inside the box
+    # stated answers without "the", in markdown, or under a heading
+    ("So answer is 7.", "7"),
+    ("**Answer:** 7", "7"),
+    ("**Answer**: 7", "7"),
+    ("Answer: **7**", "7"),
+    ("Final Answer\n7", "7"),
+    ("## Final Answer\n\n$7$", "$7$"),
+    ("The answer isn't 5", None),
+    # a stated number followed by prose is the number; math words are not prose
+    ("The answer is 18 because 16-3-4=9 and 9*2=18 dollars", "18"),
+    ("the answer is 1,800, since 18*100 = 1800", "1,800"),
+    ("The answer is 4 pi.", "4 pi"),
+    ("The answer is (1, 2).", "(1, 2)"),
 ]
 
 

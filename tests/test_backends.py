@@ -23,12 +23,12 @@ QUESTIONS = [
 
 @pytest.fixture(scope="module")
 def varied_model_dir(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`tiny:qwen2?seed=0` with its matrices redrawn at std 0.3.
+    """The plain-initialised `tiny:qwen2?seed=0&std=2&eos=0` with its matrices redrawn at std 0.3.
 
-    The stock tiny model's greedy output is one token repeated, which would make a parity test
-    pass trivially; these weights give varied tokens and, for the first prompt, an early EOS.
+    Plain random weights give one token repeated, which would make a parity test pass trivially;
+    these weights give varied tokens and, for the first prompt, an early EOS.
     """
-    cfg = OmegaConf.create({"name": "tiny", "name_or_path": "tiny:qwen2?seed=0", "dtype": "float32"})
+    cfg = OmegaConf.create({"name": "tiny", "name_or_path": "tiny:qwen2?seed=0&std=2&eos=0", "dtype": "float32"})
     model, tok, _ = load_model_and_tokenizer(cfg, str(tiny_models_dir))
     gen = torch.Generator().manual_seed(2)
     with torch.no_grad():

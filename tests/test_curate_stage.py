@@ -16,6 +16,7 @@ from conftest import compose_config
 from hawkeye.curation import curate
 from hawkeye.errors import DataError
 from hawkeye.generation.base import Generation
+from hawkeye.models.load import load_tokenizer, resolve_model_path
 from hawkeye.paths import REPO_ROOT
 from hawkeye.runtime import start
 from hawkeye.tracking.mlflow_run import stage_run
@@ -89,22 +90,57 @@ def test_curate_is_deterministic(prepared: Path, smoke_overrides: list[str]) -> 
     assert all(r["cot_orig_tokens"] > 0 for r in runs[0])
 
 
-def test_llm_refinement_counts_rejections(prepared: Path, smoke_overrides: list[str], mlflow_uri: str) -> None:
+def test_llm_refinement_counts_rejections(
+    prepared: Path, smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The teacher (here the policy itself) is asked to rewrite every non-empty rules output; each
+    rewrite is kept or rejected exactly as `check_refinement` says, and the rows and metrics show it."""
+    from hawkeye.curation.llm_refine import check_refinement
+    from hawkeye.curation.rules import refine_with_rules
+
     cfg = _cfg([*smoke_overrides, "curate=llm", "curate.max_train_rows=2", "curate.max_test_rows=1",
                 "curate.teacher_max_new_tokens=8"])
+    rewrites: dict[str, str] = {}  # rules output (quoted in the feedback prompt) -> the teacher's reply
+    make_teacher = curate.make_teacher
+
+    def recording_teacher(cfg, policy):  # noqa: ANN001, ANN202
+        teacher = make_teacher(cfg, policy)
+        generate = teacher.generate
+
+        def record(prompts, params):  # noqa: ANN001, ANN202
+            gens = generate(prompts, params)
+            for prompt, gen in zip(prompts, gens, strict=True):
+                if "Rewrite the solution" in prompt:  # the feedback prompt, not the policy's own c_orig
+                    rewrites[prompt.split("Solution:\n", 1)[1].split("\n\nRewrite the solution", 1)[0]] = gen.text
+            return gens
+
+        teacher.generate = record
+        return teacher
+
+    monkeypatch.setattr(curate, "make_teacher", recording_teacher)
     with stage_run(cfg, stage="curate", run_name="curate-llm-test"):
         metrics = curate.run(cfg, curate.load_inputs(cfg))
     out = curate.output_dir(cfg)
     rows = [json.loads(line) for split in ("train", "test") for line in (out / f"{split}.jsonl").read_text().splitlines()]
-    assert all(isinstance(r["refine_rejected"], bool) for r in rows)
+    tok = load_tokenizer(resolve_model_path(cfg.policy.name_or_path, cfg.paths.models_dir))
+
+    def length(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+    rules = [refine_with_rules(r["cot_orig"], float(cfg.curate.near_duplicate_threshold)) for r in rows]
+    assert sum(bool(x.strip()) for x in rules) >= 2, "the tiny policy's CoTs should give the teacher work"
+    assert set(rewrites) == {x for x in rules if x.strip()}  # one rewrite asked per non-empty rules output
+    for r, rule in zip(rows, rules, strict=True):
+        reasons = [f.removeprefix("refine_") for f in r["flags"] if f.startswith("refine_")]
+        if not rule.strip():
+            assert r["cot_refined"] == "" and not r["refine_rejected"] and not reasons
+            continue
+        reply = rewrites[rule].strip()
+        why = check_refinement(reply, rule, length)
+        assert r["refine_rejected"] == (why is not None) and reasons == ([why] if why else [])
+        assert r["cot_refined"] == (rule if why else reply)
+        assert r["cot_refined_tokens"] <= r["cot_orig_tokens"]
     assert metrics["refine_rejected_fraction"] == pytest.approx(sum(r["refine_rejected"] for r in rows) / len(rows))
-    # A random tiny teacher cannot keep the answer chain within 8 tokens: its rewrites are
-    # rejected and the rules output is what is kept.
-    for r in rows:
-        reasons = [f for f in r["flags"] if f.startswith("refine_")]
-        assert len(reasons) == int(r["refine_rejected"])
-        if r["refine_rejected"]:
-            assert r["cot_refined_tokens"] <= r["cot_orig_tokens"]
 
 
 class _FakePolicy:
@@ -123,8 +159,6 @@ class _FakePolicy:
 
 
 def test_empty_generation_and_truncation_are_flagged(smoke_overrides: list[str], tiny_models_dir: Path) -> None:
-    from hawkeye.models.load import load_tokenizer, resolve_model_path
-
     cfg = _cfg(smoke_overrides)
     tok = load_tokenizer(resolve_model_path("tiny:qwen2?seed=0", str(tiny_models_dir)))
     eos = tok.eos_token_id

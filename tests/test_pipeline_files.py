@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,5 +41,8 @@ def test_dvc_understands_the_pipeline() -> None:
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr
+    # Whole node names ("train" must not pass on "train_no_b"); a foreach stage is "name@key".
+    nodes = {name.split("@")[0] for name in re.findall(r'node\d+\["([^"]+)"\]', out.stdout)}
+    assert nodes == set(yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"])
     for stage in ("prepare", "curate", "train", "train_no_b", "evaluate", "report"):
-        assert stage in out.stdout
+        assert stage in nodes, f"stage {stage} missing from `dvc dag`: {sorted(nodes)}"

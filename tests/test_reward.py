@@ -7,7 +7,7 @@ import torch
 
 from hawkeye.collab import Responder, freeze
 from hawkeye.generation.base import Generation, SamplingParams
-from hawkeye.reward.leak import mask_stated_answer, states_answer
+from hawkeye.reward.leak import mask_answer, states_answer
 from hawkeye.reward.reward import compute_reward, length_penalty
 
 CFG = {"lam": 0.001, "alpha": 0.3, "answer_leak": "mask", "leak_penalty": 1.0}
@@ -34,10 +34,9 @@ def test_reward_is_em_minus_penalty() -> None:
 
 def test_leak_mask_and_penalize() -> None:
     cot = "3 + 4 = 7 apples. The answer is 7. \\boxed{7} #### 7"
-    masked = mask_stated_answer(cot)
-    assert "boxed" not in masked and "####" not in masked and "answer is" not in masked
-    assert masked.startswith("3 + 4 = 7 apples")  # the reasoning itself stays
-    assert mask_stated_answer("x \\boxed{\\frac{1}{2}} y") == "x  y"
+    # the value of A's answer goes, every other character stays (tests/test_answer_mask.py has the table)
+    assert mask_answer(cot) == "3 + 4 = [masked] apples. The answer is [masked]. \\boxed{[masked]} #### [masked]"
+    assert mask_answer("x \\boxed{\\frac{1}{2}} y") == "x \\boxed{[masked]} y"
     assert states_answer(cot, "7") and not states_answer("3 + 4 = 7", "7")
     pen = compute_reward("\\boxed{7}", "7", cot, 5, 100, {**CFG, "answer_leak": "penalize"})
     assert pen.leak == 1.0 and pen.reward == pytest.approx(0.0)
@@ -71,8 +70,8 @@ def test_responder_reads_masked_cot_and_returns_new_text(mode: str) -> None:
     b = Responder(backend=backend, params=SamplingParams(max_new_tokens=8), answer_leak=mode)
     gens = b.answer(["How many?"], ["3+4=7. The answer is \\boxed{7}"])
     prompt = backend.prompts[0]
-    assert "How many?" in prompt and "3+4=7" in prompt
-    assert ("\\boxed{7}" in prompt) == (mode == "allow")
+    assert "How many?" in prompt and "3+4=" in prompt
+    assert ("\\boxed{7}" in prompt) == ("3+4=7" in prompt) == (mode == "allow")
     assert gens[0].text == "\\boxed{7}"  # â comes from B's new text, never from its prompt
 
 

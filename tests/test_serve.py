@@ -19,7 +19,8 @@ def tiny_client(tiny_models_dir: Path) -> TestClient:
         path = resolve_model_path(spec, str(tiny_models_dir))
         return LocalHFChatModel(load_causal_lm(path).eval(), load_tokenizer(path))
 
-    pipe = Pipeline(local("tiny:qwen2?seed=0"), local("tiny:qwen2?seed=1"), cot_max_tokens=8, answer_max_tokens=6)
+    # B without the tiny models' stop channel (`eos=0`): it always writes an answer to stream.
+    pipe = Pipeline(local("tiny:qwen2?seed=0"), local("tiny:qwen2?seed=1&eos=0"), cot_max_tokens=8, answer_max_tokens=6)
     return TestClient(build_app(pipe))
 
 
@@ -77,7 +78,8 @@ def test_b_reads_the_cot_with_the_answer_masked() -> None:
     r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "3 + 4?"}]})
     assert r.json()["choices"][0]["message"]["content"] == "\\boxed{7}"
     b_prompt = b.seen[0][0]["content"]
-    assert "3 + 4 = 7" in b_prompt and "\\boxed{7}" not in b_prompt.split("Reasoning:")[1].split("The reasoning")[0]
+    reasoning = b_prompt.split("Reasoning:")[1].split("The reasoning")[0]
+    assert reasoning.strip() == "3 + 4 = [masked], so \\boxed{[masked]}"  # A's answer value masked, all else kept
 
 
 def test_remote_models_are_streamed_from_openai_servers() -> None:

@@ -23,10 +23,11 @@ train_app = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(train_app)
 
 
-def _curated(tmp_path: Path, n: int = 6) -> None:
+def _curated(tmp_path: Path, n: int = 6, orig_tokens: int | None = None) -> None:
     rows = [
         {"id": f"q{i}", "source": "test", "question": f"Tom has {i} apples and buys {i + 2} more. How many?",
-         "answer": str(2 * i + 2), "reference_cot": "", "cot_orig": "", "cot_orig_tokens": 20 + i,
+         "answer": str(2 * i + 2), "reference_cot": "", "cot_orig": "",
+         "cot_orig_tokens": orig_tokens if orig_tokens is not None else 20 + i,
          "orig_correct": True, "cot_refined": "", "cot_refined_tokens": 5, "refine_rejected": False, "flags": []}
         for i in range(n)
     ]
@@ -45,17 +46,8 @@ def _history(run_id: str, key: str) -> list[tuple[int, float]]:
     return sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run_id, key))
 
 
-@pytest.fixture()
-def varied_lengths(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Random tiny models rarely emit EOS, so every CoT would have the same token count and every
-    advantage would be 0. Counting characters instead gives the groups a real learning signal."""
-    import hawkeye.training.module as module
-
-    monkeypatch.setattr(module, "cot_length", lambda gen, tok: len(gen.text))
-
-
 def test_smoke_training_writes_outputs_and_keeps_b_frozen(
-    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, varied_lengths: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hawkeye.collab import Responder
 
@@ -93,9 +85,7 @@ def test_smoke_training_writes_outputs_and_keeps_b_frozen(
     assert "collapse_curve.png" in {a.path for a in __import__("mlflow").MlflowClient().list_artifacts(run.info.run_id)}
 
 
-def test_resume_reproduces_uninterrupted_run(
-    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, varied_lengths: None
-) -> None:
+def test_resume_reproduces_uninterrupted_run(tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str) -> None:
     _curated(tmp_path)
     base = [o for o in smoke_overrides if not o.startswith("paths.train_dir")]
     common = [*base, "trainer.checkpoint_every_n_steps=2", "grpo.group_size=3"]
@@ -173,6 +163,26 @@ def test_non_finite_reward_stops_the_run_naming_the_step(
     (run,) = _runs()
     assert run.info.status == "FAILED"
     assert torch.load(tmp_path / "train" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 1
+
+
+def test_collapse_is_detected_and_stops_a_real_run(tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str) -> None:
+    """The no-B ablation with a heavy penalty: A's CoTs shrink below the collapse threshold
+    (collapse_fraction·α·len(c_orig) = 0.5·0.3·20 = 3 tokens) with no EM gain, the run is tagged,
+    and stop_on_collapse ends it before max_steps."""
+    _curated(tmp_path, orig_tokens=20)
+    max_steps = 6
+    train_app.main(compose_config([*smoke_overrides, "responder=none", "lambda=1.0", "alpha=0.3", "grpo.group_size=4",
+                                   "grpo.lr=0.02", f"grpo.max_steps={max_steps}", "trainer.stop_on_collapse=true",
+                                   "trainer.checkpoint_every_n_steps=100"]))
+    (run,) = _runs()
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["collapse"] == "true"
+    step = int(run.data.tags["collapse_step"])
+    curve = list(csv.DictReader((tmp_path / "train" / "collapse_curve.tsv").open(), delimiter="\t"))
+    lengths = [float(r["cot_tokens_mean"]) for r in curve]
+    assert [int(r["step"]) for r in curve] == list(range(step + 1)) and step + 1 < max_steps  # stopped there
+    assert lengths[0] > 3.0 > lengths[-1]  # it was long, and it shrank below the threshold
+    assert json.loads((tmp_path / "train" / "metrics.json").read_text())["target_cot_tokens"] == pytest.approx(6.0)
 
 
 def test_collapse_detector_flags_short_cots_without_em_gain() -> None:

@@ -1,8 +1,10 @@
 """Answer extraction and equivalence: the one checker every stage uses (curation, reward, eval).
 
 - `extract_answer` finds the final answer in free text: the LAST `\\boxed{...}` (nested braces,
-  also `\\boxed 5`), else the last `#### N` (GSM8K style), else the last "the answer is N" /
-  "answer: N"; optionally the last number in the text. None when nothing is found.
+  also `\\boxed 5`), else the last `#### N` (GSM8K style), else the last stated answer ("the
+  answer is N", "so answer is N", "Answer: N", "**Answer:** N", a "Final Answer" heading with N on
+  the next line); optionally the last number in the text. None when nothing is found. A stated
+  number followed by prose ("18 because 9*2=18") is the number.
 - `answers_match` normalises both sides (dollar signs, thousands commas, units, `%`, a trailing
   period) and then asks math-verify, gold FIRST (its `verify` is asymmetric). It never raises.
 - math-verify's timeouts use SIGALRM, which only works on the main thread; elsewhere (Lightning
@@ -21,9 +23,16 @@ _TIMEOUT_S = 5
 _BOXED = re.compile(r"\\(?:boxed|fbox)\b")
 _HASHES = re.compile(r"####\s*([^\n]+)")
 # Lazy capture up to a sentence end, so "The answer is 4. ... The answer is 6." finds both.
+# Markdown bold may wrap the label or the value: "**Answer:** 7", "**Answer**: 7", "Answer: **7**".
 _ANSWER_IS = re.compile(
-    r"(?:the\s+(?:final\s+)?answer\s+is|answer\s*:)\s*:?\s*([^\n]+?)(?=\.\s|\.?$|\n)",
+    r"\banswer\s*(?:\*\*)?\s*(?:is(?=\s)|:)\s*(?:\*\*)?\s*:?\s*([^\n]+?)(?=\.\s|\.?$|\n)",
     re.IGNORECASE | re.MULTILINE,
+)
+# A "Final Answer" heading (markdown or not) with the answer alone on the next non-empty line.
+_ANSWER_HEADING = re.compile(r"^[#*\s]*final\s+answer[*\s]*:?[*\s]*\n\s*([^\n]+)", re.IGNORECASE | re.MULTILINE)
+# "18 because 9*2=18", "18, since ...", "18 dollars": a leading number, then words (not `\pi`, `sqrt`).
+_NUMBER_THEN_PROSE = re.compile(
+    r"^(\$?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?)(?:\s*[,;]\s+|\s+)(?!(?:pi|sqrt|sin|cos|tan|log|ln|i)\b)[A-Za-z]{2,}\b"
 )
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -54,10 +63,13 @@ def _boxed_content(text: str, start: int) -> str | None:
 
 
 def _first_clause(s: str) -> str:
-    """'42. So she pays 42.' -> '42': stop at a sentence end (a period followed by space/end)."""
+    """'42. So she pays 42.' -> '42': stop at a sentence end (a period followed by space/end),
+    drop markdown bold, and keep only the number of '18 because ...'."""
     s = s.strip()
     m = re.search(r"\.(\s|$)", s)
-    return s[: m.start()] if m else s
+    s = (s[: m.start()] if m else s).strip().strip("*").strip()
+    m = _NUMBER_THEN_PROSE.match(s)
+    return m.group(1) if m else s
 
 
 def extract_answer(text: str, fallback_last_number: bool = False) -> str | None:
@@ -71,7 +83,8 @@ def extract_answer(text: str, fallback_last_number: bool = False) -> str | None:
     hashes = _HASHES.findall(text)
     if hashes and hashes[-1].strip():
         return _first_clause(hashes[-1])
-    stated = [_first_clause(s) for s in _ANSWER_IS.findall(text)]
+    matches = sorted([*_ANSWER_IS.finditer(text), *_ANSWER_HEADING.finditer(text)], key=lambda m: m.start(1))
+    stated = [_first_clause(m.group(1)) for m in matches]
     stated = [s for s in stated if s]
     if stated:
         return stated[-1]

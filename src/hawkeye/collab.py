@@ -13,7 +13,7 @@ from typing import Any
 
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
 from hawkeye.prompts import render, responder_messages
-from hawkeye.reward.leak import mask_stated_answer
+from hawkeye.reward.leak import what_b_reads
 
 
 @dataclass
@@ -40,8 +40,8 @@ class Responder:
         return cls(backend=backend, params=params, answer_leak=str(cfg.reward.answer_leak))
 
     def cot_for_b(self, cot: str) -> str:
-        """What B reads: the CoT, minus its stated answer under `answer_leak=mask`."""
-        return mask_stated_answer(cot) if self.answer_leak == "mask" else cot
+        """What B reads: `reward.leak.what_b_reads`, the rule evaluation and serving use too."""
+        return what_b_reads(cot, self.answer_leak)
 
     def answer(self, questions: list[str], cots: list[str], seed: int | None = None) -> list[Generation]:
         """â for each (q, c): B's new tokens only (Generation.text never contains the prompt)."""

@@ -28,8 +28,8 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from hawkeye.evaluation.quality import leak_view
 from hawkeye.prompts import reasoning_messages, render, responder_messages
+from hawkeye.reward.leak import what_b_reads
 
 MODEL_ID = "hawkeye"
 
@@ -118,7 +118,7 @@ class Pipeline:
         async for text in self.a.stream(reasoning_messages(question), self.cot_max_tokens):
             cot += text
             yield "reasoning", text
-        seen = leak_view(cot, self.answer_leak)
+        seen = what_b_reads(cot, self.answer_leak)
         async for text in self.b.stream(responder_messages(question, seen), max_tokens or self.answer_max_tokens):
             yield "content", text
 

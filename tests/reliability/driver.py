@@ -3,8 +3,8 @@
     python tests/reliability/driver.py <mode> <hydra overrides...>
 
 Modes:
-- train_varied: src/train.py, counting a CoT's length in characters (random tiny models rarely
-  emit EOS, so token counts would tie and every advantage would be 0: the weights would not move).
+- train: src/train.py as it is (no patch; the tiny models' CoTs vary in length and some end on EOS,
+  so real token counts give the groups a learning signal).
 - curate_slow_write: pipelines/curate.py, whose curated train.jsonl writer stalls after its first
   row (prints WRITING): a signal then lands mid-write.
 - curate_slow_generate: pipelines/curate.py, whose generation stalls (prints GENERATING).
@@ -21,10 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def patch_train_varied() -> None:
-    import hawkeye.training.module as module
-
-    module.cot_length = lambda gen, tok: len(gen.text)
+def patch_nothing() -> None:
+    pass
 
 
 def patch_curate_slow_write() -> None:
@@ -60,7 +58,7 @@ def patch_curate_slow_generate() -> None:
 
 
 MODES = {
-    "train_varied": (patch_train_varied, "src/train.py"),
+    "train": (patch_nothing, "src/train.py"),
     "curate_slow_write": (patch_curate_slow_write, "pipelines/curate.py"),
     "curate_slow_generate": (patch_curate_slow_generate, "pipelines/curate.py"),
 }

@@ -1,8 +1,8 @@
 """A training run SIGKILLed after a checkpoint, then resumed with `resume=true`, ends exactly where an
 uninterrupted run with the same seed ends, in the same MLflow run, with every step logged once.
 
-Both runs are real `python src/train.py experiment=smoke ...` processes (through driver.py, which
-only counts CoT length in characters so that the tiny random models get non-zero advantages).
+Both runs are real `python src/train.py experiment=smoke ...` processes (started through driver.py,
+with real CoT token counts: the tiny models' CoTs vary in length, so the advantages are not 0).
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_m
     full_uri, killed_uri = f"sqlite:///{tmp_path / 'full.db'}", f"sqlite:///{tmp_path / 'killed.db'}"
 
     # The uninterrupted reference and the run to be killed, side by side.
-    full = start_driver("train_varied", _overrides(tmp_path, tiny_models_dir, full_dir), subprocess_env(full_uri),
+    full = start_driver("train", _overrides(tmp_path, tiny_models_dir, full_dir), subprocess_env(full_uri),
                         tmp_path / "full.log")
-    killed = start_driver("train_varied", _overrides(tmp_path, tiny_models_dir, killed_dir),
+    killed = start_driver("train", _overrides(tmp_path, tiny_models_dir, killed_dir),
                           subprocess_env(killed_uri), tmp_path / "killed.log")
     try:
         killed_at = _stop_after_a_checkpoint(killed, killed_dir / "checkpoints" / "last.ckpt", tmp_path / "killed.log")
@@ -78,7 +78,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_m
         (run,) = mlflow_runs(killed_uri)
         assert run.info.status == "RUNNING"  # a SIGKILLed process cannot end its run
 
-        resumed = start_driver("train_varied", [*_overrides(tmp_path, tiny_models_dir, killed_dir), "resume=true"],
+        resumed = start_driver("train", [*_overrides(tmp_path, tiny_models_dir, killed_dir), "resume=true"],
                                subprocess_env(killed_uri), tmp_path / "resumed.log")
         assert resumed.wait(timeout=400) == 0, (tmp_path / "resumed.log").read_text()[-3000:]
         assert full.wait(timeout=400) == 0, (tmp_path / "full.log").read_text()[-3000:]

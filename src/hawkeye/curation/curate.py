@@ -39,6 +39,7 @@ from hawkeye.files import atomic_open, read_jsonl, strip_line_numbers, write_jso
 from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
 from hawkeye.paths import resolve
 from hawkeye.prompts import reasoning_messages, render
+from hawkeye.reward.reward import cot_length
 
 REQUIRED = ("id", "question", "answer")
 
@@ -119,7 +120,7 @@ def curate_rows(
 
     out = []
     for row, gen, cot, ref, reason in zip(rows, gens, cots, refined, reasons, strict=True):
-        orig_tokens = gen.num_tokens - (1 if gen.finish_reason == "stop" else 0)
+        orig_tokens = cot_length(gen)  # len(c_orig), counted as training counts len(c)
         ref_tokens = orig_tokens if ref == cot else n_tokens(ref)
         if ref_tokens > orig_tokens:  # never "refine" into something longer
             ref, ref_tokens = cot, orig_tokens

@@ -1,8 +1,8 @@
 """Answer quality: greedy, batched generation of A's CoTs and B's answers on one dataset.
 
-- A alone: Model A gets the reasoning prompt and answers itself (its `\\boxed{}`).
-- A → B: A's CoT c, shown to B the way the run trained (`reward.answer_leak`: `mask` strips the
-  answer A stated), then B reads (q, c, s) and answers.
+- A alone: Model A gets the reasoning prompt and answers itself (its `\boxed{}`).
+- A → B: A's CoT c, given to B exactly as in training and serving (`reward.leak.what_b_reads` under
+  the run's `reward.answer_leak`), then B reads (q, c, s) and answers.
 - B alone (optional): Model B gets the reasoning prompt, a floor that shows what A's CoT adds.
 
 Accuracy is `hawkeye.answers.exact_match` on the answering model's new text. Tokens count the
@@ -19,9 +19,10 @@ from hawkeye.answers import exact_match
 from hawkeye.data.schema import validate_rows
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, B_ALONE, SystemResult
 from hawkeye.files import read_jsonl
-from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
+from hawkeye.generation.base import GenerationBackend, SamplingParams
 from hawkeye.prompts import reasoning_messages, render, responder_messages
-from hawkeye.reward.leak import mask_stated_answer
+from hawkeye.reward.leak import what_b_reads
+from hawkeye.reward.reward import cot_length
 
 PREPARED_FIELDS = ("id", "question", "answer")
 
@@ -34,14 +35,10 @@ def load_rows(prepared_dir: str | Path, name: str, max_rows: int) -> tuple[list[
     return (rows[:max_rows] if max_rows else rows), path
 
 
-def leak_view(cot: str, mode: str) -> str:
-    """What B reads of A's CoT: the same rule as training (`mask` strips the stated answer)."""
-    return mask_stated_answer(cot) if mode == "mask" else cot
-
-
-def n_tokens(g: Generation) -> int:
-    """Generated tokens without the final EOS (the reward's len(c))."""
-    return max(g.num_tokens - (1 if g.finish_reason == "stop" and g.token_ids else 0), 0)
+# What B reads of A's CoT: the one rule training and serving use (`reward.leak.what_b_reads`).
+leak_view = what_b_reads
+# Generated tokens without the final EOS: the reward's len(c), counted by its one function.
+n_tokens = cot_length
 
 
 def greedy(max_new_tokens: int, seed: int) -> SamplingParams:

@@ -4,6 +4,14 @@ A spec such as ``tiny:qwen2?seed=0&layers=2`` names one deterministic model: a b
 tokenizer trained with `tokenizers` on a small built-in corpus (so any text encodes), a ChatML
 chat template, and a Qwen2-shaped config with random weights from `seed`. It is saved as a
 normal HF folder (safetensors), so HF `generate` and vLLM load it like a real model.
+
+Random weights at the usual 0.02 scale give a near-uniform next-token distribution: greedy output
+is one token repeated, and EOS (1 of 512 tokens) almost never comes, so every CoT hits the cap,
+every group of rollouts has the same length and reward, and GRPO has nothing to learn from. So by
+default the weights are drawn at a larger scale (`std`, in hundredths: 30 = 0.3), which makes the
+output vary with the context, and a "stop channel" gives EOS a context-dependent logit boost
+(`eos`; 0 turns it off), so that some CoTs end on EOS after a few tokens and others run to the cap.
+`std=2&eos=0` is the plain HF initialisation.
 """
 
 from __future__ import annotations
@@ -23,7 +31,10 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-DEFAULTS = {"seed": 0, "layers": 2, "hidden": 128, "heads": 2, "kv_heads": 1, "vocab": 512}
+DEFAULTS = {"seed": 0, "layers": 2, "hidden": 128, "heads": 2, "kv_heads": 1, "vocab": 512, "std": 30, "eos": 7}
+# Bumped whenever the weights a spec names change, so a cached folder of an older build is not reused.
+BUILD_VERSION = 2
+STOP_CHANNEL_GAIN = 40.0
 CORPUS_WORDS = (
     "the a an of to and is are was were has have had he she they it we you question answer "
     "how many much total each per more less than twice half sum product difference left "
@@ -95,9 +106,12 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: str = "tiny:qwen2") 
         eos_token_id=fast.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=fast.convert_tokens_to_ids("<|endoftext|>"),
         bos_token_id=None,
+        initializer_range=p["std"] / 100,
         dtype="float32",
     )
     model = Qwen2ForCausalLM(config)
+    if p["eos"]:
+        add_stop_channel(model, config.eos_token_id, float(p["eos"]))
     model.generation_config.eos_token_id = config.eos_token_id
     model.generation_config.pad_token_id = config.pad_token_id
     model.save_pretrained(out, safe_serialization=True)
@@ -105,10 +119,31 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: str = "tiny:qwen2") 
     return out
 
 
+def add_stop_channel(model: object, eos_id: int, strength: float) -> None:
+    """Give EOS a logit boost that varies with the context, through hidden dimension 0.
+
+    Every token embeds 1 there (EOS embeds 1 + strength) and no layer writes to it, so the residual
+    stream carries a constant; the final norm multiplies it by STOP_CHANNEL_GAIN / rms(h). With
+    tied embeddings, every token's logit gains the same amount from it (softmax ignores that)
+    except EOS, whose logit gains `strength` times more. The boost shrinks where the hidden state is
+    large, so some contexts stop early and others run on: varied CoT lengths, as GRPO needs.
+    """
+    import torch
+
+    with torch.no_grad():
+        emb = model.get_input_embeddings().weight
+        emb[:, 0] = 1.0
+        emb[eos_id, 0] = 1.0 + strength
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight[0].zero_()
+            layer.mlp.down_proj.weight[0].zero_()
+        model.model.norm.weight[0] = STOP_CHANNEL_GAIN
+
+
 def ensure_tiny_model(spec: str, cache_dir: str | os.PathLike[str]) -> Path:
     """Build the model for `spec` once into `cache_dir` (atomically; safe across processes)."""
     parse_spec(spec)  # fail early on a bad spec
-    key = hashlib.sha256(spec.encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"v{BUILD_VERSION}:{spec}".encode()).hexdigest()[:12]
     target = Path(cache_dir) / key
     if (target / "config.json").is_file():
         return target

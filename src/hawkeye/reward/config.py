@@ -14,7 +14,7 @@ class RewardConfig:
     lam: float = 0.001     # λ, interpolated from the top-level `lambda`
     alpha: float = 0.3     # α, interpolated from the top-level `alpha`
     # A CoT that already states the final answer lets B copy it instead of reasoning.
-    # mask (default): strip the stated answer before B reads the CoT.
+    # mask (default): B reads the CoT with the value of A's own answer replaced (reward/leak.py).
     answer_leak: str = "mask"
     leak_penalty: float = 1.0   # subtracted when answer_leak=penalize and the CoT leaks
 

@@ -1,55 +1,89 @@
-"""Answer leakage: a CoT that states the final answer lets Model B copy it instead of reasoning.
+"""Answer leakage, and the one rule for what Model B reads of A's CoT (training, evaluation, serving).
 
-The paper's reference code decoded B's prompt together with B's answer, so the answer stated inside
-the CoT was scored as B's answer (1317 of 1319 GSM8K test cases). Here the answer is only ever read
-from B's new tokens, and by default (`answer_leak=mask`) the stated answer is also removed from the
-CoT before B reads it, so the reward measures whether B can *finish* the reasoning, not copy it.
+A CoT that states its final answer lets Model B copy it instead of reasoning. The paper's reference
+code decoded B's prompt together with B's answer, so the answer stated inside the CoT was scored as
+B's answer (1317 of 1319 GSM8K test cases). Here the answer is only ever read from B's new tokens,
+and `reward.answer_leak` says what B sees:
 
-- allow:    B reads the CoT as written.
-- mask:     strip `\\boxed{...}`, `#### N` and "the answer is ..." from the CoT (default).
+- allow:    B reads the CoT as written (the paper's setting).
+- mask:     B reads the CoT with the VALUE of A's own answer replaced by `ANSWER_PLACEHOLDER`
+            everywhere it stands alone, and every other character kept. A's answer is what
+            `hawkeye.answers.extract_answer` finds (boxed, `####`, "the answer is", "Answer:", a
+            "Final Answer" heading); a CoT that states no answer is left unchanged. Numbers are
+            matched by value ("1,800", "1800.0"), never inside another number (118, 18.5, 1/18,
+            \\frac{1}{18}).
 - penalize: B reads the CoT as written; the reward loses `leak_penalty` when the CoT states the gold answer.
 """
 
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
-from hawkeye.answers import answers_match, extract_answer
+from hawkeye.answers import answers_match, extract_answer, normalize_answer
 
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
-_HASHES = re.compile(r"####[^\n]*")
-_ANSWER_IS = re.compile(r"(?:the\s+(?:final\s+)?answer\s+is|answer\s*:)[^\n]*?(?=\.\s|\.?$|\n)", re.I | re.M)
+ANSWER_PLACEHOLDER = "[masked]"
 
-
-def _strip_boxed(text: str) -> str:
-    """Remove every `\\boxed{...}` (nested braces) and `\\boxed 5`, keeping the text around it."""
-    out, i = [], 0
-    for m in _BOXED.finditer(text):
-        if m.start() < i:
-            continue
-        out.append(text[i : m.start()])
-        j = m.end()
-        if j < len(text) and text[j] == "{":
-            depth = 0
-            while j < len(text):
-                depth += {"{": 1, "}": -1}.get(text[j], 0)
-                j += 1
-                if depth == 0:
-                    break
-        else:
-            while j < len(text) and not text[j].isspace() and text[j] != "$":
-                j += 1
-        i = j
-    out.append(text[i:])
-    return "".join(out)
+# A number standing alone: not glued to a word, a decimal point, a digit group, a fraction slash or
+# an exponent on either side. The minus sign belongs to the number only when it is not a binary
+# minus (not after a word character or a closing bracket): in "20-18" the number is 18.
+_NUMBER = re.compile(
+    r"(?<![\w.,/^])(?:(?<![\w)\]}])-)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w/^]|[.,]\d)"
+)
+# Numbers inside these are parts of another value (a fraction, a root, an exponent), not values.
+_COMPOUND = re.compile(
+    r"\\[dt]?frac\s*\{[^{}]*\}\s*\{[^{}]*\}|\\sqrt\s*(?:\[[^\]]*\])?\s*\{[^{}]*\}|\^\s*\{[^{}]*\}"
+)
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
-def mask_stated_answer(cot: str) -> str:
-    """The CoT without its explicit final-answer statements (what B reads under `mask`)."""
-    cot = _strip_boxed(cot)
-    cot = _HASHES.sub("", cot)
-    cot = _ANSWER_IS.sub("", cot)
-    return cot.strip()
+def _value(number: str) -> Fraction:
+    return Fraction(number.replace(",", ""))
+
+
+def mask_answer(cot: str) -> str:
+    """`cot` with every standalone occurrence of A's own extracted answer replaced by the placeholder."""
+    answer = extract_answer(cot)
+    if answer is None:
+        return cot
+    normalized = normalize_answer(answer)
+    if _PLAIN_NUMBER.fullmatch(normalized):
+        return _mask_number(cot, _value(normalized))
+    return _mask_literal(cot, answer.strip())
+
+
+def _mask_number(cot: str, value: Fraction) -> str:
+    inside = [m.span() for m in _COMPOUND.finditer(cot)]
+
+    def replace(m: re.Match[str]) -> str:
+        if any(a <= m.start() < b for a, b in inside) or _value(m.group(0)) != value:
+            return m.group(0)
+        return ANSWER_PLACEHOLDER
+
+    return _NUMBER.sub(replace, cot)
+
+
+def _mask_literal(cot: str, answer: str) -> str:
+    """A non-numeric answer (`\\frac{1}{2}`, `x+1`, `(1, 2)`) is masked where it is written as such.
+    Prose without a digit or a LaTeX command and shorter than 3 characters ("a", "B") is left alone:
+    masking every such word would blank the CoT, not the answer."""
+    if not re.search(r"[\d\\]", answer) and len(answer) < 3:
+        return cot
+    before = r"(?<![\w.])" if re.match(r"\w", answer) else ""
+    after = r"(?!\w|\.\d)" if re.search(r"\w$", answer) else ""
+    return re.sub(before + re.escape(answer) + after, lambda _: ANSWER_PLACEHOLDER, cot)
+
+
+def what_b_reads(cot: str, answer_leak: str) -> str:
+    """The CoT as Model B is given it under `reward.answer_leak` (allow | mask | penalize).
+
+    The one home of this rule: training (`collab.Responder`), evaluation (`evaluation.quality`) and
+    serving (`serve.py`) all call it, so B sees the same text in all three."""
+    if answer_leak == "mask":
+        return mask_answer(cot)
+    if answer_leak in ("allow", "penalize"):
+        return cot
+    raise ValueError(f"answer_leak={answer_leak!r} must be one of allow, mask, penalize")
 
 
 def states_answer(cot: str, gold: str) -> bool:

@@ -25,7 +25,7 @@ import torch
 from hawkeye.collab import Responder
 from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.prompts import reasoning_messages, render
-from hawkeye.reward.reward import Reward, compute_reward
+from hawkeye.reward.reward import Reward, compute_reward, cot_length
 from hawkeye.training.advantages import group_advantages
 from hawkeye.training.loss import grpo_loss
 
@@ -89,7 +89,7 @@ class GRPOModule(L.LightningModule):
         gens = self.sample_cots([r["question"] for r in rows], G, seed)
         rows_g = [r for r in rows for _ in range(G)]
         cots = [g.text for g in gens]
-        cot_tokens = [cot_length(g, self.tokenizer) for g in gens]
+        cot_tokens = [cot_length(g) for g in gens]
         t_rollout = time.perf_counter() - t0
 
         # line 5: B reads (q, c, s) and answers; responder=none scores A's own text
@@ -224,12 +224,6 @@ class GRPOModule(L.LightningModule):
         if self.frozen["ref"] is None:
             raise RuntimeError("beta > 0 needs a reference model (built by hawkeye.training.fit)")
         return self.frozen["ref"]
-
-
-def cot_length(gen: Generation, tokenizer: Any) -> int:
-    """len(c): Model A tokens of the CoT, without the EOS token."""
-    n = len(gen.token_ids)
-    return n - 1 if gen.finish_reason == "stop" and n > 0 else n
 
 
 def step_summary(

@@ -21,7 +21,7 @@ import random
 from typing import Any
 
 from hawkeye.prompts import direct_messages, reasoning_messages, render, responder_messages
-from hawkeye.reward.leak import mask_stated_answer
+from hawkeye.reward.leak import what_b_reads
 
 Example = tuple[str, str]  # (rendered prompt, target text without EOS)
 
@@ -56,7 +56,7 @@ def b_view(row: dict[str, Any], view: str, rng: random.Random) -> tuple[str, str
         return " ".join(steps[:-missing]), f"{' '.join(steps[-missing:])} {boxed(answer)}"
     if view == "masked":
         cot = a_target(row) if rng.random() < 0.5 else f"{' '.join(steps)} {boxed(answer)}"
-        return mask_stated_answer(cot), f"{steps[-1]} {boxed(answer)}"
+        return what_b_reads(cot, "mask"), f"{steps[-1]} {boxed(answer)}"
     if view == "none":
         return "", boxed(answer)
     raise ValueError(f"unknown B view {view!r}")

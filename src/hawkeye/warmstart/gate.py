@@ -17,7 +17,8 @@ from hawkeye.answers import exact_match
 from hawkeye.errors import HawkeyeError
 from hawkeye.generation.base import GenerationBackend, SamplingParams
 from hawkeye.prompts import direct_messages, reasoning_messages, render, responder_messages
-from hawkeye.reward.leak import mask_stated_answer
+from hawkeye.reward.leak import what_b_reads
+from hawkeye.reward.reward import cot_length
 
 
 class GateError(HawkeyeError):
@@ -56,10 +57,11 @@ def measure(a: GenerationBackend, b: GenerationBackend, rows: list[dict[str, Any
     cots = a.generate([render(a.tokenizer, reasoning_messages(q)) for q in questions], greedy)
     samples = a.generate([render(a.tokenizer, reasoning_messages(q)) for q in questions], sampled)
     direct = a.generate([render(a.tokenizer, direct_messages(q)) for q in questions], greedy)
-    view = (lambda c: mask_stated_answer(c)) if cfg.reward.answer_leak == "mask" else (lambda c: c)
-    b_cot = b.generate([render(b.tokenizer, responder_messages(q, view(c.text))) for q, c in zip(questions, cots, strict=True)], b_params)
+    leak = str(cfg.reward.answer_leak)
+    b_cot = b.generate([render(b.tokenizer, responder_messages(q, what_b_reads(c.text, leak)))
+                        for q, c in zip(questions, cots, strict=True)], b_params)
     b_none = b.generate([render(b.tokenizer, responder_messages(q, "")) for q in questions], b_params)
-    n_tok = [g.num_tokens - (1 if g.finish_reason == "stop" else 0) for g in cots]
+    n_tok = [cot_length(g) for g in cots]
     return {
         "a_greedy": _accuracy([g.text for g in cots], rows),
         "a_sampled": _accuracy([g.text for g in samples], rows),

@@ -1,0 +1,133 @@
+"""What Model B reads of A's CoT: under `answer_leak=mask`, the value of A's own answer is replaced
+wherever it stands alone and nothing else changes; training, evaluation and serving share the rule."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hawkeye.collab import Responder
+from hawkeye.evaluation.quality import evaluate_quality
+from hawkeye.generation.base import Generation, SamplingParams
+from hawkeye.reward.leak import ANSWER_PLACEHOLDER as M
+from hawkeye.reward.leak import what_b_reads
+
+# (A's CoT, what B reads under mask). Every case keeps all text but the answer's value.
+MASK_TABLE = [
+    # stated answers extract_answer used to miss or mangle
+    ("So answer is 7.", f"So answer is {M}."),
+    ("**Answer:** 7", f"**Answer:** {M}"),
+    ("**Answer**: 7 apples", f"**Answer**: {M} apples"),
+    ("Answer: **7**", f"Answer: **{M}**"),
+    ("Final Answer\n7", f"Final Answer\n{M}"),
+    ("## Final Answer\n\n$\\boxed{42}$", f"## Final Answer\n\n$\\boxed{{{M}}}$"),
+    # issue 10: a bare `18` and `= 18` leaked; a sentence giving the answer was deleted whole
+    ("16-3-4=9 eggs. 9*2 = 18. So she makes 18 dollars.\nThe answer is \\boxed{18}.",
+     f"16-3-4=9 eggs. 9*2 = {M}. So she makes {M} dollars.\nThe answer is \\boxed{{{M}}}."),
+    ("The answer is 18 because 16-3-4=9 and 9*2=18 dollars",
+     f"The answer is {M} because 16-3-4=9 and 9*2={M} dollars"),
+    ("the answer is 18, since 9*2=18", f"the answer is {M}, since 9*2={M}"),
+    # matched by value: thousands separators, trailing .0, a dollar sign, GSM8K calculator marks
+    ("She has 1,800 dollars, i.e. 1800.0 in all. #### 1800", f"She has {M} dollars, i.e. {M} in all. #### {M}"),
+    ("It costs $18 per hour. The answer is $18.00.", f"It costs ${M} per hour. The answer is ${M}."),
+    ("9*2 = <<9*2=18>>18 dollars\n#### 18", f"9*2 = <<9*2={M}>>{M} dollars\n#### {M}"),
+    # numbers that merely contain the digits stay
+    ("118 + 18.5 + 1/18 + 18/5 + 18,000 + x18 + 18th. The answer is 18.",
+     f"118 + 18.5 + 1/18 + 18/5 + 18,000 + x18 + 18th. The answer is {M}."),
+    ("\\frac{1}{18} of 36 is 2, \\sqrt{18} is not, so \\boxed{18}",
+     f"\\frac{{1}}{{18}} of 36 is 2, \\sqrt{{18}} is not, so \\boxed{{{M}}}"),
+    ("We used 2^2 = 4, 12 and 2.5 of 2 kg. Answer: 2", f"We used 2^2 = 4, 12 and 2.5 of {M} kg. Answer: {M}"),
+    # signs: a negative answer, and a binary minus that is not part of the number
+    ("x = -3 and 5-3=2. Answer: -3", f"x = {M} and 5-3=2. Answer: {M}"),
+    ("20-18=2, so the answer is 18", f"20-{M}=2, so the answer is {M}"),
+    # A's own answer is the LAST one it states; earlier candidates stay
+    ("The answer is 4. Wait, no. 4 + 2 = 6. The answer is 6.", f"The answer is 4. Wait, no. 4 + 2 = {M}. The answer is {M}."),
+    # a non-numeric answer is masked where it is written as such
+    ("So x = \\frac{1}{2}, \\boxed{\\frac{1}{2}}", f"So x = {M}, \\boxed{{{M}}}"),
+    # no answer stated: nothing to mask, the CoT is unchanged
+    ("16-3-4=9 and 9*2=18", "16-3-4=9 and 9*2=18"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("cot", "expected"), MASK_TABLE)
+def test_mask_replaces_only_the_value_of_a_s_answer(cot: str, expected: str) -> None:
+    assert what_b_reads(cot, "mask") == expected
+
+
+@pytest.mark.parametrize("mode", ["allow", "penalize"])
+def test_allow_and_penalize_show_the_cot_as_written(mode: str) -> None:
+    for cot, _ in MASK_TABLE:
+        assert what_b_reads(cot, mode) == cot
+
+
+def test_unknown_mode_fails_naming_it() -> None:
+    with pytest.raises(ValueError, match="answer_leak='hide'"):
+        what_b_reads("The answer is 7.", "hide")
+
+
+# ---- one rule, three callers: training (Responder), evaluation (quality), serving (serve.Pipeline)
+
+COT = "3 + 4 = 7 apples, so the answer is \\boxed{7}."
+
+
+class _Tok:
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):  # noqa: ANN001, ANN201
+        return messages[0]["content"]
+
+
+class _Recording:
+    """A generation backend that records its prompts and replies with a fixed text."""
+
+    def __init__(self, reply: str) -> None:
+        self.tokenizer, self.reply, self.prompts = _Tok(), reply, []
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+        self.prompts += prompts
+        return [Generation(text=self.reply, token_ids=[1, 2], finish_reason="stop") for _ in prompts]
+
+    def close(self) -> None:
+        pass
+
+
+def _reasoning_of(prompt: str) -> str:
+    return prompt.split("Reasoning: ", 1)[1].split("\n\nThe reasoning above", 1)[0]
+
+
+@pytest.mark.parametrize("mode", ["mask", "allow", "penalize"])
+def test_training_evaluation_and_serving_give_b_the_same_text(mode: str) -> None:
+    from hawkeye.serve import ChatModel, Pipeline
+
+    expected = what_b_reads(COT, mode)
+    assert (M in expected) == (mode == "mask")
+
+    b_train = _Recording("\\boxed{7}")
+    Responder(backend=b_train, params=SamplingParams(), answer_leak=mode).answer(["3 + 4?"], [COT])
+
+    b_eval = _Recording("\\boxed{7}")
+    _, samples = evaluate_quality([{"id": "q", "question": "3 + 4?", "answer": "7"}], _Recording(COT),
+                                  _Recording(COT), b_eval, 8, 8, answer_leak=mode)
+
+    class Scripted(ChatModel):
+        def __init__(self, text: str) -> None:
+            self.text, self.seen = text, []
+
+        async def stream(self, messages, max_tokens):  # noqa: ANN001, ANN202
+            self.seen.append(messages)
+            yield self.text
+
+    a_serve, b_serve = Scripted(COT), Scripted("\\boxed{7}")
+
+    async def drain() -> None:
+        async for _ in Pipeline(a_serve, b_serve, 8, 8, answer_leak=mode).events("3 + 4?", None):
+            pass
+
+    asyncio.run(drain())
+    seen = {
+        "training": _reasoning_of(b_train.prompts[0]),
+        "evaluation": _reasoning_of(b_eval.prompts[0]),
+        "evaluation (logged)": next(s["cot_seen_by_b"] for s in samples if s["method"] == "hawkeye"),
+        "serving": _reasoning_of(b_serve.seen[0][0]["content"]),
+    }
+    assert seen == dict.fromkeys(seen, expected)
