@@ -179,3 +179,38 @@ def test_openai_client_raises_bad_request_with_the_message(base_url: str) -> Non
     client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused", timeout=30, max_retries=0)
     with pytest.raises(openai.BadRequestError, match="n: only n=1 is supported"):
         client.chat.completions.create(model="hawkeye", messages=QUESTION_MSG, n=3)
+
+
+@pytest.mark.vllm
+def test_usage_comes_from_the_vllm_servers_when_a_and_b_are_remote(tiny_models_dir: Path, tmp_path: Path,
+                                                                   live_server: Any) -> None:
+    """A and B on a real vLLM server: the pipeline's usage is the sum of what vLLM reported for the
+    same two calls, made again directly (greedy, so the same text and the same counts)."""
+    from omegaconf import OmegaConf
+
+    from hawkeye.evaluation.servers import running, vllm_server
+    from hawkeye.serve import RemoteChatModel
+
+    path = resolve_model_path("tiny:qwen2?seed=0", str(tiny_models_dir))
+    vcfg = OmegaConf.create({"max_model_len": 512, "tensor_parallel_size": 1, "gpu_memory_utilization": 0.3,
+                             "enforce_eager": True, "cpu_kvcache_space_gib": 1})
+    server = vllm_server(path, "tiny-a", "127.0.0.1", tmp_path, vcfg)
+    with running([server], timeout_s=240):
+        vllm = openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", timeout=60, max_retries=0)
+        url = live_server(build_app(Pipeline(RemoteChatModel(server.base_url), RemoteChatModel(server.base_url),
+                                             cot_max_tokens=COT_CAP, answer_max_tokens=ANSWER_CAP)))
+        hawkeye = openai.OpenAI(base_url=url + "/v1", api_key="unused", timeout=60, max_retries=0)
+        messages = [{"role": "user", "content": CONTENTS["parts"]}]
+        whole = hawkeye.chat.completions.create(model="hawkeye", messages=messages)
+        streamed = list(hawkeye.chat.completions.create(model="hawkeye", messages=messages, stream=True,
+                                                        stream_options={"include_usage": True}))
+        cot = whole.choices[0].message.model_extra["reasoning_content"]
+        a = vllm.chat.completions.create(model="tiny-a", messages=reasoning_messages(QUESTION), max_tokens=COT_CAP,
+                                         temperature=0)
+        b = vllm.chat.completions.create(model="tiny-a", messages=responder_messages(QUESTION, leak_view(cot, "mask")),
+                                         max_tokens=ANSWER_CAP, temperature=0)
+    assert a.choices[0].message.content == cot and b.choices[0].message.content == whole.choices[0].message.content
+    for usage in (whole.usage, streamed[-1].usage):
+        assert usage.prompt_tokens == a.usage.prompt_tokens + b.usage.prompt_tokens
+        assert usage.completion_tokens == a.usage.completion_tokens + b.usage.completion_tokens
+        assert usage.completion_tokens_details.reasoning_tokens == a.usage.completion_tokens
