@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,33 @@ def smoke_overrides(tmp_path: Path, tiny_models_dir: Path) -> list[str]:
         f"paths.eval_dir={tmp_path / 'eval'}",
         f"paths.reports_dir={tmp_path / 'reports'}",
     ]
+
+
+@pytest.fixture()
+def live_server() -> Any:
+    """Serve ASGI apps with uvicorn on a real socket (a thread each); returns `start(app) -> base URL`."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from hawkeye.evaluation.servers import free_port
+
+    started: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: Any) -> str:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        started.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in started:
+        server.should_exit = True
+        thread.join(timeout=10)

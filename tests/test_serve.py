@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from hawkeye.models.load import load_causal_lm, load_tokenizer, resolve_model_path
 from hawkeye.serve import ChatModel, LocalHFChatModel, Pipeline, build_app
+from hawkeye.serving.chat_models import Decoding, Generated, RemoteChatModel
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,9 @@ def test_chat_completion_answers_with_b(tiny_client: TestClient) -> None:
     msg = out["choices"][0]["message"]
     assert msg["role"] == "assistant" and isinstance(msg["content"], str) and msg["content"]
     assert msg["reasoning_content"]  # A's CoT, returned alongside
-    assert 0 < out["usage"]["completion_chunks"] <= 4  # max_tokens caps B's answer
+    usage = out["usage"]
+    reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+    assert 0 < reasoning <= 8 and 0 < usage["completion_tokens"] - reasoning <= 4  # max_tokens caps B only
 
 
 def test_chat_completion_streams(tiny_client: TestClient) -> None:
@@ -53,23 +57,32 @@ def test_chat_completion_streams(tiny_client: TestClient) -> None:
     kinds = [next(iter(d)) for d in deltas[1:-1]]
     assert "content" in kinds and "reasoning_content" in kinds
     assert kinds.index("content") > max(i for i, k in enumerate(kinds) if k == "reasoning_content")  # A then B
-    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")  # B hit EOS or its cap
 
 
 def test_bad_request_is_400(tiny_client: TestClient) -> None:
     r = tiny_client.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "hi"}]})
-    assert r.status_code == 400 and "user message" in r.text
+    assert r.status_code == 400 and "must be from the user" in r.text
+    assert r.json()["error"]["param"] == "messages[0].role"
 
 
 class Scripted(ChatModel):
+    """A stand-in model: each chunk is one token; the prompt counts one token per word."""
+
     def __init__(self, chunks: list[str]) -> None:
         self.chunks = chunks
         self.seen: list[list[dict[str, str]]] = []
+        self.calls: list[tuple[int, Decoding]] = []
 
-    async def stream(self, messages: list[dict[str, str]], max_tokens: int) -> AsyncIterator[str]:
+    async def stream(self, messages: list[dict[str, str]], max_tokens: int, decoding: Decoding,
+                     out: Generated) -> AsyncIterator[str]:
         self.seen.append(messages)
-        for c in self.chunks:
+        self.calls.append((max_tokens, decoding))
+        for c in self.chunks[:max_tokens]:
             yield c
+        out.prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        out.completion_tokens = min(len(self.chunks), max_tokens)
+        out.finish_reason = "length" if len(self.chunks) > max_tokens else "stop"
 
 
 def test_b_reads_the_cot_with_the_answer_masked() -> None:
@@ -82,29 +95,75 @@ def test_b_reads_the_cot_with_the_answer_masked() -> None:
     assert reasoning.strip() == "3 + 4 = [masked], so \\boxed{[masked]}"  # A's answer value masked, all else kept
 
 
-def test_remote_models_are_streamed_from_openai_servers() -> None:
-    """A and B behind OpenAI chat servers (here: another hawkeye app on a real socket)."""
-    import threading
-    import time
+def test_remote_models_are_streamed_from_openai_servers(live_server: Any) -> None:
+    """A and B behind OpenAI chat servers (here: another hawkeye app on a real socket): the text,
+    and the usage the upstream reported (not a count of chunks), with temperature and seed passed on."""
+    a, b = Scripted(["thinking"]), Scripted(["\\boxed", "{5}"])
+    url = live_server(build_app(Pipeline(a, b, 8, 8, answer_leak="allow")))
+    client = TestClient(build_app(Pipeline(RemoteChatModel(url), RemoteChatModel(url), 8, 8)))
+    r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "2 + 3?"}],
+                                                  "temperature": 0.5, "seed": 11})
+    out = r.json()
+    msg = out["choices"][0]["message"]
+    assert msg["content"] == "\\boxed{5}" and msg["reasoning_content"] == "\\boxed{5}"
+    # each upstream call reported usage = its A (1 token) + its B (2 tokens); the outer sums the two calls
+    assert out["usage"]["completion_tokens"] == 6 and out["usage"]["completion_tokens_details"]["reasoning_tokens"] == 3
+    upstream_prompts = sum(w for w in _prompt_words(a) + _prompt_words(b))
+    assert out["usage"]["prompt_tokens"] == upstream_prompts
+    assert {d for _, d in a.calls + b.calls} == {Decoding(0.5, 11)}
 
-    import uvicorn
 
-    from hawkeye.evaluation.servers import free_port
-    from hawkeye.serve import RemoteChatModel
+def _prompt_words(model: Scripted) -> list[int]:
+    return [sum(len(m["content"].split()) for m in msgs) for msgs in model.seen]
 
-    upstream = build_app(Pipeline(Scripted(["thinking"]), Scripted(["\\boxed", "{5}"]), 8, 8, answer_leak="allow"))
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(upstream, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        client = TestClient(build_app(Pipeline(RemoteChatModel(url), RemoteChatModel(url), 8, 8)))
-        r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "2 + 3?"}]})
-        msg = r.json()["choices"][0]["message"]
-        assert msg["content"] == "\\boxed{5}" and msg["reasoning_content"] == "\\boxed{5}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+
+def test_max_completion_tokens_caps_a_and_b_together() -> None:
+    """OpenAI counts reasoning tokens against max_completion_tokens; max_tokens caps B's answer only."""
+    a, b = Scripted(["a1 ", "a2 ", "a3 "]), Scripted(["b1", "b2", "b3", "b4"])
+    client = TestClient(build_app(Pipeline(a, b, cot_max_tokens=16, answer_max_tokens=16)))
+    q = {"messages": [{"role": "user", "content": "q?"}]}
+
+    out = client.post("/v1/chat/completions", json=q | {"max_completion_tokens": 5}).json()
+    assert out["choices"][0]["message"]["content"] == "b1b2" and out["choices"][0]["finish_reason"] == "length"
+    assert out["usage"]["completion_tokens"] == 5 and out["usage"]["completion_tokens_details"]["reasoning_tokens"] == 3
+
+    out = client.post("/v1/chat/completions", json=q | {"max_completion_tokens": 2}).json()  # the CoT uses it all
+    assert out["choices"][0]["message"] == {"role": "assistant", "content": "", "reasoning_content": "a1 a2 "}
+    assert out["choices"][0]["finish_reason"] == "length" and out["usage"]["completion_tokens"] == 2
+    assert len(b.seen) == 1  # B was not called the second time
+
+    out = client.post("/v1/chat/completions", json=q | {"max_tokens": 1}).json()
+    assert out["choices"][0]["message"]["content"] == "b1" and out["usage"]["completion_tokens"] == 4
+    assert out["choices"][0]["finish_reason"] == "length"
+    out = client.post("/v1/chat/completions", json=q).json()
+    assert out["choices"][0]["finish_reason"] == "stop" and out["usage"]["completion_tokens"] == 7
+
+
+def test_sampling_is_seeded_on_local_models(tiny_client: TestClient) -> None:
+    body = {"messages": [{"role": "user", "content": "What is 2 + 3?"}], "temperature": 1.5, "seed": 7}
+    first, again = (tiny_client.post("/v1/chat/completions", json=body).json() for _ in range(2))
+    other = tiny_client.post("/v1/chat/completions", json=body | {"seed": 8}).json()
+    greedy = tiny_client.post("/v1/chat/completions", json=body | {"temperature": 0}).json()
+    text = [o["choices"][0]["message"]["reasoning_content"] for o in (first, again, other, greedy)]
+    assert text[0] == text[1] and len(set(text)) >= 3, text
+
+
+def test_a_failing_model_ends_the_request_instead_of_hanging(tiny_models_dir: Path, live_server: Any) -> None:
+    """An error inside generate() (in its own thread) once left the stream waiting forever."""
+    import httpx
+
+    path = resolve_model_path("tiny:qwen2?seed=0", str(tiny_models_dir))
+    lm, tok = load_causal_lm(path).eval(), load_tokenizer(path)
+    healthy_generate = lm.generate
+
+    def fail_once(*args: Any, **kwargs: Any) -> Any:
+        lm.generate = healthy_generate
+        raise RuntimeError("kernel exploded")
+
+    lm.generate = fail_once
+    url = live_server(build_app(Pipeline(LocalHFChatModel(lm, tok, name="Model A"), LocalHFChatModel(lm, tok), 4, 4)))
+    q = {"messages": [{"role": "user", "content": "2 + 3?"}]}
+    with httpx.Client(base_url=url, timeout=30) as http:  # a hang fails here
+        r = http.post("/v1/chat/completions", json=q)
+        assert r.status_code == 500 and "Model A: generation failed: RuntimeError: kernel exploded" in r.text
+        assert http.post("/v1/chat/completions", json=q).status_code == 200  # the model's lock was released

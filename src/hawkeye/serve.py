@@ -6,103 +6,57 @@
     python -m hawkeye.serve experiment=smoke --port 8000
 
 Endpoints: `POST /v1/chat/completions` (stream or not), `GET /v1/models`, `GET /health`.
-A request's last user message is the question q. Model A writes the CoT c with the reasoning
+The last message (from the user) is the question q. Model A writes the CoT c with the reasoning
 prompt; c is masked for a stated answer as in training (`reward.answer_leak`); Model B reads
 (q, c, s) and its answer is the reply. A's CoT comes back as `reasoning_content` (streamed as
-deltas too, so a streaming client sees the whole pipeline's tokens). `max_tokens` caps B.
+deltas too, so a streaming client sees the whole pipeline's tokens).
+
+Token caps: `max_tokens` caps B's answer (default: the configured answer cap);
+`max_completion_tokens` caps A's CoT and B's answer together, as OpenAI counts reasoning tokens
+(if A's CoT uses it all, B is not called and the reply is empty with finish_reason "length").
+`temperature` (default 0, greedy) and `seed` go to both models. `usage` is the sum of A's and B's
+own usage (`serving.protocol.usage`); A's tokens are `completion_tokens_details.reasoning_tokens`.
+What is accepted and refused (with a 400 naming the field) is in `hawkeye.serving.protocol`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import threading
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
 
-from hawkeye.prompts import reasoning_messages, render, responder_messages
+from hawkeye.prompts import reasoning_messages, responder_messages
 from hawkeye.reward.leak import what_b_reads
+from hawkeye.serving.chat_models import ChatModel, Decoding, Generated, LocalHFChatModel, RemoteChatModel
+from hawkeye.serving.protocol import ApiError, ChatRequest, parse_chat_request, usage
+
+__all__ = ["ChatModel", "LocalHFChatModel", "Pipeline", "RemoteChatModel", "build_app", "main"]
 
 MODEL_ID = "hawkeye"
+GREEDY = Decoding()
+ROLE_NAMES = {"hawkeye_a": "Model A", "responder": "Model B"}  # as named in error messages
+log = logging.getLogger("hawkeye.serve")
 
 
-class ChatModel:
-    """What the pipeline needs of A or B: stream new text for chat messages (greedy)."""
+@dataclass
+class Turn:
+    """One request through the pipeline: A's and B's usage, and why the reply ended."""
 
-    async def stream(self, messages: list[dict[str, str]], max_tokens: int) -> AsyncIterator[str]:
-        raise NotImplementedError
-        yield ""
+    a: Generated = field(default_factory=Generated)
+    b: Generated = field(default_factory=Generated)
+    finish_reason: str = "stop"
 
-
-class RemoteChatModel(ChatModel):
-    """A model behind an OpenAI-compatible server (vLLM applies the model's chat template)."""
-
-    def __init__(self, base_url: str, model: str | None = None, timeout_s: float = 600.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.model = model
-        self.client = httpx.AsyncClient(timeout=timeout_s)
-
-    async def stream(self, messages: list[dict[str, str]], max_tokens: int) -> AsyncIterator[str]:
-        if self.model is None:
-            r = await self.client.get(self.base_url + "/v1/models")
-            r.raise_for_status()
-            self.model = r.json()["data"][0]["id"]
-        payload = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": 0.0,
-                   "stream": True}
-        async with self.client.stream("POST", self.base_url + "/v1/chat/completions", json=payload) as resp:
-            if resp.status_code != 200:
-                raise HTTPException(502, f"upstream {self.base_url}: HTTP {resp.status_code}")
-            async for line in resp.aiter_lines():
-                data = line.removeprefix("data:").strip()
-                if not line.startswith("data:") or data == "[DONE]":
-                    continue
-                for choice in json.loads(data).get("choices") or []:
-                    if text := (choice.get("delta") or {}).get("content"):
-                        yield text
-
-
-class LocalHFChatModel(ChatModel):
-    """An in-process HF model, streamed token by token (for tiny models and tests)."""
-
-    def __init__(self, model: Any, tokenizer: Any) -> None:
-        self.model, self.tokenizer = model, tokenizer
-        self.lock = threading.Lock()  # one generate() at a time on a shared model
-
-    async def stream(self, messages: list[dict[str, str]], max_tokens: int) -> AsyncIterator[str]:
-        from transformers import TextIteratorStreamer
-
-        tok = self.tokenizer
-        enc = tok(render(tok, messages), return_tensors="pt", add_special_tokens=False)
-        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
-
-        def work() -> None:
-            with self.lock:
-                self.model.generate(**enc, max_new_tokens=max_tokens, do_sample=False, streamer=streamer,
-                                    pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-        it = iter(streamer)
-        while (text := await asyncio.to_thread(next, it, None)) is not None:
-            if text:
-                yield text
-        thread.join()
-
-
-class ChatRequest(BaseModel):
-    model: str = MODEL_ID
-    messages: list[dict[str, Any]]
-    max_tokens: int | None = None
-    stream: bool = False
-    temperature: float | None = None  # accepted; decoding is greedy
+    def usage(self) -> dict[str, Any]:
+        return usage(self.a.prompt_tokens, self.a.completion_tokens, self.b.prompt_tokens, self.b.completion_tokens)
 
 
 class Pipeline:
@@ -112,26 +66,37 @@ class Pipeline:
         self.cot_max_tokens, self.answer_max_tokens = cot_max_tokens, answer_max_tokens
         self.answer_leak = answer_leak
 
-    async def events(self, question: str, max_tokens: int | None) -> AsyncIterator[tuple[str, str]]:
+    async def events(self, question: str, turn: Turn, max_tokens: int | None = None,
+                     max_completion_tokens: int | None = None,
+                     decoding: Decoding = GREEDY) -> AsyncIterator[tuple[str, str]]:
         """("reasoning", text) chunks of A's CoT, then ("content", text) chunks of B's answer."""
+        budget = max_completion_tokens  # A's and B's new tokens together (None: no joint cap)
+        cot_cap = min(self.cot_max_tokens, budget) if budget else self.cot_max_tokens
         cot = ""
-        async for text in self.a.stream(reasoning_messages(question), self.cot_max_tokens):
-            cot += text
-            yield "reasoning", text
+        # aclosing: a client that leaves mid-stream stops the model's generation at once
+        async with aclosing(self.a.stream(reasoning_messages(question), cot_cap, decoding, turn.a)) as a_stream:
+            async for text in a_stream:
+                cot += text
+                yield "reasoning", text
+        answer_cap = max_tokens or self.answer_max_tokens
+        if budget:
+            answer_cap = min(answer_cap, budget - turn.a.completion_tokens)
+            if answer_cap <= 0:  # the CoT used the whole budget: no answer, as OpenAI reasoning models do
+                turn.finish_reason = "length"
+                return
         seen = what_b_reads(cot, self.answer_leak)
-        async for text in self.b.stream(responder_messages(question, seen), max_tokens or self.answer_max_tokens):
-            yield "content", text
-
-
-def question_of(messages: list[dict[str, Any]]) -> str:
-    users = [m.get("content") for m in messages if m.get("role") == "user"]
-    if not users or not isinstance(users[-1], str) or not users[-1].strip():
-        raise HTTPException(400, "messages must end with a user message whose content is the question (a string)")
-    return users[-1]
+        async with aclosing(self.b.stream(responder_messages(question, seen), answer_cap, decoding, turn.b)) as b_stream:
+            async for text in b_stream:
+                yield "content", text
+        turn.finish_reason = turn.b.finish_reason
 
 
 def build_app(pipeline: Pipeline) -> FastAPI:
     app = FastAPI(title="hawkeye", description="Model A writes a compressed CoT; Model B answers.")
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -142,40 +107,62 @@ def build_app(pipeline: Pipeline) -> FastAPI:
         return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "owned_by": "hawkeye"}]}
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat(req: ChatRequest) -> JSONResponse | StreamingResponse:
-        q = question_of(req.messages)
+    async def chat(request: Request) -> JSONResponse | StreamingResponse:
+        req, q = parse_chat_request(await request.body())
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        turn = Turn()
+        events = pipeline.events(q, turn, req.max_tokens, req.max_completion_tokens,
+                                 Decoding(req.temperature or 0.0, req.seed))
         if req.stream:
-            return StreamingResponse(_sse(pipeline, q, req.max_tokens, rid, created), media_type="text/event-stream")
+            # A's first chunk before the headers: an error there (a bad request upstream, a model
+            # that is down) still gets its own status code instead of an in-stream error.
+            first = await anext(events, None)
+            return StreamingResponse(_sse(events, first, turn, req, rid, created), media_type="text/event-stream")
         parts: dict[str, list[str]] = {"reasoning": [], "content": []}
-        async for kind, text in pipeline.events(q, req.max_tokens):
+        async for kind, text in events:
             parts[kind].append(text)
         message = {"role": "assistant", "content": "".join(parts["content"]),
                    "reasoning_content": "".join(parts["reasoning"])}
         return JSONResponse({
             "id": rid, "object": "chat.completion", "created": created, "model": MODEL_ID,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            # streamed chunks, not tokenizer tokens: the chat API has no shared tokenizer for A and B
-            "usage": {"reasoning_chunks": len(parts["reasoning"]), "completion_chunks": len(parts["content"])},
+            "choices": [{"index": 0, "message": message, "finish_reason": turn.finish_reason}],
+            "usage": turn.usage(),
         })
 
     return app
 
 
-async def _sse(pipeline: Pipeline, q: str, max_tokens: int | None, rid: str, created: int) -> AsyncIterator[str]:
-    def chunk(delta: dict[str, str], finish: str | None = None) -> str:
-        body = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+async def _sse(events: AsyncIterator[tuple[str, str]], first: tuple[str, str] | None, turn: Turn,
+               req: ChatRequest, rid: str, created: int) -> AsyncIterator[str]:
+    def data(body: dict[str, Any]) -> str:
         return f"data: {json.dumps(body)}\n\n"
+
+    def chunk(delta: dict[str, str], finish: str | None = None) -> str:
+        body: dict[str, Any] = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
+                                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        if req.include_usage:
+            body["usage"] = None  # as OpenAI: null on every chunk but the last
+        return data(body)
+
+    def delta(kind: str, text: str) -> dict[str, str]:
+        return {"reasoning_content" if kind == "reasoning" else "content": text}
 
     yield chunk({"role": "assistant"})
     try:
-        async for kind, text in pipeline.events(q, max_tokens):
-            yield chunk({"reasoning_content" if kind == "reasoning" else "content": text})
-    except (httpx.HTTPError, HTTPException) as e:  # headers are sent: report in-stream
-        yield f"data: {json.dumps({'error': {'message': str(e)}})}\n\n"
+        if first is not None:
+            yield chunk(delta(*first))
+        async for kind, text in events:
+            yield chunk(delta(kind, text))
+    except ApiError as e:  # headers are sent: report in-stream
+        log.warning("stream %s failed: %s", rid, e.message)
+        yield data(e.body())
         return
-    yield chunk({}, "stop")
+    finally:
+        await events.aclose()
+    yield chunk({}, turn.finish_reason)
+    if req.include_usage:
+        yield data({"id": rid, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
+                    "choices": [], "usage": turn.usage()})
     yield "data: [DONE]\n\n"
 
 
@@ -188,10 +175,10 @@ def pipeline_from_config(cfg: Any, policy_url: str | None = None, responder_url:
 
     def make(role: str, url: str | None) -> ChatModel:
         if url:
-            return RemoteChatModel(url, timeout_s=float(cfg.eval.request_timeout_s))
+            return RemoteChatModel(url, timeout_s=float(cfg.eval.request_timeout_s), name=ROLE_NAMES[role])
         m = models[role]
         lm = load_causal_lm(m.path, str(m.cfg.dtype), bool(m.cfg.trust_remote_code))
-        return LocalHFChatModel(lm.eval(), m.tokenizer)
+        return LocalHFChatModel(lm.eval(), m.tokenizer, name=ROLE_NAMES[role])
 
     from hawkeye.evaluation.stage import token_caps
 
