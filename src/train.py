@@ -7,6 +7,8 @@
 
 Writes `${paths.train_dir}/{final/,checkpoints/,metrics.json,collapse_curve.tsv}`; in a multirun each
 job writes under its own Hydra job folder instead. Returns the final mean reward (for sweepers).
+Under DDP/FSDP (`trainer=ddp trainer.devices=2`) every process runs this script; rank 0 alone opens
+the MLflow run and writes the files.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hawkeye.runtime
 from hawkeye.paths import resolve
 from hawkeye.tracking.mlflow_run import stage_run
 from hawkeye.training import checkpointing
+from hawkeye.training.config import check_master_weights
 from hawkeye.training.data import load_train_rows
 from hawkeye.training.fit import fit, train_data_path
 
@@ -49,6 +52,7 @@ def sweep_id(cfg: DictConfig) -> str | None:
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     cfg = hawkeye.runtime.start(cfg)
+    check_master_weights(cfg)  # fp32 master weights: refused before any model loads
     cfg.tracking.sweep_id = sweep_id(cfg)
     train_dir = job_train_dir(cfg)
     load_train_rows(train_data_path(cfg))  # bad or missing data fails before a run or a model exists

@@ -107,14 +107,24 @@ def validate(cfg: DictConfig) -> DictConfig:
 def _check_across_groups(cfg: dict[str, Any]) -> None:
     """Constraints that span two groups (a group's schema sees only its own node)."""
     g, t = cfg["grpo"], cfg["trainer"]
-    batch = g["group_size"] * g["questions_per_step"]  # G·N completions per step
-    mb = t["micro_batch_size"]
-    # Equal micro-batches: the same peak memory every micro-batch, and no step silently runs
-    # a remainder batch (or a micro-batch larger than the step itself).
-    if mb and batch % mb:
+    world = t["devices"] * t["num_nodes"]  # one process per device under DDP/FSDP
+    # Each rank trains on an equal share of the step's questions (hawkeye.training.data.rank_share).
+    if g["questions_per_step"] % world:
         raise ConfigError(
-            f"config key 'trainer.micro_batch_size'={mb} must divide grpo.group_size*grpo.questions_per_step="
-            f"{g['group_size']}*{g['questions_per_step']}={batch} (or be 0 = the whole step at once)"
+            f"config key 'grpo.questions_per_step'={g['questions_per_step']} must be a multiple of the number of "
+            f"processes trainer.devices*trainer.num_nodes={t['devices']}*{t['num_nodes']}={world} "
+            "(each rank trains on an equal share of a step's questions)"
+        )
+    per_rank = g["group_size"] * g["questions_per_step"] // world  # completions per rank per step
+    mb = t["micro_batch_size"]
+    # A cap on the completions per forward/backward. Equal micro-batches: the same peak memory
+    # every micro-batch, and no step silently runs a remainder batch. A cap at or above a rank's
+    # batch means the whole batch at once.
+    if mb and mb < per_rank and per_rank % mb:
+        raise ConfigError(
+            f"config key 'trainer.micro_batch_size'={mb} must divide the completions per process, "
+            f"grpo.group_size*grpo.questions_per_step/processes={g['group_size']}*{g['questions_per_step']}/"
+            f"{world}={per_rank} (or be 0 = the whole step at once)"
         )
 
 

@@ -39,6 +39,7 @@ from hawkeye.files import atomic_open, read_jsonl, strip_line_numbers, write_jso
 from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
 from hawkeye.paths import resolve
 from hawkeye.prompts import reasoning_messages, render
+from hawkeye.reasoning import cot_stop_token_ids
 from hawkeye.reward.reward import cot_length
 
 REQUIRED = ("id", "question", "answer")
@@ -101,9 +102,11 @@ def curate_rows(
     def n_tokens(text: str) -> int:
         return len(tok(text, add_special_tokens=False)["input_ids"]) if text else 0
 
-    # Line 4 of Algorithm 1 before training: c_orig <- ModelA(q), greedy, same prompt and cap.
+    # Line 4 of Algorithm 1 before training: c_orig <- ModelA(q), greedy, same prompt, cap and
+    # end of c (a reasoning model's think span: hawkeye.reasoning) as the training rollouts.
     prompts = [render(tok, reasoning_messages(r["question"])) for r in rows]
-    greedy = SamplingParams(max_new_tokens=int(cfg.rollout.max_new_tokens), temperature=0.0, seed=int(cfg.seed))
+    greedy = SamplingParams(max_new_tokens=int(cfg.rollout.max_new_tokens), temperature=0.0, seed=int(cfg.seed),
+                            stop_token_ids=cot_stop_token_ids(cfg.policy, tok))
     gens = policy.generate(prompts, greedy)
 
     threshold = float(cfg.curate.near_duplicate_threshold)

@@ -15,7 +15,9 @@ class SamplingParams:
     max_new_tokens: int = 128
     temperature: float = 0.0      # 0 = greedy
     top_p: float = 1.0
-    seed: int = 0
+    seed: int = 0                 # request i of a call samples with seed + i
+    stop_token_ids: tuple[int, ...] = ()  # stop here as on EOS (e.g. `</think>`: hawkeye.reasoning)
+    logprobs: bool = False        # vLLM: return each sampled token's logprob (Generation.logprobs)
 
 
 @dataclass
@@ -23,7 +25,8 @@ class Generation:
     text: str                      # the new text only, never the prompt
     token_ids: list[int]           # the new tokens, without padding; ends with EOS if one was produced
     prompt_token_ids: list[int] = field(default_factory=list)
-    finish_reason: str = "stop"    # "stop" (EOS) or "length" (hit max_new_tokens)
+    finish_reason: str = "stop"    # "stop" (EOS or a stop token, kept last in token_ids) or "length"
+    logprobs: list[float] | None = None  # per new token, when asked for and the backend provides them
 
     @property
     def num_tokens(self) -> int:

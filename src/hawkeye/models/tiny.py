@@ -31,7 +31,12 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-DEFAULTS = {"seed": 0, "layers": 2, "hidden": 128, "heads": 2, "kv_heads": 1, "vocab": 512, "std": 30, "eos": 7}
+# `think=1`: an R1-style reasoning model. `<think>`/`</think>` are special tokens and the chat template
+# opens the think span at the start of the assistant turn, as DeepSeek-R1's does.
+THINK_SPECIALS = ["<think>", "</think>"]
+THINK_CHAT_TEMPLATE = CHAT_TEMPLATE.replace("'<|im_start|>assistant\n'", "'<|im_start|>assistant\n<think>\n'")
+DEFAULTS = {"seed": 0, "layers": 2, "hidden": 128, "heads": 2, "kv_heads": 1, "vocab": 512, "std": 30, "eos": 7,
+            "think": 0}
 # Bumped whenever the weights a spec names change, so a cached folder of an older build is not reused.
 BUILD_VERSION = 2
 STOP_CHANNEL_GAIN = 40.0
@@ -78,7 +83,7 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: str = "tiny:qwen2") 
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=p["vocab"],
-        special_tokens=SPECIALS,
+        special_tokens=SPECIALS + (THINK_SPECIALS if p["think"] else []),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -90,7 +95,7 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: str = "tiny:qwen2") 
         bos_token=None,
         unk_token=None,
     )
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = THINK_CHAT_TEMPLATE if p["think"] else CHAT_TEMPLATE
     fast.save_pretrained(out)
 
     torch.manual_seed(p["seed"])

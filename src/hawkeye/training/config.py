@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hawkeye.errors import ConfigError
 
@@ -79,3 +80,32 @@ class TrainerConfig:
             raise ConfigError(f"checkpoint_every_n_steps={self.checkpoint_every_n_steps} must be >= 1")
         if self.micro_batch_size < 0:
             raise ConfigError(f"micro_batch_size={self.micro_batch_size} must be >= 0")
+
+
+# Lightning precisions that store the trained weights themselves in 16 bits.
+LOW_PRECISION_WEIGHTS = ("bf16-true", "16-true", "bf16", "16", "half")
+
+
+def check_master_weights(cfg: Any) -> None:
+    """Training keeps fp32 master weights; called by the train entry point right after validation,
+    before any model loads (evaluation and serving may load the same policy in bf16).
+
+    AdamW steps on bf16/fp16 weights round small updates away: bf16 keeps 8 significant bits, so
+    bf16(0.02) + 1e-5 == 0.02 and lr 1e-5 learns nothing. bf16 compute comes from
+    trainer.precision=bf16-mixed instead (autocast under DDP, FSDP's param_dtype under FSDP)."""
+    t = cfg["trainer"]
+    if t["lora"]["enabled"]:
+        return  # PEFT keeps the trained adapters in fp32 on a frozen low-precision base
+    dtype = cfg["policy"]["dtype"]
+    if dtype != "float32":
+        raise ConfigError(
+            f"config key 'policy.dtype'={dtype} with full fine-tuning: AdamW updates of 16-bit weights round "
+            "to nothing at small learning rates (bf16(0.02) + 1e-5 == 0.02). Set policy.dtype=float32 with "
+            "trainer.precision=bf16-mixed (fp32 master weights, bf16 compute), or train LoRA adapters on the "
+            "16-bit base with trainer.lora.enabled=true"
+        )
+    if t["precision"] in LOW_PRECISION_WEIGHTS:
+        raise ConfigError(
+            f"config key 'trainer.precision'={t['precision']} stores the trained weights in 16 bits; use "
+            "bf16-mixed (fp32 master weights, bf16 compute) or trainer.lora.enabled=true"
+        )

@@ -2,7 +2,9 @@
 
 The questions of step s come from a seeded permutation of the rows, indexed by s (not by a
 dataloader position), so a run resumed at step s trains on exactly the questions that an
-uninterrupted run would have used: resuming reproduces the same run.
+uninterrupted run would have used: resuming reproduces the same run. Under DDP/FSDP the
+`questions_per_step` questions of a step are split between the ranks (`rank_share`): each rank
+trains on its own slice, and together the ranks cover the same questions as one process would.
 """
 
 from __future__ import annotations
@@ -34,13 +36,25 @@ def load_train_rows(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def questions_for_step(num_rows: int, step: int, per_step: int, seed: int) -> list[int]:
-    """Row indices of step `step`: consecutive slices of per-epoch seeded permutations."""
+def questions_for_step(
+    num_rows: int, step: int, per_step: int, seed: int, rank: int = 0, world_size: int = 1
+) -> list[int]:
+    """Row indices that rank `rank` trains on at step `step`: its share of consecutive slices of
+    per-epoch seeded permutations (all of them when world_size is 1)."""
     out = []
     for k in range(step * per_step, (step + 1) * per_step):
         epoch, pos = divmod(k, num_rows)
         out.append(int(np.random.default_rng(seed + epoch).permutation(num_rows)[pos]))
-    return out
+    return rank_share(out, rank, world_size)
+
+
+def rank_share(items: list[Any], rank: int, world_size: int) -> list[Any]:
+    """Rank `rank`'s contiguous, equal slice of one step's items (the config check makes
+    `grpo.questions_per_step` a multiple of the number of processes)."""
+    if len(items) % world_size:
+        raise ValueError(f"{len(items)} questions cannot be split evenly over {world_size} processes")
+    per_rank = len(items) // world_size
+    return items[rank * per_rank : (rank + 1) * per_rank]
 
 
 class _Steps(Dataset):

@@ -2,7 +2,14 @@
 
 `fit` runs inside the MLflow run opened by `hawkeye.tracking.mlflow_run.stage_run` (the caller),
 and attaches Lightning's `MLFlowLogger` to that run (`mlflow.pytorch.autolog` does not patch the
-`lightning` package).
+`lightning` package). Under DDP/FSDP every rank runs `fit`; only rank 0 logs (Lightning's logger is
+rank-zero only) and writes files, and rank 0 alone clears old checkpoints.
+
+Precision: the policy loads in fp32 (the master weights; `check_master_weights` refuses 16-bit full
+fine-tuning) and `trainer.precision=bf16-mixed` computes in bf16. The frozen reference model is kept
+in bf16 under bf16 precision: it is never updated, and the logits it feeds are bf16 anyway.
+`trainer.strategy=fsdp` is FSDP2 (`fully_shard`, through Lightning's ModelParallelStrategy, which
+also runs on CPU with gloo): parameters, gradients and AdamW state sharded over the ranks.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
@@ -23,6 +31,7 @@ from omegaconf import DictConfig
 from hawkeye.collab import Responder, freeze
 from hawkeye.models.load import load_model_and_tokenizer
 from hawkeye.paths import resolve
+from hawkeye.runtime import is_primary_process
 from hawkeye.tracking.mlflow_run import tracking_uri
 from hawkeye.training import checkpointing
 from hawkeye.training.callbacks import CollapseDetector, NonFiniteGuard, StepMetricsWriter
@@ -42,12 +51,14 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
     mu = int(g.num_iterations)
     data = GRPODataModule(train_data_path(cfg), int(g.questions_per_step), int(g.max_steps), int(cfg.seed))
 
-    policy, tok, policy_path = load_model_and_tokenizer(cfg.policy, cfg.paths.models_dir)
+    policy, tok, _ = load_model_and_tokenizer(cfg.policy, cfg.paths.models_dir)
     policy.config.use_cache = False  # training forward passes; generate() turns the cache on itself
     policy.train()
     ref = None
     if g.beta != 0.0:
         ref = copy.deepcopy(policy)
+        if str(t.precision).startswith("bf16"):
+            ref.to(torch.bfloat16)
         freeze(ref)
     if t.lora.enabled:
         from peft import LoraConfig, get_peft_model
@@ -55,18 +66,22 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
         policy = get_peft_model(policy, LoraConfig(r=t.lora.r, lora_alpha=t.lora.alpha, lora_dropout=t.lora.dropout,
                                                    target_modules=list(t.lora.target_modules), task_type="CAUSAL_LM"))
     responder = Responder.from_config(cfg)
-    rollout = None
+    rollout_factory = None
     if cfg.rollout.backend == "vllm":
-        from hawkeye.training.vllm_sync import ColocatedVLLM
+        from hawkeye.generation.vllm_backend import VLLMBackend
 
-        rollout = ColocatedVLLM(policy_path, tok, cfg.rollout, seed=int(cfg.seed), dtype=cfg.policy.dtype)
+        def rollout_factory() -> VLLMBackend:  # called in on_fit_start, once the ranks exist
+            return VLLMBackend.from_config(cfg.policy, cfg.rollout, cfg.paths.models_dir, seed=int(cfg.seed),
+                                           colocate=True)
 
-    module = GRPOModule(cfg, policy, tok, responder, data.rows_for_step, ref_policy=ref, rollout=rollout)
+    module = GRPOModule(cfg, policy, tok, responder, data.rows_for_step, ref_policy=ref,
+                        rollout_factory=rollout_factory)
 
     resume = bool(cfg.resume)
     target_tokens = float(cfg.reward.alpha) * data.mean_orig_tokens
+    primary = is_primary_process()
     writer = StepMetricsWriter(train_dir, target_tokens,
-                               skip_until=checkpointing.last_logged_step(run_id) if resume else -1)
+                               skip_until=checkpointing.last_logged_step(run_id) if resume and primary else -1)
     ckpt_dir = checkpointing.checkpoint_dir(train_dir)
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
@@ -87,7 +102,7 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
         accelerator=t.accelerator,
         devices=int(t.devices),
         num_nodes=int(t.num_nodes),
-        strategy=t.strategy,
+        strategy=make_strategy(t),
         precision=t.precision,
         max_steps=int(g.max_steps) * mu,
         max_epochs=-1,
@@ -99,10 +114,12 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
         num_sanity_val_steps=0,
         log_every_n_steps=1,
         deterministic=t.accelerator == "cpu",
+        use_distributed_sampler=False,  # the module picks each rank's questions itself (rank_share)
     )
-    if not resume:  # inputs and models loaded fine: only now replace an earlier run's checkpoints
-        shutil.rmtree(checkpointing.checkpoint_dir(train_dir), ignore_errors=True)
-    checkpointing.write_run_info(cfg, train_dir, run_id)  # written first: a crashed run is resumable
+    if primary:  # the other ranks start later (spawned by trainer.fit) and must not delete rank 0's files
+        if not resume:  # inputs and models loaded fine: only now replace an earlier run's checkpoints
+            shutil.rmtree(checkpointing.checkpoint_dir(train_dir), ignore_errors=True)
+        checkpointing.write_run_info(cfg, train_dir, run_id)  # written first: a crashed run is resumable
     # run.json sits beside the checkpoints; and after-the-update state is what a GRPO checkpoint should hold.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     warnings.filterwarnings("ignore", message=r"Using ModelCheckpoint with manual optimization")
@@ -111,10 +128,14 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
     finally:
         if responder is not None:
             responder.close()
-        if rollout is not None:
-            rollout.close()
+        if module.rollout is not None:
+            module.rollout.close()
 
-    save_policy(module.policy, tok, train_dir / "final")
+    state = full_policy_state(module.policy)  # FSDP: every rank takes part in gathering the shards
+    if not trainer.is_global_zero:
+        return {"first": writer.rows[0] if writer.rows else {}, "final": writer.rows[-1] if writer.rows else {},
+                "steps": len(writer.rows), "collapse_step": callbacks[2].collapsed_at}
+    save_policy(module.policy, tok, train_dir / "final", state_dict=state)
     client = logger.experiment
     client.set_tag(run_id, "final_model", str((train_dir / "final").resolve()))
     client.set_tag(run_id, "checkpoint_last", str(checkpointing.last_checkpoint(train_dir).resolve()))
@@ -126,7 +147,28 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
     return summary
 
 
-def save_policy(policy: Any, tokenizer: Any, out_dir: Path) -> None:
+def make_strategy(t: Any) -> Any:
+    """Lightning's strategy for `trainer.strategy`: `fsdp` is FSDP2 (ModelParallelStrategy; the module's
+    `configure_model` shards the policy), anything else goes to Lightning as is (auto, ddp, ...)."""
+    if t.strategy != "fsdp":
+        return t.strategy
+    from lightning.pytorch.strategies import ModelParallelStrategy
+
+    # Sharded checkpoints (a folder per checkpoint, each rank writes its shard); resume reads them back.
+    return ModelParallelStrategy(data_parallel_size=int(t.devices) * int(t.num_nodes), tensor_parallel_size=1)
+
+
+def full_policy_state(policy: Any) -> dict[str, Any] | None:
+    """The full (unsharded) policy state dict of an FSDP2-sharded policy, on CPU; None otherwise.
+    Every rank must call it (the shards are gathered collectively)."""
+    if not hasattr(policy, "reshard"):
+        return None
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(policy, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def save_policy(policy: Any, tokenizer: Any, out_dir: Path, state_dict: dict[str, Any] | None = None) -> None:
     """The trained Model A as an HF folder (safetensors + tokenizer + chat template), written atomically."""
     if hasattr(policy, "merge_and_unload"):  # LoRA: the folder holds merged full weights
         policy = policy.merge_and_unload()
@@ -134,7 +176,7 @@ def save_policy(policy: Any, tokenizer: Any, out_dir: Path) -> None:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".final.", dir=out_dir.parent))
     try:
-        policy.save_pretrained(tmp, safe_serialization=True)
+        policy.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
         tokenizer.save_pretrained(tmp)
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -10,13 +10,20 @@ One `training_step` is one step of Algorithm 1 for a mini-batch of N questions:
 
 Lightning supplies the loop, precision, strategies and checkpoints. Optimisation is manual because
 one step holds several micro-batches and, with μ = num_iterations > 1, several optimizer steps on
-the same rollouts. Everything random in a step is seeded by `seed + step`, and the questions come
-from `rows_for_step(step)`, so a resumed run reproduces an uninterrupted one.
+the same rollouts. Everything random in a step is seeded by `step_seed(seed, step, rank)`, and the
+questions come from `rows_for_step(step)`, so a resumed run reproduces an uninterrupted one.
+
+Under DDP/FSDP each rank samples its own share of the step's questions with its own seed. The
+per-sample rewards are gathered from all ranks before the advantages (so `scale_rewards=batch` sees
+the whole batch) and the step's metrics, so every rank holds the same numbers and rank 0 logs them.
+The token normaliser of the loss is the mean token count over ranks, so the gradient DDP averages
+equals the gradient of the whole batch in one process.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -25,9 +32,15 @@ import torch
 from hawkeye.collab import Responder
 from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.prompts import reasoning_messages, render
-from hawkeye.reward.reward import Reward, compute_reward, cot_length
+from hawkeye.reasoning import cot_stop_token_ids
+from hawkeye.reward.reward import compute_reward, cot_length
+from hawkeye.seeding import step_seed
 from hawkeye.training.advantages import group_advantages
+from hawkeye.training.data import rank_share
 from hawkeye.training.loss import grpo_loss
+
+# Per-sample numbers gathered from every rank each step (columns of `gather_samples`).
+SAMPLE_COLUMNS = ("reward", "em", "penalty", "leak", "cot_tokens", "orig_tokens", "empty", "truncated")
 
 
 class GRPOModule(L.LightningModule):
@@ -40,6 +53,7 @@ class GRPOModule(L.LightningModule):
         rows_for_step: Any,
         ref_policy: torch.nn.Module | None = None,
         rollout: Any = None,
+        rollout_factory: Callable[[], Any] | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -52,6 +66,9 @@ class GRPOModule(L.LightningModule):
         self.frozen = {"responder": responder, "ref": ref_policy}
         self.rows_for_step = rows_for_step
         self.rollout = rollout  # None = HF generate on the live policy (built in on_fit_start)
+        # Builds the colocated vLLM engine in on_fit_start: after DDP/FSDP has set up the process
+        # group, whose ranks the engine's external launcher then follows (one engine per rank).
+        self.rollout_factory = rollout_factory
         self.step_metrics: dict[str, float] = {}
         self.step_samples: list[dict[str, Any]] = []
 
@@ -63,17 +80,59 @@ class GRPOModule(L.LightningModule):
         params = [p for p in self.policy.parameters() if p.requires_grad]
         return torch.optim.AdamW(params, lr=self.g.lr, weight_decay=self.g.weight_decay)
 
+    def configure_model(self) -> None:
+        """Under `trainer.strategy=fsdp` (FSDP2 through Lightning's ModelParallelStrategy): shard the
+        policy's parameters, gradients and optimizer state over the ranks, one FSDP unit per decoder
+        layer. The sharded parameters stay fp32 (the master weights); with bf16-mixed every forward
+        and backward runs on bf16 copies and gradients are reduced in fp32."""
+        from lightning.pytorch.strategies import ModelParallelStrategy
+
+        if not isinstance(self.trainer.strategy, ModelParallelStrategy) or hasattr(self.policy, "reshard"):
+            return
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        mesh = self.device_mesh["data_parallel"]
+        bf16 = str(self.trainer.precision).startswith("bf16")
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16 if bf16 else None, reduce_dtype=torch.float32)
+        layer_classes = set(getattr(self.policy, "_no_split_modules", None) or ())
+        for module in self.policy.modules():
+            if type(module).__name__ in layer_classes:
+                fully_shard(module, mesh=mesh, mp_policy=mp)
+        fully_shard(self.policy, mesh=mesh, mp_policy=mp)
+
     def on_fit_start(self) -> None:
         if self.responder is not None:
             self.responder.to(self.device)
         if self.frozen["ref"] is not None:
             self.frozen["ref"].to(self.device)
+        if self.rollout is None and self.rollout_factory is not None:
+            self.rollout = self.rollout_factory()
         if self.rollout is None:
             from hawkeye.generation.hf import HFBackend
 
-            self.rollout = HFBackend(self.policy, self.tokenizer, batch_size=int(self.cfg.rollout.batch_size))
+            self.rollout = HFBackend(self.policy, self.tokenizer, batch_size=int(self.cfg.rollout.batch_size),
+                                     synced_gpus=hasattr(self.policy, "reshard"))  # FSDP2-sharded policy
         elif hasattr(self.rollout, "push_weights"):
             self.rollout.push_weights(self.policy)  # a resumed policy differs from the folder vLLM loaded
+
+    # ---- ranks ---------------------------------------------------------------------------------
+
+    @property
+    def rank_and_world(self) -> tuple[int, int]:
+        trainer = self._trainer
+        return (0, 1) if trainer is None else (int(trainer.global_rank), int(trainer.world_size))
+
+    def gather_samples(self, local: torch.Tensor) -> torch.Tensor:
+        """(samples, columns) of every rank, concatenated in rank order (all ranks have equal shares)."""
+        if self.rank_and_world[1] == 1:
+            return local
+        return self.all_gather(local).reshape(-1, local.size(1))
+
+    def mean_over_ranks(self, value: torch.Tensor | float) -> float:
+        t = torch.as_tensor(value, dtype=torch.float32, device=self.device)
+        if self.rank_and_world[1] > 1:
+            t = self.trainer.strategy.reduce(t, reduce_op="mean")
+        return float(t)
 
     # ---- Algorithm 1 ---------------------------------------------------------------------------
 
@@ -81,9 +140,10 @@ class GRPOModule(L.LightningModule):
         mu = int(self.g.num_iterations)
         step = self.global_step // mu
         t0 = time.perf_counter()
-        rows = self.rows_for_step(step)
+        rank, world = self.rank_and_world
+        rows = rank_share(self.rows_for_step(step), rank, world)
         G = int(self.g.group_size)
-        seed = int(self.cfg.seed) + step
+        seed = step_seed(int(self.cfg.seed), step, rank, world)
 
         # line 4: G CoTs per question from the current policy
         gens = self.sample_cots([r["question"] for r in rows], G, seed)
@@ -100,10 +160,18 @@ class GRPOModule(L.LightningModule):
             compute_reward(ans, r["answer"], c, n, int(r["cot_orig_tokens"]), self.cfg.reward)
             for ans, r, c, n in zip(answers, rows_g, cots, cot_tokens, strict=True)
         ]
-        rewards = torch.tensor([s.reward for s in scored], dtype=torch.float32, device=self.device)
+        local = torch.tensor(
+            [[s.reward, s.em, s.penalty, s.leak, n, float(r["cot_orig_tokens"]), float(not g.text.strip()),
+              float(g.finish_reason == "length")]
+             for s, n, r, g in zip(scored, cot_tokens, rows_g, gens, strict=True)],
+            dtype=torch.float32, device=self.device,
+        )
+        samples = self.gather_samples(local)  # every rank's samples, rank order
+        rewards = local[:, 0]
 
-        # group-relative advantages
-        advantages, zero_std = group_advantages(rewards, G, self.g.scale_rewards)
+        # group-relative advantages, over the whole batch of all ranks (groups never span ranks)
+        advantages_all, zero_std = group_advantages(samples[:, 0], G, self.g.scale_rewards)
+        advantages = advantages_all[rank * len(gens) : (rank + 1) * len(gens)]
 
         # line 8: clipped policy-gradient step(s) on these rollouts
         batch_t = self.pad_rollouts(gens)
@@ -120,12 +188,14 @@ class GRPOModule(L.LightningModule):
         if hasattr(self.rollout, "push_weights"):
             self.rollout.push_weights(self.policy)  # vLLM samples the next step from the new weights
 
-        self.step_metrics = step_summary(step, scored, cot_tokens, rows_g, gens, advantages, zero_std, out)
+        out = {k: self.mean_over_ranks(v) for k, v in out.items()}
+        self.step_metrics = step_summary(step, samples, advantages_all, zero_std, out)
         self.step_metrics.update(
             lr=float(self.optimizers().param_groups[0]["lr"]),
             rollout_time_s=t_rollout,
             step_time_s=time.perf_counter() - t0,
         )
+        # Examples of this rank's samples (rank 0's are the ones logged).
         self.step_samples = [
             {"step": step, "question": r["question"], "gold": r["answer"], "cot": c, "cot_tokens": n,
              "answer": a, "em": s.em, "penalty": s.penalty, "reward": s.reward}
@@ -136,7 +206,8 @@ class GRPOModule(L.LightningModule):
         prompts = [render(self.tokenizer, reasoning_messages(q)) for q in questions for _ in range(G)]
         r = self.cfg.rollout
         params = SamplingParams(max_new_tokens=int(r.max_new_tokens), temperature=float(r.temperature),
-                                top_p=float(r.top_p), seed=seed)
+                                top_p=float(r.top_p), seed=seed,
+                                stop_token_ids=cot_stop_token_ids(self.cfg.policy, self.tokenizer))
         return self.rollout.generate(prompts, params)
 
     def respond(self, questions: list[str], cots: list[str], seed: int) -> list[str]:
@@ -155,7 +226,9 @@ class GRPOModule(L.LightningModule):
         """One optimizer step; micro-batches are summed with whole-batch normalisers (= one big batch)."""
         opt = self.optimizers()
         mask = batch["completion_mask"]
-        n_seq, n_tok = mask.size(0), float(mask.sum())
+        # The mean token count over ranks: DDP/FSDP average the ranks' gradients, which then equal
+        # the gradient of the whole batch normalised by its token count (as TRL normalises).
+        n_seq, n_tok = mask.size(0), self.mean_over_ranks(mask.sum())
         mb = int(self.cfg.trainer.micro_batch_size) or n_seq
         total_loss, clip, kl = 0.0, 0.0, 0.0
         for i in range(0, n_seq, mb):
@@ -181,8 +254,9 @@ class GRPOModule(L.LightningModule):
             total_loss += float(out.loss.detach())
             clip += out.clip_fraction * share
             kl += out.kl * share
-        # read by NonFiniteGuard (on_before_optimizer_step): a NaN/Inf never reaches the weights
-        self.step_metrics = {"loss": total_loss, "reward_mean": float(rewards.mean())}
+        # read by NonFiniteGuard (on_before_optimizer_step): a NaN/Inf never reaches the weights.
+        # Means over ranks, so that every rank stops together (one rank alone would hang the others).
+        self.step_metrics = {"loss": self.mean_over_ranks(total_loss), "reward_mean": self.mean_over_ranks(rewards.mean())}
         if self.cfg.trainer.gradient_clip_val:
             self.clip_gradients(opt, gradient_clip_val=float(self.cfg.trainer.gradient_clip_val),
                                 gradient_clip_algorithm="norm")
@@ -228,32 +302,29 @@ class GRPOModule(L.LightningModule):
 
 def step_summary(
     step: int,
-    scored: list[Reward],
-    cot_tokens: list[int],
-    rows: list[dict[str, Any]],
-    gens: list[Generation],
+    samples: torch.Tensor,
     advantages: torch.Tensor,
     zero_std: torch.Tensor,
     out: dict[str, float],
 ) -> dict[str, float]:
-    """The numbers of one step (the collapse curve and everything MLflow plots)."""
-    r = torch.tensor([s.reward for s in scored])
-    lens = torch.tensor(cot_tokens, dtype=torch.float32)
-    orig = torch.tensor([float(x["cot_orig_tokens"]) for x in rows])
+    """The numbers of one step (the collapse curve and everything MLflow plots), over the samples
+    of every rank: `samples` has one row per sample and the columns SAMPLE_COLUMNS."""
+    col = {name: samples[:, i].float().cpu() for i, name in enumerate(SAMPLE_COLUMNS)}
+    r, lens, orig = col["reward"], col["cot_tokens"], col["orig_tokens"]
     return {
         "step": step,
         "reward_mean": float(r.mean()),
         "reward_std": float(r.std()) if r.numel() > 1 else 0.0,
-        "em": sum(s.em for s in scored) / len(scored),
-        "penalty": sum(s.penalty for s in scored) / len(scored),
-        "leak_penalty": sum(s.leak for s in scored) / len(scored),
+        "em": float(col["em"].mean()),
+        "penalty": float(col["penalty"].mean()),
+        "leak_penalty": float(col["leak"].mean()),
         "cot_tokens_mean": float(lens.mean()),
         "cot_tokens_min": float(lens.min()),
         "cot_tokens_max": float(lens.max()),
         "orig_tokens_mean": float(orig.mean()),
         "compression": float((1 - lens / orig).mean()),  # 1 − len(c)/len(c_orig)
-        "empty_fraction": sum(1 for g in gens if not g.text.strip()) / len(gens),
-        "truncated_fraction": sum(1 for g in gens if g.finish_reason == "length") / len(gens),
+        "empty_fraction": float(col["empty"].mean()),
+        "truncated_fraction": float(col["truncated"].mean()),
         "zero_std_fraction": float(zero_std.float().mean()),
         "advantage_abs_mean": float(advantages.abs().mean()),
         "clip_fraction": out["clip_fraction"],

@@ -1,0 +1,71 @@
+"""R1-style Model A: c is the think span, generation stops at `policy.think_end`, len(c) excludes it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import compose_config
+from hawkeye.errors import ConfigError
+from hawkeye.generation.hf import HFBackend
+from hawkeye.models.load import load_model_and_tokenizer
+from hawkeye.prompts import reasoning_messages, render
+from hawkeye.reasoning import cot_stop_token_ids
+
+THINK_MODEL = "tiny:qwen2?seed=0&think=1"
+
+
+@pytest.fixture(scope="module")
+def thinker(tiny_models_dir: Path) -> tuple[torch.nn.Module, object]:
+    """The tiny think-tagged model, with `</think>` made likely: its (tied) embedding row points along
+    the model's mean final hidden state, so about half the samples close the think span early."""
+    model, tok, _ = load_model_and_tokenizer({"name": "a", "name_or_path": THINK_MODEL, "dtype": "float32"},
+                                             str(tiny_models_dir))
+    enc = tok([render(tok, reasoning_messages("What is 3 + 4?"))], return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        h = model.model(**enc).last_hidden_state[0].mean(0)
+        model.model.embed_tokens.weight[tok.convert_tokens_to_ids("</think>")] = 0.05 * h
+    return model, tok
+
+
+def test_chat_template_opens_the_think_span(thinker: tuple) -> None:
+    _, tok = thinker
+    assert render(tok, reasoning_messages("q")).endswith("<|im_start|>assistant\n<think>\n")
+
+
+def test_rollouts_stop_at_think_end_and_c_is_the_think_span(thinker: tuple, tiny_models_dir: Path) -> None:
+    from hawkeye.collab import Responder
+    from hawkeye.training.module import GRPOModule, cot_length
+
+    model, tok = thinker
+    cfg = compose_config(["experiment=smoke", f"policy.name_or_path='{THINK_MODEL}'", "policy.think_end='</think>'",
+                          "rollout.temperature=0.9"])
+    end = tok.convert_tokens_to_ids("</think>")
+    assert cot_stop_token_ids(cfg.policy, tok) == (end,)
+
+    module = GRPOModule(cfg, model, tok, None, lambda step: [])
+    module.rollout = HFBackend(model, tok)
+    gens = module.sample_cots(["What is 3 + 4?"], 8, seed=3)  # the training rollouts' own call
+
+    closed = [g for g in gens if g.finish_reason == "stop"]
+    assert any(g.num_tokens > 2 for g in closed) and any(g.finish_reason == "length" for g in gens)
+    for g in closed:
+        assert g.token_ids[-1] == end and end not in g.token_ids[:-1]  # nothing generated after </think>
+        assert cot_length(g, tok) == g.num_tokens - 1  # len(c) counts the span, not the tag
+        assert g.text == tok.decode(g.token_ids[:-1], skip_special_tokens=True) and "think>" not in g.text
+        # what B reads is that span (minus a stated answer, under the default answer_leak=mask)
+        assert Responder(backend=None, params=None, answer_leak="allow").cot_for_b(g.text) == g.text
+
+    # Without think_end the same model runs past the tag: c would be the whole completion.
+    plain = compose_config(["experiment=smoke", f"policy.name_or_path='{THINK_MODEL}'", "rollout.temperature=0.9"])
+    module.cfg = plain
+    assert cot_stop_token_ids(plain.policy, tok) == ()
+    assert any(end in g.token_ids[:-1] for g in module.sample_cots(["What is 3 + 4?"], 8, seed=3))
+
+
+def test_think_end_must_be_one_token(thinker: tuple) -> None:
+    _, tok = thinker
+    with pytest.raises(ConfigError, match="'policy.think_end'"):
+        cot_stop_token_ids({"think_end": "</thinking>"}, tok)
