@@ -19,7 +19,7 @@ from hawkeye.answers import exact_match
 from hawkeye.data.schema import validate_rows
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, B_ALONE, SystemResult
 from hawkeye.files import read_jsonl
-from hawkeye.generation.base import GenerationBackend, SamplingParams
+from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
 from hawkeye.prompts import reasoning_messages, render, responder_messages
 from hawkeye.reward.leak import what_b_reads
 from hawkeye.reward.reward import cot_length
@@ -35,12 +35,6 @@ def load_rows(prepared_dir: str | Path, name: str, max_rows: int) -> tuple[list[
     return (rows[:max_rows] if max_rows else rows), path
 
 
-# What B reads of A's CoT: the one rule training and serving use (`reward.leak.what_b_reads`).
-leak_view = what_b_reads
-# Generated tokens without the final EOS: the reward's len(c), counted by its one function.
-n_tokens = cot_length
-
-
 def greedy(max_new_tokens: int, seed: int) -> SamplingParams:
     return SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
 
@@ -53,7 +47,7 @@ def reason(a: GenerationBackend, questions: list[str], max_tokens: int, seed: in
 def respond(b: GenerationBackend, questions: list[str], cots: list[str], answer_leak: str, max_tokens: int,
             seed: int) -> tuple[list[str], list[Generation]]:
     """(what B read of each CoT, B's answers)."""
-    seen = [leak_view(c, answer_leak) for c in cots]
+    seen = [what_b_reads(c, answer_leak) for c in cots]
     prompts = [render(b.tokenizer, responder_messages(q, c)) for q, c in zip(questions, seen, strict=True)]
     return seen, b.generate(prompts, greedy(max_tokens, seed))
 
@@ -61,8 +55,8 @@ def respond(b: GenerationBackend, questions: list[str], cots: list[str], answer_
 def a_alone(key: str, label: str, rows: list[dict[str, Any]], cots: list[Generation],
             **meta: Any) -> tuple[SystemResult, list[dict[str, Any]]]:
     correct = [exact_match(g.text, str(r["answer"])) for g, r in zip(cots, rows, strict=True)]
-    system = SystemResult(key, label, A_ALONE, correct, [n_tokens(g) for g in cots], [0] * len(rows), **meta)
-    samples = [{**_common(r), "system": key, "a_text": g.text, "a_tokens": n_tokens(g), "b_text": "",
+    system = SystemResult(key, label, A_ALONE, correct, [cot_length(g) for g in cots], [0] * len(rows), **meta)
+    samples = [{**_common(r), "system": key, "a_text": g.text, "a_tokens": cot_length(g), "b_text": "",
                 "b_tokens": 0, "correct": ok} for r, g, ok in zip(rows, cots, correct, strict=True)]
     return system, samples
 
@@ -70,19 +64,19 @@ def a_alone(key: str, label: str, rows: list[dict[str, Any]], cots: list[Generat
 def a_to_b(key: str, label: str, rows: list[dict[str, Any]], cots: list[Generation], seen: list[str],
            answers: list[Generation], **meta: Any) -> tuple[SystemResult, list[dict[str, Any]]]:
     correct = [exact_match(g.text, str(r["answer"])) for g, r in zip(answers, rows, strict=True)]
-    system = SystemResult(key, label, A_TO_B, correct, [n_tokens(g) for g in cots], [n_tokens(g) for g in answers],
+    system = SystemResult(key, label, A_TO_B, correct, [cot_length(g) for g in cots], [cot_length(g) for g in answers],
                           **meta)
-    samples = [{**_common(r), "system": key, "a_text": c.text, "a_tokens": n_tokens(c), "cot_seen_by_b": s,
-                "b_text": g.text, "b_tokens": n_tokens(g), "correct": ok}
+    samples = [{**_common(r), "system": key, "a_text": c.text, "a_tokens": cot_length(c), "cot_seen_by_b": s,
+                "b_text": g.text, "b_tokens": cot_length(g), "correct": ok}
                for r, c, s, g, ok in zip(rows, cots, seen, answers, correct, strict=True)]
     return system, samples
 
 
 def b_alone(rows: list[dict[str, Any]], answers: list[Generation]) -> tuple[SystemResult, list[dict[str, Any]]]:
     correct = [exact_match(g.text, str(r["answer"])) for g, r in zip(answers, rows, strict=True)]
-    system = SystemResult("b_alone", "B alone", B_ALONE, correct, [0] * len(rows), [n_tokens(g) for g in answers])
+    system = SystemResult("b_alone", "B alone", B_ALONE, correct, [0] * len(rows), [cot_length(g) for g in answers])
     samples = [{**_common(r), "system": "b_alone", "a_text": "", "a_tokens": 0, "b_text": g.text,
-                "b_tokens": n_tokens(g), "correct": ok} for r, g, ok in zip(rows, answers, correct, strict=True)]
+                "b_tokens": cot_length(g), "correct": ok} for r, g, ok in zip(rows, answers, correct, strict=True)]
     return system, samples
 
 

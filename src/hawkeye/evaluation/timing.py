@@ -19,8 +19,8 @@ from omegaconf import DictConfig
 
 from hawkeye.evaluation import latency as lat
 from hawkeye.evaluation.metrics import summarize
-from hawkeye.evaluation.quality import leak_view
 from hawkeye.prompts import reasoning_messages, render, responder_messages
+from hawkeye.reward.leak import what_b_reads
 
 METHODS = ("baseline_full", "cot_only", "full")
 
@@ -57,7 +57,7 @@ def latency_for_dataset(cfg: DictConfig, rows: list[dict[str, Any]], tokenizers:
     prompts_a = [_prompt_ids(tokenizers["hawkeye_a"], reasoning_messages(q)) for q in questions]
 
     def prompt_b(i: int, cot: str) -> list[int]:
-        return _prompt_ids(tokenizers["responder"], responder_messages(questions[i], leak_view(cot, answer_leak)))
+        return _prompt_ids(tokenizers["responder"], responder_messages(questions[i], what_b_reads(cot, answer_leak)))
 
     n_a, n_b = caps
     methods = {
