@@ -12,9 +12,9 @@ params:           ## recompose conf/ into params.yaml (what `dvc repro` reads)
 	.venv/bin/python scripts/compose_params.py
 repro:            ## `dvc repro`: the testbed pipeline (the default), with the venv's python
 	$(VENV_PATH) OMP_NUM_THREADS=1 dvc repro
-sweep:            ## the lambda x alpha grid of the Pareto figure, with and without B, side by side (after `make repro`)
-	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0005,0.005,0.05 alpha=0.3,0.6 tracking.arm=b_allow & b=$$!; \
-	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0005,0.005,0.05 alpha=0.3,0.6 tracking.arm=no_b \
+sweep:            ## the Pareto grid after `make repro`: lambda x alpha with B, lambda without B (side by side)
+	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3,0.6 tracking.arm=b_allow & b=$$!; \
+	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3 tracking.arm=no_b \
 	    responder=none & n=$$!; wait $$b && wait $$n
 	$(VENV_PATH) python pipelines/report.py
 smoke:            ## the whole chain on tiny random models, in about a minute (no downloads)

@@ -86,7 +86,9 @@ def train_models(cfg: DictConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
     w = cfg.warmstart
     corpus = tokenizer_corpus(random.Random(int(cfg.seed)).sample(rows, min(len(rows), int(w.tokenizer_rows))))
     outs = output_dirs(cfg)
-    tmp = Path(tempfile.mkdtemp(prefix=".warmstart.", dir=resolve(cfg.paths.models_dir)))
+    models_dir = resolve(cfg.paths.models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".warmstart.", dir=models_dir))
     try:
         tok_dir = tmp / "tokenizer"
         train_tokenizer(corpus, int(w.vocab_size), tok_dir)
