@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from hawkeye.collab import Responder
-from hawkeye.evaluation.quality import evaluate_quality
+from hawkeye.evaluation.quality import reason, respond
 from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.reward.leak import ANSWER_PLACEHOLDER as M
 from hawkeye.reward.leak import what_b_reads
@@ -106,8 +106,8 @@ def test_training_evaluation_and_serving_give_b_the_same_text(mode: str) -> None
     Responder(backend=b_train, params=SamplingParams(), answer_leak=mode).answer(["3 + 4?"], [COT])
 
     b_eval = _Recording("\\boxed{7}")
-    _, samples = evaluate_quality([{"id": "q", "question": "3 + 4?", "answer": "7"}], _Recording(COT),
-                                  _Recording(COT), b_eval, 8, 8, answer_leak=mode)
+    cots = reason(_Recording(COT), ["3 + 4?"], 8, seed=0)
+    logged, _ = respond(b_eval, ["3 + 4?"], [c.text for c in cots], mode, 8, seed=0)
 
     class Scripted(ChatModel):
         def __init__(self, text: str) -> None:
@@ -127,7 +127,7 @@ def test_training_evaluation_and_serving_give_b_the_same_text(mode: str) -> None
     seen = {
         "training": _reasoning_of(b_train.prompts[0]),
         "evaluation": _reasoning_of(b_eval.prompts[0]),
-        "evaluation (logged)": next(s["cot_seen_by_b"] for s in samples if s["method"] == "hawkeye"),
+        "evaluation (logged)": logged[0],
         "serving": _reasoning_of(b_serve.seen[0][0]["content"]),
     }
     assert seen == dict.fromkeys(seen, expected)

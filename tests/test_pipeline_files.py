@@ -44,5 +44,5 @@ def test_dvc_understands_the_pipeline() -> None:
     # Whole node names ("train" must not pass on "train_no_b"); a foreach stage is "name@key".
     nodes = {name.split("@")[0] for name in re.findall(r'node\d+\["([^"]+)"\]', out.stdout)}
     assert nodes == set(yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"])
-    for stage in ("prepare", "curate", "train", "train_no_b", "evaluate", "report"):
+    for stage in ("prepare", "warmstart", "curate", "train", "evaluate", "report"):
         assert stage in nodes, f"stage {stage} missing from `dvc dag`: {sorted(nodes)}"

@@ -17,7 +17,7 @@ import openai
 import pytest
 import torch
 
-from hawkeye.evaluation.quality import leak_view
+from hawkeye.reward.leak import what_b_reads
 from hawkeye.models.load import load_causal_lm, load_tokenizer, resolve_model_path
 from hawkeye.prompts import reasoning_messages, render, responder_messages
 from hawkeye.serve import LocalHFChatModel, Pipeline, build_app
@@ -60,7 +60,7 @@ def _expected_usage(models: dict[str, tuple[Any, Any]], cot: str, answer: str) -
     (lm_a, tok_a), (lm_b, tok_b) = models["a"], models["b"]
     a_prompt, a_new = _sample(lm_a, tok_a, reasoning_messages(QUESTION), COT_CAP)
     assert tok_a.decode(a_new, skip_special_tokens=True) == cot  # the counted tokens are the returned text
-    b_prompt, b_new = _sample(lm_b, tok_b, responder_messages(QUESTION, leak_view(cot, "mask")), ANSWER_CAP)
+    b_prompt, b_new = _sample(lm_b, tok_b, responder_messages(QUESTION, what_b_reads(cot, "mask")), ANSWER_CAP)
     assert tok_b.decode(b_new, skip_special_tokens=True) == answer
     return {"prompt_tokens": len(a_prompt) + len(b_prompt), "completion_tokens": len(a_new) + len(b_new),
             "reasoning_tokens": len(a_new)}
@@ -207,7 +207,7 @@ def test_usage_comes_from_the_vllm_servers_when_a_and_b_are_remote(tiny_models_d
         cot = whole.choices[0].message.model_extra["reasoning_content"]
         a = vllm.chat.completions.create(model="tiny-a", messages=reasoning_messages(QUESTION), max_tokens=COT_CAP,
                                          temperature=0)
-        b = vllm.chat.completions.create(model="tiny-a", messages=responder_messages(QUESTION, leak_view(cot, "mask")),
+        b = vllm.chat.completions.create(model="tiny-a", messages=responder_messages(QUESTION, what_b_reads(cot, "mask")),
                                          max_tokens=ANSWER_CAP, temperature=0)
     assert a.choices[0].message.content == cot and b.choices[0].message.content == whole.choices[0].message.content
     for usage in (whole.usage, streamed[-1].usage):

@@ -90,8 +90,13 @@ def test_loader_passes_trust_remote_code_and_safetensors_through(
 
 
 def test_vllm_backend_passes_trust_remote_code_through() -> None:
-    src = (REPO_ROOT / "src" / "hawkeye" / "generation" / "vllm_backend.py").read_text()
-    assert 'bool(model_cfg.get("trust_remote_code", False))' in src and "trust_remote_code=trust" in src
+    from hawkeye.generation.vllm_backend import engine_kwargs
+
+    rollout = {"vllm": {"enforce_eager": True, "max_model_len": 256, "gpu_memory_utilization": 0.3,
+                        "tensor_parallel_size": 1}}
+    for cfg, expected in (({}, False), ({"trust_remote_code": False}, False), ({"trust_remote_code": True}, True)):
+        kwargs = engine_kwargs({"dtype": "float32", **cfg}, rollout, "some/path", seed=0, colocate=False)
+        assert kwargs["trust_remote_code"] is expected, cfg
 
 
 def test_a_folder_with_only_pickled_weights_is_refused(tmp_path: Path) -> None:
