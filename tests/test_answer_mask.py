@@ -97,7 +97,7 @@ def _reasoning_of(prompt: str) -> str:
 
 @pytest.mark.parametrize("mode", ["mask", "allow", "penalize"])
 def test_training_evaluation_and_serving_give_b_the_same_text(mode: str) -> None:
-    from hawkeye.serve import ChatModel, Pipeline
+    from hawkeye.serve import ChatModel, Pipeline, Turn
 
     expected = what_b_reads(COT, mode)
     assert (M in expected) == (mode == "mask")
@@ -113,14 +113,14 @@ def test_training_evaluation_and_serving_give_b_the_same_text(mode: str) -> None
         def __init__(self, text: str) -> None:
             self.text, self.seen = text, []
 
-        async def stream(self, messages, max_tokens):  # noqa: ANN001, ANN202
+        async def stream(self, messages, max_tokens, decoding, out):  # noqa: ANN001, ANN202
             self.seen.append(messages)
             yield self.text
 
     a_serve, b_serve = Scripted(COT), Scripted("\\boxed{7}")
 
     async def drain() -> None:
-        async for _ in Pipeline(a_serve, b_serve, 8, 8, answer_leak=mode).events("3 + 4?", None):
+        async for _ in Pipeline(a_serve, b_serve, 8, 8, answer_leak=mode).events("3 + 4?", Turn()):
             pass
 
     asyncio.run(drain())
