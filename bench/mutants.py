@@ -83,8 +83,8 @@ MUTANTS = [
            "total = mask.sum()", (ADV_LOSS, ORACLE_2), "dapo normalised per micro-batch, not per step"),
     # ---- the module's step
     Mutant("step_orig_is_len_c", "step", "src/hawkeye/training/module.py",
-           'compute_reward(ans, r["answer"], c, n, int(r["cot_orig_tokens"]), self.cfg.reward)',
-           'compute_reward(ans, r["answer"], c, n, n, self.cfg.reward)',
+           'compute_reward(ans, r["answer"], c, n, int(r["cot_orig_tokens"]), self.cfg.reward,',
+           'compute_reward(ans, r["answer"], c, n, n, self.cfg.reward,',
            (ORACLE_1,), "the step passes len(c) where len(c_orig) belongs (issue 14's module.py:100)"),
     Mutant("step_rows_interleaved", "step", "src/hawkeye/training/module.py",
            "rows_g = [r for r in rows for _ in range(G)]", "rows_g = [r for _ in range(G) for r in rows]",
@@ -123,7 +123,7 @@ MUTANTS = [
            "        return stated[-1]", "        return stated[0]", (MASK, ANSWERS),
            "A's answer taken from its first statement, not its last"),
     Mutant("responder_ignores_mode", "mask", "src/hawkeye/collab.py",
-           "return what_b_reads(cot, self.answer_leak)", "return cot", (MASK, REWARD),
+           "responder_prompt(q, c, self.answer_leak)", 'responder_prompt(q, c, "allow")', (MASK, REWARD),
            "training's B reads the raw CoT whatever answer_leak says"),
     # ---- the collapse detector, in a real run
     Mutant("collapse_never_stops", "collapse", "src/hawkeye/training/callbacks.py",

@@ -11,7 +11,7 @@ from conftest import compose_config
 from hawkeye.errors import ConfigError
 from hawkeye.generation.hf import HFBackend
 from hawkeye.models.load import load_model_and_tokenizer
-from hawkeye.prompts import reasoning_messages, render
+from hawkeye.prompts import reasoning_messages, render, responder_prompt
 from hawkeye.reasoning import cot_stop_token_ids
 
 THINK_MODEL = "tiny:qwen2?seed=0&think=1"
@@ -36,7 +36,6 @@ def test_chat_template_opens_the_think_span(thinker: tuple) -> None:
 
 
 def test_rollouts_stop_at_think_end_and_c_is_the_think_span(thinker: tuple, tiny_models_dir: Path) -> None:
-    from hawkeye.collab import Responder
     from hawkeye.training.module import GRPOModule, cot_length
 
     model, tok = thinker
@@ -56,7 +55,7 @@ def test_rollouts_stop_at_think_end_and_c_is_the_think_span(thinker: tuple, tiny
         assert cot_length(g, tok) == g.num_tokens - 1  # len(c) counts the span, not the tag
         assert g.text == tok.decode(g.token_ids[:-1], skip_special_tokens=True) and "think>" not in g.text
         # what B reads is that span (minus a stated answer, under the default answer_leak=mask)
-        assert Responder(backend=None, params=None, answer_leak="allow").cot_for_b(g.text) == g.text
+        assert responder_prompt("What is 3 + 4?", g.text, "allow")[0] == g.text
 
     # Without think_end the same model runs past the tag: c would be the whole completion.
     plain = compose_config(["experiment=smoke", f"policy.name_or_path='{THINK_MODEL}'", "rollout.temperature=0.9"])

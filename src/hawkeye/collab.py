@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
-from hawkeye.prompts import render, responder_messages
-from hawkeye.reward.leak import what_b_reads
+from hawkeye.prompts import render, responder_prompt
 
 
 @dataclass
@@ -39,14 +38,11 @@ class Responder:
         )
         return cls(backend=backend, params=params, answer_leak=str(cfg.reward.answer_leak))
 
-    def cot_for_b(self, cot: str) -> str:
-        """What B reads: `reward.leak.what_b_reads`, the rule evaluation and serving use too."""
-        return what_b_reads(cot, self.answer_leak)
-
     def answer(self, questions: list[str], cots: list[str], seed: int | None = None) -> list[Generation]:
-        """â for each (q, c): B's new tokens only (Generation.text never contains the prompt)."""
+        """â for each (q, c): B's new tokens only (Generation.text never contains the prompt). B reads c
+        as `prompts.responder_prompt` builds it, the builder evaluation and serving use too."""
         tok = self.backend.tokenizer
-        prompts = [render(tok, responder_messages(q, self.cot_for_b(c))) for q, c in zip(questions, cots, strict=True)]
+        prompts = [render(tok, responder_prompt(q, c, self.answer_leak)[1]) for q, c in zip(questions, cots, strict=True)]
         params = self.params if seed is None else replace(self.params, seed=seed)
         return self.backend.generate(prompts, params)
 

@@ -34,8 +34,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from hawkeye.prompts import reasoning_messages, responder_messages
-from hawkeye.reward.leak import what_b_reads
+from hawkeye.prompts import reasoning_messages, responder_prompt
 from hawkeye.serving.chat_models import ChatModel, Decoding, Generated, LocalHFChatModel, RemoteChatModel
 from hawkeye.serving.protocol import ApiError, ChatRequest, parse_chat_request, usage
 
@@ -84,8 +83,8 @@ class Pipeline:
             if answer_cap <= 0:  # the CoT used the whole budget: no answer, as OpenAI reasoning models do
                 turn.finish_reason = "length"
                 return
-        seen = what_b_reads(cot, self.answer_leak)
-        async with aclosing(self.b.stream(responder_messages(question, seen), answer_cap, decoding, turn.b)) as b_stream:
+        _, b_messages = responder_prompt(question, cot, self.answer_leak)
+        async with aclosing(self.b.stream(b_messages, answer_cap, decoding, turn.b)) as b_stream:
             async for text in b_stream:
                 yield "content", text
         turn.finish_reason = turn.b.finish_reason

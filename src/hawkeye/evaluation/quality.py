@@ -1,7 +1,7 @@
 """Answer quality: greedy, batched generation of A's CoTs and B's answers on one dataset.
 
 - A alone: Model A gets the reasoning prompt and answers itself (its `\boxed{}`).
-- A → B: A's CoT c, given to B exactly as in training and serving (`reward.leak.what_b_reads` under
+- A → B: A's CoT c, given to B exactly as in training and serving (`prompts.responder_prompt` under
   the run's `reward.answer_leak`), then B reads (q, c, s) and answers.
 - B alone (optional): Model B gets the reasoning prompt, a floor that shows what A's CoT adds.
 
@@ -20,8 +20,7 @@ from hawkeye.data.schema import validate_rows
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, B_ALONE, SystemResult
 from hawkeye.files import read_jsonl
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
-from hawkeye.prompts import reasoning_messages, render, responder_messages
-from hawkeye.reward.leak import what_b_reads
+from hawkeye.prompts import reasoning_messages, render, responder_prompt
 from hawkeye.reward.reward import cot_length
 
 PREPARED_FIELDS = ("id", "question", "answer")
@@ -47,9 +46,9 @@ def reason(a: GenerationBackend, questions: list[str], max_tokens: int, seed: in
 def respond(b: GenerationBackend, questions: list[str], cots: list[str], answer_leak: str, max_tokens: int,
             seed: int) -> tuple[list[str], list[Generation]]:
     """(what B read of each CoT, B's answers)."""
-    seen = [what_b_reads(c, answer_leak) for c in cots]
-    prompts = [render(b.tokenizer, responder_messages(q, c)) for q, c in zip(questions, seen, strict=True)]
-    return seen, b.generate(prompts, greedy(max_tokens, seed))
+    built = [responder_prompt(q, c, answer_leak) for q, c in zip(questions, cots, strict=True)]
+    prompts = [render(b.tokenizer, messages) for _, messages in built]
+    return [seen for seen, _ in built], b.generate(prompts, greedy(max_tokens, seed))
 
 
 def a_alone(key: str, label: str, rows: list[dict[str, Any]], cots: list[Generation],

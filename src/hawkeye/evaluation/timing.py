@@ -19,8 +19,7 @@ from omegaconf import DictConfig
 
 from hawkeye.evaluation import latency as lat
 from hawkeye.evaluation.metrics import summarize
-from hawkeye.prompts import reasoning_messages, render, responder_messages
-from hawkeye.reward.leak import what_b_reads
+from hawkeye.prompts import reasoning_messages, render, responder_prompt
 
 METHODS = ("baseline_full", "cot_only", "full")
 
@@ -57,7 +56,7 @@ def latency_for_dataset(cfg: DictConfig, rows: list[dict[str, Any]], tokenizers:
     prompts_a = [_prompt_ids(tokenizers["hawkeye_a"], reasoning_messages(q)) for q in questions]
 
     def prompt_b(i: int, cot: str) -> list[int]:
-        return _prompt_ids(tokenizers["responder"], responder_messages(questions[i], what_b_reads(cot, answer_leak)))
+        return _prompt_ids(tokenizers["responder"], responder_prompt(questions[i], cot, answer_leak)[1])
 
     n_a, n_b = caps
     methods = {

@@ -65,4 +65,6 @@ def b_view(row: dict[str, Any], view: str, rng: random.Random) -> tuple[str, str
 def b_example(row: dict[str, Any], tok: Any, rng: random.Random, views: dict[str, float]) -> Example:
     view = rng.choices(list(views), weights=list(views.values()))[0]
     cot, target = b_view(row, view, rng)
+    # Deliberately `responder_messages`, not `responder_prompt`: `b_view` has already built the exact
+    # CoT this SFT view shows B (full, critical, partial, masked or none), so no answer_leak rule applies.
     return render(tok, responder_messages(row["question"], cot)), target

@@ -16,8 +16,7 @@ from typing import Any
 from hawkeye.answers import exact_match
 from hawkeye.errors import HawkeyeError
 from hawkeye.generation.base import GenerationBackend, SamplingParams
-from hawkeye.prompts import direct_messages, reasoning_messages, render, responder_messages
-from hawkeye.reward.leak import what_b_reads
+from hawkeye.prompts import direct_messages, reasoning_messages, render, responder_prompt
 from hawkeye.reward.reward import cot_length
 
 
@@ -58,9 +57,9 @@ def measure(a: GenerationBackend, b: GenerationBackend, rows: list[dict[str, Any
     samples = a.generate([render(a.tokenizer, reasoning_messages(q)) for q in questions], sampled)
     direct = a.generate([render(a.tokenizer, direct_messages(q)) for q in questions], greedy)
     leak = str(cfg.reward.answer_leak)
-    b_cot = b.generate([render(b.tokenizer, responder_messages(q, what_b_reads(c.text, leak)))
+    b_cot = b.generate([render(b.tokenizer, responder_prompt(q, c.text, leak)[1])
                         for q, c in zip(questions, cots, strict=True)], b_params)
-    b_none = b.generate([render(b.tokenizer, responder_messages(q, "")) for q in questions], b_params)
+    b_none = b.generate([render(b.tokenizer, responder_prompt(q, "", leak)[1]) for q in questions], b_params)
     n_tok = [cot_length(g) for g in cots]
     return {
         "a_greedy": _accuracy([g.text for g in cots], rows),
