@@ -15,10 +15,10 @@ import pytest
 from conftest import compose_config
 from hawkeye.errors import ConfigError, DataError, ModelError
 from hawkeye.evaluation.arms import discover_arm_runs, latency_run, trained_runs
-from hawkeye.evaluation.stage import Model
 from hawkeye.evaluation.systems import evaluate_systems
 from hawkeye.evaluation.table import aggregate_arms, score_systems
 from hawkeye.generation.base import Generation
+from hawkeye.models.resolve import Model
 
 
 def make_arm(train_dir: Path, arm: str, seed: int, leak: str = "allow", responder: str = "tiny-responder",

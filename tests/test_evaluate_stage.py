@@ -190,6 +190,7 @@ def test_a_trained_a_server_is_never_timed_as_the_baseline(tmp_path: Path, tiny_
     """policy_url serves the timed trained A; without base_policy_url the base A gets its own server."""
     from hawkeye.evaluation import stage
     from hawkeye.evaluation.servers import ServerProcess
+    from hawkeye.models.resolve import resolve_models
 
     started: list[str] = []
 
@@ -204,7 +205,7 @@ def test_a_trained_a_server_is_never_timed_as_the_baseline(tmp_path: Path, tiny_
     cfg = compose_config(["experiment=smoke", f"paths.models_dir={tiny_models_dir}", f"paths.train_dir={tmp_path / 'train'}",
                           "eval.policy_checkpoint=auto", "eval.policy_url=http://127.0.0.1:9/",
                           "eval.responder_url=http://127.0.0.1:9/"])
-    models = stage.resolve_models(cfg)
+    models = resolve_models(cfg)
     with contextlib.ExitStack() as stack:
         endpoints = stage.start_endpoints(cfg, models, stack, tmp_path)
     assert endpoints["hawkeye_a"].base_url == "http://127.0.0.1:9/"

@@ -167,8 +167,8 @@ async def _sse(events: AsyncIterator[tuple[str, str]], first: tuple[str, str] | 
 
 def pipeline_from_config(cfg: Any, policy_url: str | None = None, responder_url: str | None = None) -> Pipeline:
     """Remote models where a URL is given, else in-process HF models from the config."""
-    from hawkeye.evaluation.stage import resolve_models
     from hawkeye.models.load import load_causal_lm
+    from hawkeye.models.resolve import resolve_models, token_caps
 
     models = resolve_models(cfg) if not (policy_url and responder_url) else {}
 
@@ -178,8 +178,6 @@ def pipeline_from_config(cfg: Any, policy_url: str | None = None, responder_url:
         m = models[role]
         lm = load_causal_lm(m.path, str(m.cfg.dtype), bool(m.cfg.trust_remote_code))
         return LocalHFChatModel(lm.eval(), m.tokenizer, name=ROLE_NAMES[role])
-
-    from hawkeye.evaluation.stage import token_caps
 
     return Pipeline(make("hawkeye_a", policy_url), make("responder", responder_url), *token_caps(cfg),
                     answer_leak=str(cfg.reward.answer_leak))

@@ -25,6 +25,7 @@ from hawkeye.evaluation.systems import evaluate_systems, system_keys
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, aggregate_arms, poster_quality, score_systems
 from hawkeye.evaluation.timing import latency_for_dataset
 from hawkeye.files import write_json, write_jsonl, write_text
+from hawkeye.models.resolve import load_model, token_caps
 from hawkeye.paths import resolve
 from hawkeye.tracking.mlflow_run import stage_run
 
@@ -60,14 +61,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datasets = {name: load_rows(resolve(cfg.paths.prepared_dir), name, int(ev.max_rows)) for name in ev.datasets}
     runs = trained_runs(cfg)
     timed = latency_run(cfg, runs)  # fails here, naming eval.latency_arm, if that arm is missing
-    base = stage.load_model(cfg, "baseline_a", cfg.policy, str(cfg.policy.name_or_path))
-    responder = stage.load_model(cfg, "responder", cfg.responder, str(cfg.responder.name_or_path))
-    run_models = [(r, stage.load_model(cfg, r.key, cfg.policy, str(r.path))) for r in runs]
+    base = load_model(cfg, "baseline_a", cfg.policy, str(cfg.policy.name_or_path))
+    responder = load_model(cfg, "responder", cfg.responder, str(cfg.responder.name_or_path))
+    run_models = [(r, load_model(cfg, r.key, cfg.policy, str(r.path))) for r in runs]
     roles = {"baseline_a": base, "hawkeye_a": next((m for r, m in run_models if r is timed), base),
              "responder": responder}
     timed_leak = timed.answer_leak if timed else str(cfg.reward.answer_leak)
     full_key = system_keys(timed)[1]
-    caps = stage.token_caps(cfg)
+    caps = token_caps(cfg)
     context = {"datasets": list(ev.datasets), "models": {r: m.path for r, m in roles.items()},
                "trained": {r.key: str(r.path) for r in runs},
                "latency_system": full_key, "latency_answer_leak": timed_leak,

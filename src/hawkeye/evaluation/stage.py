@@ -1,4 +1,6 @@
-"""The pieces the evaluate stage composes: which models, which servers, which generation backend."""
+"""The pieces the evaluate stage composes: which servers, which generation backend.
+
+Which models (and their token caps) is `hawkeye.models.resolve`, shared with `hawkeye.serve`."""
 
 from __future__ import annotations
 
@@ -7,52 +9,20 @@ import importlib.metadata
 import os
 import platform
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from hawkeye.evaluation import latency as lat
-from hawkeye.evaluation.arms import latency_run, trained_runs
 from hawkeye.evaluation.remote import OpenAIServerBackend
 from hawkeye.evaluation.servers import ServerProcess, running, vllm_server
 from hawkeye.generation import make_backend
 from hawkeye.generation.base import GenerationBackend
-from hawkeye.models.load import load_tokenizer, resolve_model_path
+from hawkeye.models.resolve import Model
 
 ROLES = ("baseline_a", "hawkeye_a", "responder")
-
-
-@dataclass
-class Model:
-    role: str
-    path: str             # resolved local folder or hub id
-    cfg: DictConfig       # the policy/responder node, name_or_path set to `path`
-    tokenizer: Any
-
-
-def policy_checkpoint(cfg: DictConfig) -> str:
-    """The trained Model A timed (and served) as Hawkeye: `eval.latency_arm`'s first seed among the
-    runs `eval.policy_checkpoint` selects (see `hawkeye.evaluation.arms`), else the base policy."""
-    timed = latency_run(cfg, trained_runs(cfg))
-    return str(timed.path) if timed else str(cfg.policy.name_or_path)
-
-
-def load_model(cfg: DictConfig, role: str, node: DictConfig, spec: str) -> Model:
-    """Resolve and check one model folder (fails naming it) and load its tokenizer."""
-    path = resolve_model_path(spec, cfg.paths.models_dir)
-    node = OmegaConf.merge(node, {"name_or_path": path})
-    return Model(role, path, node, load_tokenizer(path, bool(node.trust_remote_code)))
-
-
-def resolve_models(cfg: DictConfig) -> dict[str, Model]:
-    """Base A, the timed (Hawkeye) A and B, resolved and checked before anything is started."""
-    specs = {"baseline_a": (cfg.policy, str(cfg.policy.name_or_path)),
-             "hawkeye_a": (cfg.policy, policy_checkpoint(cfg)),
-             "responder": (cfg.responder, str(cfg.responder.name_or_path))}
-    return {role: load_model(cfg, role, node, spec) for role, (node, spec) in specs.items()}
 
 
 def start_endpoints(cfg: DictConfig, models: dict[str, Model], stack: contextlib.ExitStack,
@@ -114,12 +84,6 @@ def open_backend(cfg: DictConfig, model: Model, served: dict[str, lat.Endpoint],
             stack.enter_context(running([server], float(ev.server_start_timeout_s)))
             ep = lat.Endpoint(server.base_url, server.cmd[server.cmd.index("--served-model-name") + 1])
         yield OpenAIServerBackend(ep.base_url, ep.model, model.tokenizer, timeout_s=float(ev.request_timeout_s))
-
-
-def token_caps(cfg: DictConfig) -> tuple[int, int]:
-    """(A's CoT cap, B's answer cap): eval.* if set, else the rollout caps A was trained under."""
-    ev, ro = cfg.eval, cfg.rollout
-    return int(ev.max_new_tokens or ro.max_new_tokens), int(ev.responder_max_new_tokens or ro.responder_max_new_tokens)
 
 
 def hardware() -> dict[str, Any]:

@@ -15,9 +15,9 @@ from omegaconf import DictConfig
 
 from hawkeye.evaluation import quality as q
 from hawkeye.evaluation.arms import TrainedRun
-from hawkeye.evaluation.stage import Model
 from hawkeye.evaluation.table import BASELINE, SystemResult
 from hawkeye.generation.base import GenerationBackend
+from hawkeye.models.resolve import Model
 
 OpenBackend = Callable[[Model], AbstractContextManager[GenerationBackend]]
 Rows = list[dict[str, Any]]
