@@ -79,18 +79,20 @@ def main() -> None:
     import hawkeye.training.module as module
     from hawkeye.reward.reward import Reward, length_penalty
 
-    def fake_reward(answer, gold, cot, cot_tokens, orig_tokens, cfg):  # noqa: ANN001, ANN202
+    def fake_reward(answer, gold, cot, cot_tokens, orig_tokens, cfg, *, lam, alpha):  # noqa: ANN001, ANN202
         em = float(len(cot) % 3 == 0)  # varies within a group, so advantages are non-zero
-        pen = length_penalty(cot_tokens, orig_tokens, cfg["lam"], cfg["alpha"])
+        pen = length_penalty(cot_tokens, orig_tokens, lam, alpha)
         return Reward(em=em, penalty=pen, leak=0.0, reward=em - pen)
 
     module.compute_reward = fake_reward
     cfg = Cfg(
         seed=0,
+        alpha=0.3,
+        **{"lambda": 1e-4},
         grpo=dict(group_size=a.group, questions_per_step=a.questions, loss_type="dapo", scale_rewards="group",
                   epsilon=0.2, epsilon_high=0.2, beta=0.0, num_iterations=1, lr=1e-5, weight_decay=0.0),
         rollout=dict(temperature=0.9, top_p=1.0, max_new_tokens=a.tokens, batch_size=a.group * a.questions),
-        reward=dict(lam=1e-4, alpha=0.3, answer_leak="allow", leak_penalty=0.0),
+        reward=dict(answer_leak="allow", leak_penalty=0.0),
         trainer=dict(micro_batch_size=a.micro_batch, gradient_clip_val=1.0),
         tracking=dict(log_samples=2),
     )

@@ -27,7 +27,8 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 QUESTIONS = [f"Tom has {i} apples and buys {i + 3} more. How many apples does he have?" for i in range(64)]
 ROWS = [{"id": str(i), "question": q, "answer": str(2 * i + 3), "cot_orig_tokens": 40} for i, q in enumerate(QUESTIONS)]
-REWARD_CFG = {"lam": 0.001, "alpha": 0.3, "answer_leak": "allow", "leak_penalty": 0.0}
+REWARD_CFG = {"answer_leak": "allow", "leak_penalty": 0.0}
+LAM, ALPHA = 0.001, 0.3
 
 
 def ours(model_dir: str, a: argparse.Namespace) -> list[float]:
@@ -75,7 +76,7 @@ def trl(model_dir: str, a: argparse.Namespace) -> list[float]:
 
     def reward(completions, answer, completion_ids, **_):  # noqa: ANN001, ANN003, ANN202
         texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
-        return [compute_reward(t, g, t, len(ids), 40, REWARD_CFG).reward
+        return [compute_reward(t, g, t, len(ids), 40, REWARD_CFG, lam=LAM, alpha=ALPHA).reward
                 for t, g, ids in zip(texts, answer, completion_ids, strict=True)]
 
     times: list[float] = []

@@ -10,7 +10,8 @@ from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.reward.leak import mask_answer, states_answer
 from hawkeye.reward.reward import compute_reward, length_penalty
 
-CFG = {"lam": 0.001, "alpha": 0.3, "answer_leak": "mask", "leak_penalty": 1.0}
+CFG = {"answer_leak": "mask", "leak_penalty": 1.0}
+LA = {"lam": 0.001, "alpha": 0.3}  # the top-level `lambda` and `alpha`
 
 
 def test_length_penalty_hand_computed() -> None:
@@ -23,12 +24,12 @@ def test_length_penalty_hand_computed() -> None:
 
 
 def test_reward_is_em_minus_penalty() -> None:
-    r = compute_reward("So the answer is \\boxed{7}.", "7", "3+4=7", cot_tokens=40, orig_tokens=100, cfg=CFG)
+    r = compute_reward("So the answer is \\boxed{7}.", "7", "3+4=7", cot_tokens=40, orig_tokens=100, cfg=CFG, **LA)
     assert (r.em, r.penalty, r.leak) == (1.0, pytest.approx(0.1), 0.0)
     assert r.reward == pytest.approx(0.9)
-    wrong = compute_reward("\\boxed{8}", "7", "3+4=7", cot_tokens=20, orig_tokens=100, cfg=CFG)
+    wrong = compute_reward("\\boxed{8}", "7", "3+4=7", cot_tokens=20, orig_tokens=100, cfg=CFG, **LA)
     assert (wrong.em, wrong.penalty, wrong.reward) == (0.0, 0.0, 0.0)
-    none = compute_reward("I do not know", "7", "", cot_tokens=130, orig_tokens=100, cfg=CFG)
+    none = compute_reward("I do not know", "7", "", cot_tokens=130, orig_tokens=100, cfg=CFG, **LA)
     assert none.reward == pytest.approx(-0.001 * 100**2)
 
 
@@ -38,9 +39,9 @@ def test_leak_mask_and_penalize() -> None:
     assert mask_answer(cot) == "3 + 4 = [masked] apples. The answer is [masked]. \\boxed{[masked]} #### [masked]"
     assert mask_answer("x \\boxed{\\frac{1}{2}} y") == "x \\boxed{[masked]} y"
     assert states_answer(cot, "7") and not states_answer("3 + 4 = 7", "7")
-    pen = compute_reward("\\boxed{7}", "7", cot, 5, 100, {**CFG, "answer_leak": "penalize"})
+    pen = compute_reward("\\boxed{7}", "7", cot, 5, 100, {**CFG, "answer_leak": "penalize"}, **LA)
     assert pen.leak == 1.0 and pen.reward == pytest.approx(0.0)
-    allow = compute_reward("\\boxed{7}", "7", cot, 5, 100, {**CFG, "answer_leak": "allow"})
+    allow = compute_reward("\\boxed{7}", "7", cot, 5, 100, {**CFG, "answer_leak": "allow"}, **LA)
     assert allow.leak == 0.0 and allow.reward == 1.0
 
 

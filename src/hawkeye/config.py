@@ -81,19 +81,7 @@ def validate(cfg: DictConfig) -> DictConfig:
         value = resolved[key]
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
             raise ConfigError(f"config key '{key}'={value!r} must be {'/'.join(t.__name__ for t in types)}")
-    if resolved["lambda"] < 0:
-        raise ConfigError(f"config key 'lambda'={resolved['lambda']} must be >= 0")
-    if not 0 < resolved["alpha"] <= 1:
-        raise ConfigError(f"config key 'alpha'={resolved['alpha']} must be in (0, 1]")
-
-    # One source of truth for the sweep handles: reward.lam/alpha must be ${lambda}/${alpha}.
-    reward = resolved.get("reward") or {}
-    for key, handle in (("lam", "lambda"), ("alpha", "alpha")):
-        if key in reward and reward[key] != resolved[handle]:
-            raise ConfigError(
-                f"config key 'reward.{key}'={reward[key]} differs from the top-level '{handle}'="
-                f"{resolved[handle]}: set '{handle}=' instead"
-            )
+    check_length_penalty(resolved)
 
     out: dict[str, Any] = {k: resolved[k] for k in SCALARS}
     for group, schema in GROUP_SCHEMAS.items():
@@ -102,6 +90,15 @@ def validate(cfg: DictConfig) -> DictConfig:
         out["experiment"] = resolved["experiment"]
     _check_across_groups(out)
     return OmegaConf.create(out)
+
+
+def check_length_penalty(cfg: dict[str, Any]) -> None:
+    """The one range check of λ and α (Algorithm 1's length penalty). They live only at the top
+    level (`lambda`, `alpha`: the sweep handles); the reward reads them from there."""
+    if cfg["lambda"] < 0:
+        raise ConfigError(f"config key 'lambda'={cfg['lambda']} must be >= 0")
+    if not 0 < cfg["alpha"] <= 1:
+        raise ConfigError(f"config key 'alpha'={cfg['alpha']} must be in (0, 1]")
 
 
 def _check_across_groups(cfg: dict[str, Any]) -> None:
@@ -149,16 +146,3 @@ def _check_group(group: str, schema: type, node: Any) -> Any:
         raise ConfigError(f"config key '{group}.{key}': {msg}") from e
     return OmegaConf.to_container(merged)
 
-
-def to_flat_params(cfg: DictConfig, prefix: str = "") -> dict[str, Any]:
-    """Flatten a config into dotted keys (MLflow params)."""
-    flat: dict[str, Any] = {}
-    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-    assert isinstance(container, dict)
-    for k, v in container.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            flat.update(to_flat_params(v, prefix=f"{key}."))  # type: ignore[arg-type]
-        else:
-            flat[key] = v
-    return flat

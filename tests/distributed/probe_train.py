@@ -29,8 +29,8 @@ from hawkeye.reward.reward import Reward, compute_reward  # noqa: E402
 OUT = Path(os.environ["HAWKEYE_PROBE_DIR"])
 
 
-def rank_dependent_reward(answer, gold, cot, cot_tokens, orig_tokens, cfg):  # noqa: ANN001, ANN201
-    r = compute_reward(answer, gold, cot, cot_tokens, orig_tokens, cfg)
+def rank_dependent_reward(answer, gold, cot, cot_tokens, orig_tokens, cfg, *, lam, alpha):  # noqa: ANN001, ANN201
+    r = compute_reward(answer, gold, cot, cot_tokens, orig_tokens, cfg, lam=lam, alpha=alpha)
     em = 1.0 if dist.get_rank() == 0 else 0.0
     return Reward(em=em, penalty=r.penalty, leak=r.leak, reward=em - r.penalty - r.leak)
 

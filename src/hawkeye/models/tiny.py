@@ -24,13 +24,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+from hawkeye.models.chat_template import CHAT_TEMPLATE, SPECIALS
+
 # `think=1`: an R1-style reasoning model. `<think>`/`</think>` are special tokens and the chat template
 # opens the think span at the start of the assistant turn, as DeepSeek-R1's does.
 THINK_SPECIALS = ["<think>", "</think>"]

@@ -3,6 +3,9 @@
     P = λ · max(0, len(c) − α · len(c_orig))²
     R = EM(â, a) − P            (− leak_penalty when answer_leak=penalize and c states a)
 
+λ and α are the top-level `lambda` and `alpha` (the sweep handles), passed in by the caller;
+`cfg` is the `reward` group (answer_leak, leak_penalty).
+
 `len` counts Model A tokens of the generated CoT, without the EOS token. `â` is extracted from
 Model B's newly generated text only (never from B's prompt, which contains the CoT).
 """
@@ -45,9 +48,12 @@ def compute_reward(
     cot_tokens: int,
     orig_tokens: int,
     cfg: Any,
+    *,
+    lam: float,
+    alpha: float,
 ) -> Reward:
     """Reward of one sample. `answer_text` is B's new text (or A's own text when responder=none)."""
     em = exact_match(answer_text, gold)
-    penalty = length_penalty(cot_tokens, orig_tokens, float(cfg["lam"]), float(cfg["alpha"]))
+    penalty = length_penalty(cot_tokens, orig_tokens, float(lam), float(alpha))
     leak = float(cfg["leak_penalty"]) if cfg["answer_leak"] == "penalize" and states_answer(cot, gold) else 0.0
     return Reward(em=em, penalty=penalty, leak=leak, reward=em - penalty - leak)

