@@ -15,7 +15,14 @@ import pytest
 
 from conftest import compose_config
 from hawkeye.data import prepare
-from hawkeye.data.schema import make_row, normalise_answer, read_rows, validate_rows
+from hawkeye.data.schema import (
+    make_row,
+    normalise_answer,
+    read_curated_rows,
+    read_rows,
+    validate_curated_rows,
+    validate_rows,
+)
 from hawkeye.data.sources import aime, gsm8k, gsm_symbolic, math500
 from hawkeye.data.sources.pypi import cache_dir, find_wheel, wheel_prefix
 from hawkeye.errors import DataError
@@ -110,6 +117,34 @@ def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
     path = _write(tmp_path / "p.jsonl", [GOOD, {**GOOD, "id": "x/9"}, GOOD])
     with pytest.raises(DataError, match=r"p\.jsonl:3: duplicate id 'x/1' \(first on line 1\)"):
         read_rows(path)
+
+
+def test_gold_empty_once_normalised_for_comparison_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path / "p.jsonl", [GOOD, {**GOOD, "id": "x/2", "answer": "%"}])
+    with pytest.raises(DataError, match=r"p\.jsonl:2: gold answer '%' is empty once normalised"):
+        read_rows(path)
+
+
+def _curated(**changes: object) -> dict[str, object]:
+    return {**GOOD, "cot_orig": "", "cot_orig_tokens": 0, "orig_correct": False, "cot_refined": "",
+            "cot_refined_tokens": 0, "refine_rejected": False, "flags": ["empty_generation"], **changes}
+
+
+def test_curated_schema_is_shared_by_curate_and_training(tmp_path: Path) -> None:
+    """curate may write an empty generation (0 tokens, flagged); training's reader refuses it."""
+    path = _write(tmp_path / "train.jsonl", [_curated(id="x/0", cot_orig_tokens=5), _curated()])
+    assert [r["cot_orig_tokens"] for r in read_curated_rows(path)] == [5, 0]
+    with pytest.raises(DataError, match=r"train\.jsonl:2: cot_orig_tokens=0 must be a positive integer"):
+        read_curated_rows(path, for_training=True)
+    for change, message in (({"flags": "truncated"}, "field 'flags' must be list"),
+                            ({"orig_correct": 1}, "field 'orig_correct' must be bool"),
+                            ({"cot_refined_tokens": -1}, "cot_refined_tokens=-1 must be a non-negative integer"),
+                            ({"extra": 1}, "unknown field")):
+        with pytest.raises(DataError, match=rf"mem:1: {message}"):
+            validate_curated_rows([_curated(**change)], "mem")
+    missing = {k: v for k, v in _curated().items() if k != "refine_rejected"}
+    with pytest.raises(DataError, match=r"mem:1: missing field 'refine_rejected'"):
+        validate_curated_rows([missing], "mem")
 
 
 # --- gsm_symbolic / gsm8k: disjoint templates ----------------------------------------------

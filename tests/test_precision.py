@@ -21,8 +21,10 @@ spec.loader.exec_module(train_app)
 
 
 def _curated(tmp_path: Path) -> None:
-    rows = [{"id": f"q{i}", "question": f"Tom has {i} apples and buys {i + 2} more. How many?",
-             "answer": str(2 * i + 2), "cot_orig_tokens": 20} for i in range(4)]
+    rows = [{"id": f"q{i}", "source": "test", "question": f"Tom has {i} apples and buys {i + 2} more. How many?",
+             "answer": str(2 * i + 2), "reference_cot": "", "cot_orig": "", "cot_orig_tokens": 20,
+             "orig_correct": True, "cot_refined": "", "cot_refined_tokens": 5, "refine_rejected": False, "flags": []}
+            for i in range(4)]
     write_jsonl(tmp_path / "curated" / "train.jsonl", rows)
 
 

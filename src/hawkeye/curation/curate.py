@@ -14,9 +14,13 @@ Output: ${paths.curated_dir}/{train,test}.jsonl  (prepared fields + the fields b
   and for a
   rejected LLM rewrite "refine_<reason>" (refine_empty/longer/lost_answer/lost_numbers).
 
-Bad input policy. Rejected with DataError (file:line) before any model loads: malformed JSON,
-a missing id/question/answer, a duplicate id, a gold answer that is empty once normalised, a
-gold without a number in a GSM8K/AIME split.
+The curated row is `hawkeye.data.schema.CuratedRow`: validated before it is written, and read back
+through the same schema by training.
+
+Bad input policy. Rejected with DataError (file:line) before any model loads: anything the
+prepared-row schema refuses (`hawkeye.data.schema.read_rows`: malformed JSON, a missing id/question/
+answer, a duplicate id, a gold answer that is empty once normalised, ...) and, curate's own rule,
+a gold without a number in a GSM8K/AIME split.
 Kept and flagged: a gold answer math-verify cannot parse ("unparseable_gold": EM then falls
 back to string equality), and an empty generation ("empty_generation": refined text is empty).
 """
@@ -34,15 +38,13 @@ from hawkeye.answers import exact_match, normalize_answer
 from hawkeye.curation import waste
 from hawkeye.curation.llm_refine import llm_refine
 from hawkeye.curation.rules import refine_with_rules
-from hawkeye.errors import DataError
-from hawkeye.files import atomic_open, read_jsonl, strip_line_numbers, write_json, write_jsonl
+from hawkeye.data.schema import CuratedRow, Row, make_curated_row, read_rows, validate_curated_rows
+from hawkeye.files import atomic_open, write_json, write_jsonl
 from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
 from hawkeye.paths import resolve
 from hawkeye.prompts import reasoning_messages, render
 from hawkeye.reasoning import cot_stop_token_ids
 from hawkeye.reward.reward import cot_length
-
-REQUIRED = ("id", "question", "answer")
 
 
 def input_paths(cfg: Any) -> dict[str, Path]:
@@ -57,26 +59,22 @@ def output_dir(cfg: Any) -> Path:
 NUMERIC_SPLITS = ("gsm", "aime")  # splits whose gold answers are numbers
 
 
-def load_split(path: Path, max_rows: int = 0) -> list[dict[str, Any]]:
-    """Validate every row of `path` (DataError naming file:line), then keep the first `max_rows`."""
-    rows = read_jsonl(path, required=REQUIRED)
-    seen: dict[str, int] = {}
-    for row in rows:
-        line, rid = row["_line"], str(row["id"])
-        if rid in seen:
-            raise DataError(f"{path}:{line}: duplicate id {rid!r} (first on line {seen[rid]})")
-        seen[rid] = line
-        if not isinstance(row["question"], str):
-            raise DataError(f"{path}:{line}: field 'question' must be a string")
-        if not normalize_answer(str(row["answer"])):
-            raise DataError(f"{path}:{line}: gold answer {row['answer']!r} is empty once normalised")
-        if path.stem.startswith(NUMERIC_SPLITS) and not any(ch.isdigit() for ch in str(row["answer"])):
-            # math-verify parses "twelve" as symbols: the row could never score, silently.
-            raise DataError(f"{path}:{line}: gold answer {row['answer']!r} is not a number, but {path.stem} needs one")
-    return strip_line_numbers(rows[:max_rows] if max_rows else rows)
+def load_split(path: Path, max_rows: int = 0) -> list[Row]:
+    """Validate every row of `path` (DataError naming file:line), then keep the first `max_rows`.
+
+    The prepared-row schema (`data.schema.read_rows`) plus curate's own rule: a GSM8K/AIME split
+    needs a numeric gold (math-verify parses "twelve" as symbols: the row could never score, silently)."""
+
+    def numeric_gold(row: Row) -> str | None:
+        if any(ch.isdigit() for ch in row["answer"]):
+            return None
+        return f"gold answer {row['answer']!r} is not a number, but {path.stem} needs one"
+
+    rows = read_rows(path, check=numeric_gold if path.stem.startswith(NUMERIC_SPLITS) else None)
+    return rows[:max_rows] if max_rows else rows
 
 
-def load_inputs(cfg: Any) -> dict[str, list[dict[str, Any]]]:
+def load_inputs(cfg: Any) -> dict[str, list[Row]]:
     """Both splits, fully validated. Call before loading any model."""
     limits = {"train": cfg.curate.max_train_rows, "test": cfg.curate.max_test_rows}
     return {split: load_split(path, limits[split]) for split, path in input_paths(cfg).items()}
@@ -94,8 +92,8 @@ def gold_parses(answer: str) -> bool:
 
 
 def curate_rows(
-    rows: list[dict[str, Any]], policy: GenerationBackend, teacher: GenerationBackend | None, cfg: Any
-) -> list[dict[str, Any]]:
+    rows: list[Row], policy: GenerationBackend, teacher: GenerationBackend | None, cfg: Any
+) -> list[CuratedRow]:
     """Generate cot_orig for every row (one batched call), then refine it."""
     tok = policy.tokenizer
 
@@ -137,16 +135,16 @@ def curate_rows(
         if reason is not None:
             flags.append(f"refine_{reason}")  # why the LLM rewrite was rejected
         out.append(
-            {
-                **row,
-                "cot_orig": cot,
-                "cot_orig_tokens": orig_tokens,
-                "orig_correct": bool(exact_match(cot, str(row["answer"]))),
-                "cot_refined": ref,
-                "cot_refined_tokens": ref_tokens,
-                "refine_rejected": reason is not None,
-                "flags": flags,
-            }
+            make_curated_row(
+                row,
+                cot_orig=cot,
+                cot_orig_tokens=orig_tokens,
+                orig_correct=bool(exact_match(cot, str(row["answer"]))),
+                cot_refined=ref,
+                cot_refined_tokens=ref_tokens,
+                refine_rejected=reason is not None,
+                flags=flags,
+            )
         )
     return out
 
@@ -221,7 +219,7 @@ def make_teacher(cfg: Any, policy: GenerationBackend) -> GenerationBackend | Non
     return make_backend(teacher_cfg, cfg.rollout, cfg.paths.models_dir, int(cfg.seed))
 
 
-def run(cfg: Any, splits: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+def run(cfg: Any, splits: dict[str, list[Row]]) -> dict[str, float]:
     """Curate validated `splits` (from `load_inputs`), write the outputs, log to the active MLflow run."""
     import mlflow
 
@@ -240,7 +238,9 @@ def run(cfg: Any, splits: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
 
     out_dir = output_dir(cfg)
     for split, split_rows in out.items():
-        write_jsonl(out_dir / f"{split}.jsonl", split_rows)
+        path = out_dir / f"{split}.jsonl"
+        validate_curated_rows(split_rows, path)  # the schema training reads with: never write what it refuses
+        write_jsonl(path, split_rows)
     metrics = {**summarize(curated), **summarize(out["train"], "train_"), **summarize(out["test"], "test_")}
     metrics.update(waste_metrics(rows, cfg))
     metrics["wall_time_s"] = time.perf_counter() - start

@@ -16,21 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye.answers import exact_match
-from hawkeye.data.schema import validate_rows
+from hawkeye.data.schema import read_rows
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, B_ALONE, SystemResult
-from hawkeye.files import read_jsonl
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
 from hawkeye.prompts import reasoning_messages, render, responder_prompt
 from hawkeye.reward.reward import cot_length
-
-PREPARED_FIELDS = ("id", "question", "answer")
 
 
 def load_rows(prepared_dir: str | Path, name: str, max_rows: int) -> tuple[list[dict[str, Any]], Path]:
     """The first `max_rows` rows (0 = all) of `<prepared_dir>/<name>.jsonl`, checked strictly."""
     path = Path(prepared_dir) / f"{name}.jsonl"
-    # The essentials first (missing/empty question or answer), then the full prepared-row schema.
-    rows = [dict(r) for r in validate_rows(read_jsonl(path, required=PREPARED_FIELDS), path)]
+    # The prepared-row schema: the essentials first (missing/empty id, question or answer), then every field.
+    rows = [dict(r) for r in read_rows(path)]
     return (rows[:max_rows] if max_rows else rows), path
 
 

@@ -16,24 +16,18 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
+from hawkeye.data.schema import CuratedRow, read_curated_rows
 from hawkeye.errors import DataError
-from hawkeye.files import read_jsonl
 from hawkeye.paths import resolve
 
-REQUIRED = ("id", "question", "answer", "cot_orig_tokens")
 
-
-def load_train_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Curated training rows; a bad row fails naming the file and line."""
+def load_train_rows(path: str | Path) -> list[CuratedRow]:
+    """Curated training rows, read through the curated-row schema curate writes with
+    (`data.schema.CuratedRow`; cot_orig_tokens must be positive); a bad row fails naming file:line."""
     path = resolve(path)
     if not path.is_file():
         raise DataError(f"{path}: curated training data not found (run `dvc repro curate`, or `python pipelines/curate.py` with the same experiment=, first)")
-    rows = read_jsonl(path, required=REQUIRED)
-    for row in rows:
-        n = row["cot_orig_tokens"]
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise DataError(f"{path}:{row['_line']}: cot_orig_tokens={n!r} must be a positive integer")
-    return rows
+    return read_curated_rows(path, for_training=True)
 
 
 def questions_for_step(
