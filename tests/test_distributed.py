@@ -17,6 +17,7 @@ import pytest
 
 from hawkeye.files import write_jsonl
 from hawkeye.paths import REPO_ROOT
+from hawkeye.tracking.names import train_metric
 
 PROBE = REPO_ROOT / "tests" / "distributed" / "probe_train.py"
 
@@ -64,7 +65,7 @@ def _check_ranks_and_the_one_run(ranks: list[list[dict]], tmp_path: Path) -> Non
 
     (run,) = mlflow.search_runs(experiment_names=["hawkeye-smoke"], output_format="list")
     assert run.info.status == "FINISHED"
-    history = {k: sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run.info.run_id, k))
+    history = {k: sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run.info.run_id, train_metric(k)))
                for k in ("em", "cot_tokens_mean")}
     assert history["em"] == [(0, 0.5), (1, 0.5)]
     assert [v for _, v in history["cot_tokens_mean"]] == pytest.approx(

@@ -62,8 +62,8 @@ def test_quality_only(smoke_overrides: list[str], tmp_path: Path, mlflow_uri: st
     runs = mlflow.search_runs(experiment_names=["hawkeye-smoke"])
     assert len(runs) == 2 and set(runs["tags.stage"]) == {"evaluate"}
     assert set(runs["tags.dataset"]) == {"gsm8k_test", "aime"}
-    assert "metrics.quality/hawkeye_accuracy" in runs.columns
-    assert "metrics.quality/baseline/accuracy_ci_high" in runs.columns
+    assert "metrics.eval/hawkeye_accuracy" in runs.columns
+    assert "metrics.eval/baseline/accuracy_ci_high" in runs.columns
 
 
 def _make_arms(train_dir: Path, models_dir: Path, arms: dict[str, tuple[str, str]], seeds: tuple[int, ...]) -> None:
@@ -96,7 +96,7 @@ def test_arms_are_rows_with_intervals_and_seed_aggregates(smoke_overrides: list[
     assert m["quality"]["hawkeye_accuracy"] == m["systems"]["b_mask/seed1/a_b"]["accuracy"]  # the timed arm
     run = mlflow.search_runs(experiment_names=["hawkeye-smoke"]).iloc[0]
     assert run["tags.latency_system"] == "b_mask/seed1/a_b"
-    assert "metrics.arms/no_b/a_b/accuracy_mean" in run.index and "metrics.quality/b_mask/seed2/a/accuracy" in run.index
+    assert "metrics.eval/arms/no_b/a_b/accuracy_mean" in run.index and "metrics.eval/b_mask/seed2/a/accuracy" in run.index
     assert "| no_b seed2: A → B |" in (out / "results.md").read_text()
 
 

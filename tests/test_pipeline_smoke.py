@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from hawkeye.files import sha256_file
 from hawkeye.models.load import resolve_model_path
 from hawkeye.paths import REPO_ROOT
+from hawkeye.tracking.names import train_metric
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +56,8 @@ def test_smoke_chain_logs_every_stage_and_reproduces(tmp_path: Path, tiny_models
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("hawkeye-smoke")
+    # The MLflow UI opens this experiment on its runs (not the GenAI traces view).
+    assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
     runs = client.search_runs([exp.experiment_id])
     by_stage: dict[str, list] = {}
     for r in runs:
@@ -67,18 +70,19 @@ def test_smoke_chain_logs_every_stage_and_reproduces(tmp_path: Path, tiny_models
             for tag in ("git_sha", "dvc_stage", "sweep_id", "data_hash"):
                 assert tag in r.data.tags
     train = by_stage["train"][0]
-    assert "cot_tokens_mean" in train.data.metrics and "em" in train.data.metrics
+    assert {"train/cot_tokens_mean", "train/em", "train/reward_mean"} <= set(train.data.metrics)
+    assert all(k.startswith(("train/", "train_diag/")) for k in train.data.metrics), sorted(train.data.metrics)
     # It learned something: the curated CoTs vary, some rollout groups had a reward spread, and the
     # policy's weights moved away from the tiny model it started from.
     curated = [json.loads(line) for line in (a / "curated" / "train.jsonl").read_text().splitlines()]
     assert len({r["cot_orig"] for r in curated}) > 1 and any("truncated" not in r["flags"] for r in curated)
-    advantages = [m.value for m in client.get_metric_history(train.info.run_id, "advantage_abs_mean")]
+    advantages = [m.value for m in client.get_metric_history(train.info.run_id, train_metric("advantage_abs_mean"))]
     assert len(advantages) == 3 and max(advantages) > 0
     start = load_file(Path(resolve_model_path("tiny:qwen2?seed=0", str(tiny_models_dir))) / "model.safetensors")
     final_a = load_file(a / "train" / "final" / "model.safetensors")
     assert start.keys() == final_a.keys()
     assert max(float((final_a[k] - start[k]).abs().max()) for k in start) > 1e-4
-    assert any(k.startswith("quality/") for r in by_stage["evaluate"] for k in r.data.metrics)
+    assert any(k.startswith("eval/") for r in by_stage["evaluate"] for k in r.data.metrics)
     for fig in ("summary.md", "pareto.png", "collapse.png"):
         assert (a / "reports" / fig).stat().st_size > 0
 

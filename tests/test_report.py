@@ -16,6 +16,7 @@ from hawkeye.evaluation.arms import discover_arm_runs
 from hawkeye.paths import REPO_ROOT
 from hawkeye.reporting.curves import read_curve, summarize_arms, summarize_run, window
 from hawkeye.reporting.verdict import claim_sentence
+from hawkeye.tracking.names import train_metric
 from test_eval_arms import make_arm
 
 ORIG = 60.0  # len(c_orig) of the synthetic runs
@@ -148,8 +149,8 @@ def _log_train_run(client: Any, exp_id: str, lam: float, alpha: float, seed: int
     client.set_tag(rid, "arm", arm or "none")
     client.set_tag(rid, "sweep_id", "sweep-x" if arm is None else "none")
     for step, (length, em) in enumerate(zip(lengths, ems, strict=True)):
-        client.log_metric(rid, "cot_tokens_mean", length, step=step)
-        client.log_metric(rid, "em", em, step=step)
+        client.log_metric(rid, train_metric("cot_tokens_mean"), length, step=step)
+        client.log_metric(rid, train_metric("em"), em, step=step)
     client.set_terminated(rid, status)
 
 

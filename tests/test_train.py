@@ -17,6 +17,7 @@ from conftest import compose_config
 from hawkeye.errors import ConfigError
 from hawkeye.files import write_jsonl
 from hawkeye.paths import REPO_ROOT
+from hawkeye.tracking.names import train_metric
 
 spec = importlib.util.spec_from_file_location("train_app", REPO_ROOT / "src" / "train.py")
 train_app = importlib.util.module_from_spec(spec)
@@ -41,9 +42,10 @@ def _runs(experiment: str = "hawkeye-smoke") -> list:
 
 
 def _history(run_id: str, key: str) -> list[tuple[int, float]]:
+    """The MLflow history of the training step metric `key` (logged as `train_metric(key)`)."""
     from mlflow.tracking import MlflowClient
 
-    return sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run_id, key))
+    return sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run_id, train_metric(key)))
 
 
 def test_smoke_training_writes_outputs_and_keeps_b_frozen(

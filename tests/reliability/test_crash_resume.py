@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from hawkeye.tracking.names import train_metric
+
 from .helpers import curated_row, mlflow_runs, start_driver, subprocess_env, wait_for, write_lines
 
 STEPS = 6
@@ -108,7 +110,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_m
     (run,) = mlflow_runs(killed_uri)
     assert run.info.status == "FINISHED"
     client = MlflowClient(tracking_uri=killed_uri)
-    for key in ("reward_mean", "loss", "cot_tokens_mean", "em"):
+    for key in map(train_metric, ("reward_mean", "loss", "cot_tokens_mean", "em")):
         steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
         assert steps == list(range(STEPS)), (key, steps)
         full_run = mlflow_runs(full_uri)[0]

@@ -94,11 +94,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 table = score_systems(systems, float(ev.confidence), int(ev.bootstrap_resamples), int(cfg.seed))
                 arms = aggregate_arms(table)
                 poster = poster_quality(table, full_key)
-                metrics = _numeric(poster, ("quality",))
+                metrics = _numeric(poster, ("eval",))
                 for row in table:
-                    metrics |= _numeric(row, ("quality", row["key"]), ROW_METRICS)
+                    metrics |= _numeric(row, ("eval", row["key"]), ROW_METRICS)
                 for agg in arms:
-                    metrics |= _numeric(agg, ("arms", agg["arm"], READER_SLUGS[agg["reader"]]))
+                    metrics |= _numeric(agg, ("eval", "arms", agg["arm"], READER_SLUGS[agg["reader"]]))
                 mlflow.log_metrics(metrics)
                 samples_path = out_dir / "samples" / f"{name}.jsonl"
                 write_jsonl(samples_path, samples)

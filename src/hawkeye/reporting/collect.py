@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye.errors import DataError
+from hawkeye.tracking.names import train_metric
 
 
 @dataclass
@@ -66,8 +67,8 @@ def train_runs(client: Any, experiment: str, sweep_id: str | None = None) -> lis
         key = (_float(p.get("lambda")), _float(p.get("alpha")), arm, str(p.get("seed")))
         if key in latest:
             continue
-        history = client.get_metric_history(run.info.run_id, "cot_tokens_mean")
-        em = client.get_metric_history(run.info.run_id, "em")
+        history = client.get_metric_history(run.info.run_id, train_metric("cot_tokens_mean"))
+        em = client.get_metric_history(run.info.run_id, train_metric("em"))
         seed = p.get("seed")
         latest[key] = TrainRun(
             run_id=run.info.run_id,

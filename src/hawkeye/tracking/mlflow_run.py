@@ -67,6 +67,20 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
         )
 
 
+# MLflow 3's UI opens an experiment in its GenAI view (traces) unless this tag names another kind;
+# "custom_model_development" opens it on the training runs and their charts.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
+def use_experiment(name: str) -> None:
+    """Make `name` the active experiment (created if new), tagged so the UI opens on its runs."""
+    import mlflow
+
+    experiment = mlflow.set_experiment(name)
+    if experiment.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
+
+
 @functools.cache
 def git_sha() -> str:
     try:
@@ -125,7 +139,7 @@ def stage_run(
     uri = tracking_uri(cfg)
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(cfg["tracking"]["experiment"])
+    use_experiment(cfg["tracking"]["experiment"])
     run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, nested=nested)
     previous_env = os.environ.get(RUN_ID_ENV)
     os.environ[RUN_ID_ENV] = run.info.run_id

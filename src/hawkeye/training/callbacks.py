@@ -17,6 +17,7 @@ import lightning as L
 
 from hawkeye.errors import HawkeyeError
 from hawkeye.files import write_json, write_text
+from hawkeye.tracking.names import train_metric
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class StepMetricsWriter(L.Callback):
         if not trainer.is_global_zero:
             return
         if step > self.skip_until and trainer.logger is not None:
-            trainer.logger.log_metrics({k: v for k, v in m.items() if k != "step"}, step=step)
+            trainer.logger.log_metrics({train_metric(k): v for k, v in m.items() if k != "step"}, step=step)
         log.info("step %d: reward %.4f em %.3f cot_tokens %.1f (%.2fs)", step, m["reward_mean"], m["em"],
                  m["cot_tokens_mean"], m["step_time_s"])
         self.write_files()

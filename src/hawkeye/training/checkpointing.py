@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hawkeye.errors import ConfigError
 from hawkeye.files import write_json
+from hawkeye.tracking.names import train_metric
 from hawkeye.tracking.params import to_flat_params
 
 RESUME_IGNORED = {"resume", "grpo.max_steps", "tracking.sweep_id"}
@@ -57,7 +58,7 @@ def write_run_info(cfg: DictConfig, train_dir: str | Path, run_id: str) -> None:
     write_json(checkpoint_dir(train_dir) / "run.json", {"run_id": run_id, "config": flat})
 
 
-def last_logged_step(run_id: str, metric: str = "reward_mean") -> int:
+def last_logged_step(run_id: str, metric: str = train_metric("reward_mean")) -> int:
     """The last step already in the run's metric history (-1 if none): resumed steps ≤ it are not re-logged."""
     from mlflow.tracking import MlflowClient
 
