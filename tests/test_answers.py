@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from hawkeye.answers import answers_match, exact_match, extract_answer, normalize_answer
+from hawkeye.answers import answers_match, canonical_answer, exact_match, extract_answer
 
 EXTRACT_CASES = [
     ("So the total is \\boxed{42}.", "42"),
@@ -112,10 +112,10 @@ def test_answers_match_off_main_thread() -> None:
     assert results == [True]
 
 
-def test_normalize_answer() -> None:
-    assert normalize_answer(" $1,234.00$. ") == "1234"
-    assert normalize_answer("\\$18 per hour") == "18"
-    assert normalize_answer("-007") == "-7"
+def test_canonical_answer() -> None:
+    assert canonical_answer(" $1,234.00$. ") == "1234"
+    assert canonical_answer("\\$18 per hour") == "18"
+    assert canonical_answer("-007") == "-7"
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ import pytest
 from conftest import compose_config
 from hawkeye.data import prepare
 from hawkeye.data.schema import (
+    clean_gold_answer,
     make_row,
-    normalise_answer,
     read_curated_rows,
     read_rows,
     validate_curated_rows,
@@ -83,8 +83,8 @@ GOOD = {"id": "x/1", "source": "gsm8k", "question": "1+1?", "answer": "2", "refe
         (18, "18"),
     ],
 )
-def test_normalise_answer(raw: object, expected: str) -> None:
-    assert normalise_answer(raw) == expected
+def test_clean_gold_answer(raw: object, expected: str) -> None:
+    assert clean_gold_answer(raw) == expected
 
 
 @pytest.mark.parametrize(

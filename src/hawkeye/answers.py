@@ -5,8 +5,8 @@
   answer is N", "so answer is N", "Answer: N", "**Answer:** N", a "Final Answer" heading with N on
   the next line); optionally the last number in the text. None when nothing is found. A stated
   number followed by prose ("18 because 9*2=18") is the number.
-- `answers_match` normalises both sides (dollar signs, thousands commas, units, `%`, a trailing
-  period) and then asks math-verify, gold FIRST (its `verify` is asymmetric). It never raises.
+- `answers_match` brings both sides to `canonical_answer` (dollar signs, thousands commas, units,
+  `%`, a trailing period dropped) and then asks math-verify, gold FIRST (its `verify` is asymmetric). It never raises.
 - math-verify's timeouts use SIGALRM, which only works on the main thread; elsewhere (Lightning
   workers, server threads) the timeouts are disabled.
 """
@@ -95,8 +95,9 @@ def extract_answer(text: str, fallback_last_number: bool = False) -> str | None:
     return None
 
 
-def normalize_answer(s: str) -> str:
-    """Canonical surface form: no `$`, thousands commas, units words, `%`, trailing period."""
+def canonical_answer(s: str) -> str:
+    """The COMPARISON form of an answer (gold or predicted): no `$`, thousands commas, units words,
+    `%`, trailing period. Not the stored gold (`data.schema.clean_gold_answer`)."""
     s = str(s).strip()
     s = s.replace("\\!", "").replace("\\,", "").replace("\\;", "").replace("\\ ", " ")
     s = s.replace("\\$", "").replace("$", "")
@@ -122,7 +123,7 @@ def answers_match(gold: str, pred: str | None) -> bool:
     if pred is None or gold is None:
         return False
     try:
-        g, p = normalize_answer(gold), normalize_answer(pred)
+        g, p = canonical_answer(gold), canonical_answer(pred)
         if not g or not p:
             return False
         if g == p:

@@ -34,7 +34,7 @@ from typing import Any
 
 from math_verify import parse
 
-from hawkeye.answers import exact_match, normalize_answer
+from hawkeye.answers import canonical_answer, exact_match
 from hawkeye.curation import waste
 from hawkeye.curation.llm_refine import llm_refine
 from hawkeye.curation.rules import refine_with_rules
@@ -85,7 +85,7 @@ def gold_parses(answer: str) -> bool:
     try:
         # math-verify's SIGALRM timeout works on the main thread only.
         timeout = 5 if threading.current_thread() is threading.main_thread() else None
-        parsed = parse(f"${normalize_answer(answer)}$", parsing_timeout=timeout)
+        parsed = parse(f"${canonical_answer(answer)}$", parsing_timeout=timeout)
         return any(not isinstance(x, str) for x in parsed)
     except Exception:  # noqa: BLE001 - a parser crash means "cannot parse", nothing more
         return False

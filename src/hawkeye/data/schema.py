@@ -15,7 +15,7 @@ Prepared row (`Row`):
 `answer` is normalised text (no `$`, no thousands commas, no trailing `.`); `reference_cot` is
 the dataset's own step-by-step solution without its final-answer line ("" when the source has
 none, e.g. AIME). Ids are unique within a file. A gold answer that is empty once normalised for
-comparison (`hawkeye.answers.normalize_answer`: "$", "%") is refused: no answer could ever match it.
+comparison (`hawkeye.answers.canonical_answer`: "$", "%") is refused: no answer could ever match it.
 
 Curated row (`CuratedRow`, `${paths.curated_dir}/{train,test}.jsonl`): a prepared row plus
 
@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypedDict
 
-from hawkeye.answers import normalize_answer
+from hawkeye.answers import canonical_answer
 from hawkeye.errors import DataError
 from hawkeye.files import read_jsonl
 
@@ -65,8 +65,10 @@ class Row(_RowBase, total=False):
     segments: list[Segment]
 
 
-def normalise_answer(answer: Any) -> str:
-    """Canonical answer text: "$1,234." -> "1234", "\\$18.90" -> "18.90" (AIME strips zeros itself)."""
+def clean_gold_answer(answer: Any) -> str:
+    """The STORAGE form of a gold answer, as prepared files hold it: "$1,234." -> "1234",
+    "\\$18.90" -> "18.90" (AIME strips zeros itself). Light on purpose: answers are compared
+    through `hawkeye.answers.canonical_answer`, not through this."""
     text = str(answer).strip().replace("\\$", "").replace("$", "").strip().rstrip(".").strip()
     if THOUSANDS.match(text):  # only a whole number with comma groups: keep tuples like "(1, 2)"
         text = text.replace(",", "")
@@ -78,7 +80,7 @@ def make_row(id: str, source: str, question: str, answer: Any, reference_cot: st
         id=id,
         source=source,
         question=question.strip(),
-        answer=normalise_answer(answer),
+        answer=clean_gold_answer(answer),
         reference_cot=reference_cot.strip(),
     )
 
@@ -99,12 +101,12 @@ def validate_row(row: Any, path: str | os.PathLike[str], line: int) -> Row:
     for field in NON_EMPTY:
         if not row[field].strip():
             raise DataError(f"{where}: field '{field}' is empty")
-    if not normalize_answer(row["answer"]):
+    if not canonical_answer(row["answer"]):
         raise DataError(f"{where}: gold answer {row['answer']!r} is empty once normalised")
-    if row["answer"] != normalise_answer(row["answer"]):
+    if row["answer"] != clean_gold_answer(row["answer"]):
         raise DataError(
             f"{where}: field 'answer'={row['answer']!r} is not normalised "
-            f"(expected {normalise_answer(row['answer'])!r})"
+            f"(expected {clean_gold_answer(row['answer'])!r})"
         )
     out = Row(**{f: row[f] for f in FIELDS})  # type: ignore[typeddict-item]
     if "segments" in row:

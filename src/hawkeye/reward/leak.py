@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from hawkeye.answers import answers_match, extract_answer, normalize_answer
+from hawkeye.answers import answers_match, canonical_answer, extract_answer
 
 ANSWER_PLACEHOLDER = "[masked]"
 
@@ -46,9 +46,9 @@ def mask_answer(cot: str) -> str:
     answer = extract_answer(cot)
     if answer is None:
         return cot
-    normalized = normalize_answer(answer)
-    if _PLAIN_NUMBER.fullmatch(normalized):
-        return _mask_number(cot, _value(normalized))
+    canonical = canonical_answer(answer)
+    if _PLAIN_NUMBER.fullmatch(canonical):
+        return _mask_number(cot, _value(canonical))
     return _mask_literal(cot, answer.strip())
 
 

@@ -28,7 +28,7 @@ from functools import cache
 from random import Random
 from typing import Any
 
-from hawkeye.data.schema import Row, make_row, normalise_answer
+from hawkeye.data.schema import Row, clean_gold_answer, make_row
 from hawkeye.errors import DataError
 
 SOURCE = "gsm_symbolic"
@@ -188,7 +188,7 @@ def split_cot(cot: str) -> tuple[str, str | None]:
 
 def same_number(a: str, b: str) -> bool:
     """'16.0' == '16'; non-numeric text compares as normalised strings."""
-    a, b = normalise_answer(a), normalise_answer(b)
+    a, b = clean_gold_answer(a), clean_gold_answer(b)
     try:
         return float(a) == float(b)
     except ValueError:
