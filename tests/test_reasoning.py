@@ -11,22 +11,21 @@ from conftest import compose_config
 from hawkeye.errors import ConfigError
 from hawkeye.generation.hf import HFBackend
 from hawkeye.models.load import load_model_and_tokenizer
+from hawkeye.models.tiny import add_stop_channel
 from hawkeye.prompts import reasoning_messages, render, responder_prompt
 from hawkeye.reasoning import cot_stop_token_ids
 
-THINK_MODEL = "tiny:qwen2?seed=0&think=1"
+THINK_MODEL = "tiny:qwen2?seed=0&think=1&eos=0"
 
 
 @pytest.fixture(scope="module")
 def thinker(tiny_models_dir: Path) -> tuple[torch.nn.Module, object]:
-    """The tiny think-tagged model, with `</think>` made likely: its (tied) embedding row points along
-    the model's mean final hidden state, so about half the samples close the think span early."""
+    """The tiny think-tagged model, with `</think>` made likely the way the tiny models make EOS
+    likely (a context-dependent stop channel, `add_stop_channel`), and EOS left plain (`eos=0`): some
+    samples close the think span after a few tokens, others run to the cap."""
     model, tok, _ = load_model_and_tokenizer({"name": "a", "name_or_path": THINK_MODEL, "dtype": "float32"},
                                              str(tiny_models_dir))
-    enc = tok([render(tok, reasoning_messages("What is 3 + 4?"))], return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        h = model.model(**enc).last_hidden_state[0].mean(0)
-        model.model.embed_tokens.weight[tok.convert_tokens_to_ids("</think>")] = 0.05 * h
+    add_stop_channel(model, tok.convert_tokens_to_ids("</think>"), 7.0)
     return model, tok
 
 
@@ -50,9 +49,12 @@ def test_rollouts_stop_at_think_end_and_c_is_the_think_span(thinker: tuple, tiny
 
     closed = [g for g in gens if g.finish_reason == "stop"]
     assert any(g.num_tokens > 2 for g in closed) and any(g.finish_reason == "length" for g in gens)
+    # A sample ends at </think> or, as without think_end, at EOS; nothing is generated after </think>.
+    assert all(g.token_ids[-1] in (end, tok.eos_token_id) and end not in g.token_ids[:-1] for g in closed)
+    closed = [g for g in closed if g.token_ids[-1] == end]
+    assert closed, "no sample closed its think span"
     for g in closed:
-        assert g.token_ids[-1] == end and end not in g.token_ids[:-1]  # nothing generated after </think>
-        assert cot_length(g, tok) == g.num_tokens - 1  # len(c) counts the span, not the tag
+        assert cot_length(g) == g.num_tokens - 1  # len(c) counts the span, not the tag
         assert g.text == tok.decode(g.token_ids[:-1], skip_special_tokens=True) and "think>" not in g.text
         # what B reads is that span (minus a stated answer, under the default answer_leak=mask)
         assert responder_prompt("What is 3 + 4?", g.text, "allow")[0] == g.text
