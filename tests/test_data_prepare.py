@@ -165,7 +165,7 @@ def test_template_split_is_disjoint_and_skips_broken_templates() -> None:
 
 
 def test_train_test_share_no_template_and_no_question(fake_cache: Path) -> None:
-    cfg = compose_config(["data.train_size=300", "data.test_size=100"])
+    cfg = compose_config(["experiment=packaged", "data.train_size=300", "data.test_size=100"])
     splits, prov = prepare.build(cfg.data, cache=fake_cache)
     train, test = splits["gsm_symbolic_train"], splits["gsm_symbolic_test"]
     assert {_template(r["id"]) for r in train} <= set(prov["template_split"]["train_templates"])
