@@ -31,3 +31,19 @@ def cot_stop_token_ids(model_cfg: Any, tokenizer: Any) -> tuple[int, ...]:
             "it must be a single token (the end-of-thinking special token of an R1-style model)"
         )
     return (int(ids[0]),)
+
+
+def think_span(gen: Any, stop_ids: tuple[int, ...], tokenizer: Any) -> Any:
+    """`c` of a completion that was generated past `think_end` (evaluation writes one greedy
+    completion per question: A alone needs its summary, A → B only the think span). The tokens up to
+    and including the first `think_end`, as a Generation that stopped there: with greedy decoding it
+    is exactly what a generation stopped at `think_end` returns. A completion that never closes the
+    span (cut at the cap, or EOS first) is `c` as it is."""
+    from hawkeye.generation.base import Generation
+
+    for k, token in enumerate(gen.token_ids):
+        if token in stop_ids:
+            return Generation(text=tokenizer.decode(gen.token_ids[:k], skip_special_tokens=True),
+                              token_ids=list(gen.token_ids[:k + 1]), prompt_token_ids=gen.prompt_token_ids,
+                              finish_reason="stop")
+    return gen

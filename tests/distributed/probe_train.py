@@ -59,7 +59,6 @@ def recording_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
 
 
 module.compute_reward = rank_dependent_reward
-module.cot_length = lambda gen, tok: len(gen.text)
 module.GRPOModule.training_step = recording_step
 
 spec = importlib.util.spec_from_file_location("train_app", REPO / "src" / "train.py")

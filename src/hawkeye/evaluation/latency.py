@@ -32,6 +32,7 @@ class Endpoint:
     base_url: str                  # e.g. http://127.0.0.1:8001
     model: str                     # the served model name
     kind: str = "completions"      # "completions" (token-id prompts) or "chat" (messages)
+    stop_token_ids: tuple[int, ...] = ()  # extra stops (a reasoning A's think_end: its CoT ends there)
 
 
 async def stream_completion(
@@ -39,6 +40,8 @@ async def stream_completion(
 ) -> Stream:
     """Send one greedy streaming request; timestamp every chunk that carries tokens."""
     payload: dict[str, Any] = {"model": ep.model, "max_tokens": max_tokens, "temperature": 0.0, "stream": True}
+    if ep.stop_token_ids:
+        payload["stop_token_ids"] = list(ep.stop_token_ids)  # vLLM's extension of the OpenAI API
     if ep.kind == "chat":
         path, payload["messages"] = "/v1/chat/completions", prompt
     else:

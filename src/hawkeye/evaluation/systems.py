@@ -2,7 +2,9 @@
 
 Each Model A (the base, then every trained run) is loaded once and writes its greedy CoTs for all
 datasets; then B reads each of them, the way the run trained (its `reward.answer_leak`; the base
-A's CoT the way the config says). One CoT per (A, question) serves both A alone and A → B.
+A's CoT the way the config says). One greedy completion per (A, question) serves both A alone and
+A → B; for a reasoning policy (`policy.think_end`) B reads, and len(c) counts, only its think span
+(`hawkeye.reasoning.think_span`), as in training.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hawkeye.evaluation.arms import TrainedRun
 from hawkeye.evaluation.table import BASELINE, SystemResult
 from hawkeye.generation.base import GenerationBackend
 from hawkeye.models.resolve import Model
+from hawkeye.reasoning import cot_stop_token_ids, think_span
 
 OpenBackend = Callable[[Model], AbstractContextManager[GenerationBackend]]
 Rows = list[dict[str, Any]]
@@ -43,11 +46,14 @@ def evaluate_systems(
     a_models: list[tuple[TrainedRun | None, Model]] = [(None, base), *runs]
     questions = {name: [r["question"] for r in rows] for name, rows in datasets.items()}
 
-    cots: dict[tuple[int, str], list[Any]] = {}
+    cots: dict[tuple[int, str], list[Any]] = {}   # A's whole completion: what A alone answers with
+    spans: dict[tuple[int, str], list[Any]] = {}  # c: what B reads and len(c) counts
     for i, (_, model) in enumerate(a_models):
         with open_backend(model) as a:
+            stop_ids = cot_stop_token_ids(cfg.policy, a.tokenizer)
             for name in datasets:
                 cots[i, name] = q.reason(a, questions[name], cap_a, seed)
+                spans[i, name] = [think_span(g, stop_ids, a.tokenizer) for g in cots[i, name]]
 
     out: dict[str, tuple[list[SystemResult], Rows]] = {}
     with open_backend(responder) as b:
@@ -60,10 +66,10 @@ def evaluate_systems(
                 if run is not None:
                     meta.update(arm=run.arm, seed=run.seed, uses_b_in_training=run.uses_b)
                 label = "Base A" if run is None else f"{run.arm} seed{run.seed}"
-                seen, answers = q.respond(b, questions[name], [g.text for g in cots[i, name]], leak, cap_b, seed)
+                seen, answers = q.respond(b, questions[name], [g.text for g in spans[i, name]], leak, cap_b, seed)
                 results.append(q.a_alone(alone_key, "Baseline (base A alone)" if run is None else f"{label}: A alone",
                                          rows, cots[i, name], **meta))
-                results.append(q.a_to_b(with_b_key, "Base A → B" if run is None else f"{label}: A → B", rows, cots[i, name], seen, answers, **meta))
+                results.append(q.a_to_b(with_b_key, "Base A → B" if run is None else f"{label}: A → B", rows, spans[i, name], seen, answers, **meta))
                 if run is None and cfg.eval.include_b_alone:
                     results.append(q.b_alone(rows, q.reason(b, questions[name], cap_a, seed)))
             out[name] = ([system for system, _ in results], [s for _, samples in results for s in samples])

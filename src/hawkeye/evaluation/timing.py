@@ -12,6 +12,7 @@ requests, so its p90/p99 rest on several requests per slot.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -20,6 +21,7 @@ from omegaconf import DictConfig
 from hawkeye.evaluation import latency as lat
 from hawkeye.evaluation.metrics import summarize
 from hawkeye.prompts import reasoning_messages, render, responder_prompt
+from hawkeye.reasoning import cot_stop_token_ids
 
 METHODS = ("baseline_full", "cot_only", "full")
 
@@ -59,10 +61,13 @@ def latency_for_dataset(cfg: DictConfig, rows: list[dict[str, Any]], tokenizers:
         return _prompt_ids(tokenizers["responder"], responder_prompt(questions[i], cot, answer_leak)[1])
 
     n_a, n_b = caps
+    # Hawkeye's A writes c and stops: for a reasoning policy, at the end of its think span.
+    cot_a = dataclasses.replace(endpoints["hawkeye_a"],
+                                stop_token_ids=cot_stop_token_ids(cfg.policy, tokenizers["hawkeye_a"]))
     methods = {
         "baseline_full": lat.single_request(endpoints["baseline_a"], prompts_base, n_a),
-        "cot_only": lat.single_request(endpoints["hawkeye_a"], prompts_a, n_a),
-        "full": lat.collaborative_request(endpoints["hawkeye_a"], endpoints["responder"], prompts_a, prompt_b, n_a, n_b),
+        "cot_only": lat.single_request(cot_a, prompts_a, n_a),
+        "full": lat.collaborative_request(cot_a, endpoints["responder"], prompts_a, prompt_b, n_a, n_b),
     }
     if ev.hawkeye_url:  # the whole pipeline behind `python -m hawkeye.serve` (one chat request)
         chats = [[{"role": "user", "content": q}] for q in questions]
