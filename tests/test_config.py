@@ -10,6 +10,7 @@ import pytest
 from conftest import compose_config
 from hawkeye.config import validate
 from hawkeye.errors import ConfigError
+from hawkeye.training.config import check_master_weights
 from hawkeye.paths import REPO_ROOT
 
 
@@ -17,6 +18,7 @@ from hawkeye.paths import REPO_ROOT
 def test_presets_validate(preset: str) -> None:
     cfg = validate(compose_config([f"experiment={preset}"]))
     assert "lam" not in cfg.reward and "alpha" not in cfg.reward  # λ, α: only the top-level keys
+    check_master_weights(cfg)  # every preset trains: src/train.py refuses 16-bit master weights
 
 
 @pytest.mark.parametrize(
