@@ -10,8 +10,8 @@ import pytest
 from conftest import compose_config
 from hawkeye.config import validate
 from hawkeye.errors import ConfigError
-from hawkeye.training.config import check_master_weights
 from hawkeye.paths import REPO_ROOT
+from hawkeye.training.config import check_master_weights
 
 
 @pytest.mark.parametrize("preset", ["smoke", "testbed", "packaged", "paper_gsm8k"])

@@ -50,8 +50,7 @@ def _run_two_ranks(tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, 
     return ranks
 
 
-def _check_ranks_and_the_one_run(ranks: list[list[dict]], tmp_path: Path) -> None:
-    import mlflow
+def _check_ranks_and_the_one_run(ranks: list[list[dict]], tmp_path: Path, mlflow_uri: str) -> None:
     from mlflow.tracking import MlflowClient
 
     for a, b in zip(*ranks, strict=True):
@@ -63,9 +62,12 @@ def _check_ranks_and_the_one_run(ranks: list[list[dict]], tmp_path: Path) -> Non
         assert a["metrics"]["cot_tokens_mean"] == pytest.approx(sum(both) / len(both))
     assert ranks[0][0]["weights"] != ranks[0][1]["weights"]  # the policy really changed between steps
 
-    (run,) = mlflow.search_runs(experiment_names=["hawkeye-smoke"], output_format="list")
+    # This test's own store, named explicitly: an earlier test in this process may have set mlflow's
+    # global tracking URI, which would win over $MLFLOW_TRACKING_URI.
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("hawkeye-smoke").experiment_id])
     assert run.info.status == "FINISHED"
-    history = {k: sorted((m.step, m.value) for m in MlflowClient().get_metric_history(run.info.run_id, train_metric(k)))
+    history = {k: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, train_metric(k)))
                for k in ("em", "cot_tokens_mean")}
     assert history["em"] == [(0, 0.5), (1, 0.5)]
     assert [v for _, v in history["cot_tokens_mean"]] == pytest.approx(
@@ -79,7 +81,7 @@ def test_ddp_two_processes_share_questions_sync_weights_and_log_one_run(
     tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str
 ) -> None:
     ranks = _run_two_ranks(tmp_path, smoke_overrides, mlflow_uri, "ddp")
-    _check_ranks_and_the_one_run(ranks, tmp_path)
+    _check_ranks_and_the_one_run(ranks, tmp_path, mlflow_uri)
     # trainer=ddp brings the GPU precision: bf16 autocast over fp32 master weights
     assert {(r["precision"], tuple(r["param_dtypes"]), r["sharded"]) for rank in ranks for r in rank} == {
         ("bf16-mixed", ("torch.float32",), False)}
@@ -90,7 +92,7 @@ def test_fsdp2_two_processes_train_sharded_fp32_master_weights(
     tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str
 ) -> None:
     ranks = _run_two_ranks(tmp_path, smoke_overrides, mlflow_uri, "fsdp")
-    _check_ranks_and_the_one_run(ranks, tmp_path)
+    _check_ranks_and_the_one_run(ranks, tmp_path, mlflow_uri)
     # sharded by FSDP2, with fp32 shards (the master weights) and bf16 compute
     assert {(r["precision"], tuple(r["param_dtypes"]), r["sharded"]) for rank in ranks for r in rank} == {
         ("bf16-mixed", ("torch.float32",), True)}
