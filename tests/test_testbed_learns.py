@@ -2,9 +2,12 @@
 A's CoT tokens by at least 30% while the A -> B accuracy stays within 10 points of base A alone.
 
 Every stage is the real entry point (`prepare`, `warmstart`, `curate`, `train`), seeded. The
-thresholds come from measurement with a margin (see the README's "Measured figures"): the testbed's
-planted waste is about two thirds of a verbose CoT, so a policy that learns anything about the
-penalty sheds far more than 30%; a drop of more than 10 points means it cut into the critical steps.
+thresholds come from measurement with a margin. Measured on the 2-core dev machine (seed 1,
+experiment=testbed_quick, 50 GRPO steps): base A 51.6 tokens at 83% alone and 83% through B;
+trained A -> B 31.0 tokens (a 40% cut) at 77% (6.2 points down). The planted waste is about half of a
+verbose CoT, so a cut of 30% is well inside it; a drop of more than 10 points means the policy cut
+into the critical steps. (With B trained 400 steps instead of 800, B read the base A's CoTs at 67%,
+and the same GRPO run ended 24 points below base A: that is why the quick preset trains B longer.)
 """
 
 from __future__ import annotations
