@@ -187,3 +187,14 @@ def test_a_failing_arm_names_arm_seed_and_log(tmp_path: Path) -> None:
                                    f"paths.train_dir={tmp_path}", f"paths.curated_dir={tmp_path / 'none'}"]))
     with pytest.raises(ArmError, match=r"arm no_b seed 5 failed .*no_b/seed5/train\.log"):
         run_arms(cfg)
+
+
+@pytest.mark.parametrize("preset", ["testbed", "testbed_quick"])
+def test_vllm_context_fits_the_warm_started_models(preset: str) -> None:
+    """vLLM refuses a max_model_len above the model's positions: the evaluate stage's servers failed
+    to start on the testbed models (1024 positions) with the default 2048."""
+    from hawkeye.warmstart.sft import MAX_POSITIONS
+
+    cfg = compose_config([f"experiment={preset}"])
+    assert cfg.rollout.vllm.max_model_len <= MAX_POSITIONS
+    assert cfg.rollout.max_new_tokens + 256 <= cfg.rollout.vllm.max_model_len  # a CoT after its prompt

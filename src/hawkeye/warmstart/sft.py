@@ -28,6 +28,11 @@ IGNORE = -100
 log = logging.getLogger(__name__)
 
 
+# Positions of the testbed models: prompts and CoTs are ~200 tokens. vLLM refuses a max_model_len
+# above it, so conf/experiment/testbed.yaml sets rollout.vllm.max_model_len to it.
+MAX_POSITIONS = 1024
+
+
 def build_model(shape: Any, tokenizer: Any, seed: int) -> Any:
     """A fresh Llama-shaped model (what HF `AutoModelForCausalLM` and vLLM load as `llama`)."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -40,7 +45,7 @@ def build_model(shape: Any, tokenizer: Any, seed: int) -> Any:
         num_hidden_layers=int(shape.layers),
         num_attention_heads=int(shape.heads),
         num_key_value_heads=int(shape.heads),
-        max_position_embeddings=1024,
+        max_position_embeddings=MAX_POSITIONS,
         tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
