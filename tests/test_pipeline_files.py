@@ -115,3 +115,14 @@ def test_dvc_understands_the_pipeline() -> None:
     assert nodes == set(yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"])
     for stage in ("prepare", "warmstart", "curate", "train", "evaluate", "report"):
         assert stage in nodes, f"stage {stage} missing from `dvc dag`: {sorted(nodes)}"
+
+
+def test_dvc_hashes_code_without_bytecode_caches() -> None:
+    """`src/hawkeye` is a DVC dependency: its hash must not depend on which modules were imported
+    (the __pycache__ folders a run leaves), or a clone never matches dvc.lock."""
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "check-ignore", "src/hawkeye/__pycache__/x.cpython-311.pyc",
+         "src/hawkeye/training/__pycache__/module.cpython-311.pyc"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0 and len(out.stdout.split()) == 2, out.stdout + out.stderr
