@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gpu_check import sha256  # the same hash the GPU side verifies with (bench/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 2**20
 PART_LIMIT = 60 * MiB
@@ -69,14 +71,6 @@ WHEELS = [
 ]
 MODEL = "smollm2-135m-instruct"
 MANYLINUX = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(MiB), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pip(*args: str, quiet: bool = True) -> subprocess.CompletedProcess[str]:
