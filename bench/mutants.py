@@ -36,6 +36,7 @@ MASK = "tests/test_answer_mask.py"
 ANSWERS = "tests/test_answers.py"
 CURATE_FLAGS = "tests/test_curate_stage.py::test_empty_generation_and_truncation_are_flagged"
 COLLAPSE_RUN = "tests/test_train.py::test_collapse_is_detected_and_stops_a_real_run"
+COLLAPSE_UNIT = "tests/test_train.py::test_collapse_detector_flags_short_cots_without_em_gain"
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ MUTANTS = [
            (COLLAPSE_RUN,), "trainer.stop_on_collapse=true does not stop the run"),
     Mutant("collapse_wrong_side", "collapse", "src/hawkeye/training/callbacks.py",
            'short = m["cot_tokens_mean"] < self.threshold_tokens', 'short = m["cot_tokens_mean"] > self.threshold_tokens',
-           (COLLAPSE_RUN,), "collapse means long CoTs"),
+           (COLLAPSE_RUN, COLLAPSE_UNIT), "collapse means long CoTs"),
 ]
 
 
