@@ -73,7 +73,16 @@ def load(backend: str, args: argparse.Namespace) -> tuple[Any, float]:
             knobs["enable_chunked_prefill"] = False
         if args.in_process:
             knobs["distributed_executor_backend"] = "uni"
-        engine = VLLMBackend.from_config(model_cfg, rollout, **knobs)
+        # The project's engine arguments (generation.vllm_backend.engine_kwargs), plus this bench's knobs.
+        from vllm import LLM
+
+        from hawkeye.generation.vllm_backend import _eos_ids, engine_kwargs
+        from hawkeye.models.load import load_tokenizer
+
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(args.kv_gib))
+        llm = LLM(**engine_kwargs(model_cfg, rollout, args.model, seed=0, colocate=False), **knobs)
+        tok = load_tokenizer(args.model)
+        engine = VLLMBackend(llm, tok, _eos_ids(args.model, tok))
     else:
         import torch
 
