@@ -30,12 +30,9 @@ def say(*a: object) -> None:
     print(*a, file=sys.stderr, flush=True)
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(MiB), b""):
-            h.update(block)
-    return h.hexdigest()
+# hawkeye.files is standard library only, so it loads before any wheel is installed.
+sys.path.insert(0, str(ROOT / "src"))
+from hawkeye.files import sha256_file as sha256  # noqa: E402
 
 
 def load_manifest() -> dict:
