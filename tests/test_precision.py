@@ -40,7 +40,7 @@ def test_bf16_weights_swallow_an_lr_1e5_update() -> None:
 
 
 def test_gpu_precision_step_at_lr_1e5_changes_the_policy(
-    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str
 ) -> None:
     # Real CoT lengths: the tiny models end some CoTs on EOS, so a group of 4 has a reward spread.
     _curated(tmp_path)
