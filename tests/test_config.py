@@ -21,6 +21,14 @@ def test_presets_validate(preset: str) -> None:
     check_master_weights(cfg)  # every preset trains: src/train.py refuses 16-bit master weights
 
 
+@pytest.mark.parametrize("preset", ["smoke", "testbed", "packaged", "paper_gsm8k"])
+def test_responder_none_removes_b_in_every_preset(preset: str) -> None:
+    """`responder=none` is the no-B ablation on any preset: no preset may set B's model in its own
+    body, which would override the group and keep B in the loop."""
+    cfg = compose_config([f"experiment={preset}", "responder=none"])
+    assert cfg.responder.name == "none" and cfg.responder.name_or_path is None
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [
