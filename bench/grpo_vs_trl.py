@@ -104,30 +104,36 @@ def compose(a: argparse.Namespace) -> Any:
         return hydra_compose("config", overrides=overrides)
 
 
+def side_config(a: argparse.Namespace, out: Path, check_tracking: bool) -> Any:
+    """The composed, validated config one side trains with (threads and seeds set, as `src/train.py` does)."""
+    import hawkeye.runtime
+
+    cfg = compose(a)
+    if a.experiment == "smoke":
+        cfg.paths.curated_dir = str(smoke_rows(out / "curated"))
+    return hawkeye.runtime.start(cfg, check_tracking=check_tracking)
+
+
 def smoke_rows(path: Path) -> Path:
     """Synthetic curated rows for `--experiment smoke` (no curate stage needed): one question shape."""
     from hawkeye.data.schema import make_curated_row, make_row
+    from hawkeye.files import write_jsonl
 
     rows = [make_curated_row(make_row(f"bench-{i}", "bench", f"Tom has {i} apples and buys {i + 3} more. How many?",
                                       2 * i + 3), cot_orig="", cot_orig_tokens=24, orig_correct=True, cot_refined="",
                              cot_refined_tokens=24, refine_rejected=False, flags=[]) for i in range(64)]
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path / "train.jsonl", rows)
     return path
 
 
 def run_hawkeye(a: argparse.Namespace, out: Path) -> dict[str, Any]:
-    import hawkeye.runtime
     from hawkeye.generation import vllm_backend
     from hawkeye.tracking.mlflow_run import stage_run
     from hawkeye.training import module as grpo_module
     from hawkeye.training.fit import fit
     from hawkeye.training.module import GRPOModule
 
-    cfg = compose(a)
-    if a.experiment == "smoke":
-        cfg.paths.curated_dir = str(smoke_rows(out / "curated"))
-    cfg = hawkeye.runtime.start(cfg)
+    cfg = side_config(a, out, check_tracking=True)
     prof = StepProfile()
     prof.wrap(GRPOModule, "sample_cots", "generation")
     prof.wrap(GRPOModule, "respond", "B+reward")
@@ -159,20 +165,19 @@ def shape(cfg: Any) -> dict[str, Any]:
 # ---- TRL --------------------------------------------------------------------------------------
 
 def run_trl(a: argparse.Namespace, out: Path) -> dict[str, Any]:
-    import hawkeye.runtime
     from hawkeye.collab import Responder
+    from hawkeye.generation.base import Generation
+    from hawkeye.generation.hf import _eos_ids
+    from hawkeye.generation.vllm_backend import _set_launcher_env
     from hawkeye.models.load import load_model_and_tokenizer
     from hawkeye.prompts import reasoning_messages
-    from hawkeye.reward.reward import compute_reward
+    from hawkeye.reward.reward import compute_reward, cot_length
     from hawkeye.training.data import GRPODataModule
     from hawkeye.training.fit import train_data_path
 
-    cfg = compose(a)
-    if a.experiment == "smoke":
-        cfg.paths.curated_dir = str(smoke_rows(out / "curated"))
-    cfg = hawkeye.runtime.start(cfg, check_tracking=False)
-    if a.backend == "vllm":  # vLLM's external launcher reads torchrun's variables (one process)
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29517")
+    cfg = side_config(a, out, check_tracking=False)
+    if a.backend == "vllm":  # TRL's colocated engine: vLLM's external launcher, one process
+        _set_launcher_env()
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(cfg.rollout.vllm.cpu_kvcache_space_gib)))
     from accelerate import Accelerator
     from datasets import Dataset
@@ -189,22 +194,23 @@ def run_trl(a: argparse.Namespace, out: Path) -> dict[str, Any]:
                                  for x in ordered])
     policy, tok, _ = load_model_and_tokenizer(cfg.policy, cfg.paths.models_dir)
     responder = Responder.from_config(cfg)
-    eos = {tok.eos_token_id, *([policy.generation_config.eos_token_id] if isinstance(
-        policy.generation_config.eos_token_id, int) else policy.generation_config.eos_token_id or [])}
+    eos = set(_eos_ids(policy, tok))  # the ids hawkeye's HF rollouts stop on
     lam, alpha = float(cfg["lambda"]), float(cfg.alpha)
     calls = [0]
+    prof = StepProfile()
 
     def reward(completions: list[Any], completion_ids: list[list[int]], question: list[str], answer: list[str],
                cot_orig_tokens: list[int], **_: Any) -> list[float]:
         texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
         calls[0] += 1
         answers = texts if responder is None else [x.text for x in responder.answer(question, texts, seed=calls[0])]
-        # len(c) as hawkeye counts it (reward.cot_length): the tokens without the EOS that ended them
-        lengths = [len(ids) - (1 if ids and ids[-1] in eos else 0) for ids in completion_ids]
+        # len(c) exactly as hawkeye counts it (reward.cot_length); called once per step
+        lengths = [cot_length(Generation(text=t, token_ids=ids, finish_reason="stop" if ids and ids[-1] in eos
+                                         else "length")) for t, ids in zip(texts, completion_ids, strict=True)]
+        prof.lengths.append(statistics.mean(lengths))
         return [compute_reward(ans, gold, t, n, orig, cfg.reward, lam=lam, alpha=alpha).reward
                 for ans, gold, t, n, orig in zip(answers, answer, texts, lengths, cot_orig_tokens, strict=True)]
 
-    prof = StepProfile()
     if a.backend == "vllm":
         from trl.generation.vllm_generation import VLLMGeneration
 
@@ -222,12 +228,6 @@ def run_trl(a: argparse.Namespace, out: Path) -> dict[str, Any]:
 
         def on_step_end(self, *args: Any, **kwargs: Any) -> None:
             prof.end()
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
-            if logs and "completions/mean_length" in logs:
-                # TRL counts the EOS token in a completion's length; hawkeye's len(c) does not
-                prof.lengths.append(float(logs["completions/mean_length"]) - float(
-                    1 - logs.get("completions/clipped_ratio", 0.0)))
 
     args = GRPOConfig(
         output_dir=str(out / "trl"), per_device_train_batch_size=G * N, num_generations=G, max_steps=a.steps,
