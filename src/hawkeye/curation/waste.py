@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hawkeye.data.sources.testbed_reading import WASTE_KINDS
+
 
 @dataclass
 class WasteScore:
@@ -45,7 +47,7 @@ def labelled_tokens(segments: list[dict[str, str]], tokenizer: Any) -> tuple[lis
     for seg in segments:
         piece = tokenizer(" " + seg["text"], add_special_tokens=False)["input_ids"]
         ids += piece
-        waste += [seg["kind"] != "critical"] * len(piece)
+        waste += [seg["kind"] in WASTE_KINDS] * len(piece)
     return ids, waste
 
 
