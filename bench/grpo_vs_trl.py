@@ -165,13 +165,14 @@ def shape(cfg: Any) -> dict[str, Any]:
 # ---- TRL --------------------------------------------------------------------------------------
 
 def run_trl(a: argparse.Namespace, out: Path) -> dict[str, Any]:
-    from hawkeye.collab import Responder
+    from hawkeye.cot import cot_length
     from hawkeye.generation.base import Generation
     from hawkeye.generation.hf import _eos_ids
     from hawkeye.generation.vllm_backend import _set_launcher_env
     from hawkeye.models.load import load_model_and_tokenizer
     from hawkeye.prompts import reasoning_messages
-    from hawkeye.reward.reward import compute_reward, cot_length
+    from hawkeye.responder.model import Responder
+    from hawkeye.reward.reward import compute_reward
     from hawkeye.training.data import GRPODataModule
     from hawkeye.training.fit import train_data_path
 
@@ -204,7 +205,7 @@ def run_trl(a: argparse.Namespace, out: Path) -> dict[str, Any]:
         texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
         calls[0] += 1
         answers = texts if responder is None else [x.text for x in responder.answer(question, texts, seed=calls[0])]
-        # len(c) exactly as hawkeye counts it (reward.cot_length); called once per step
+        # len(c) exactly as hawkeye counts it (cot.cot_length); called once per step
         lengths = [cot_length(Generation(text=t, token_ids=ids, finish_reason="stop" if ids and ids[-1] in eos
                                          else "length")) for t, ids in zip(texts, completion_ids, strict=True)]
         prof.lengths.append(statistics.mean(lengths))

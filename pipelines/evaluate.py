@@ -5,7 +5,7 @@ with Model B, on the held-out splits; then serving latency of Baseline vs Hawkey
     python pipelines/evaluate.py eval.latency=false eval.datasets=[gsm8k_test]
     python pipelines/evaluate.py eval.policy_checkpoint=runs/train/final   # one checkpoint, no arms
 
-Trained A's are the arm runs under ${paths.train_dir}/<arm>/seed<k>/ (see hawkeye.evaluation.arms).
+Trained A's are the arm runs under ${paths.train_dir}/<arm>/seed<k>/ (see hawkeye.runs).
 Writes ${paths.eval_dir}/{metrics.json, results.md, latency.json, samples/<dataset>.jsonl};
 one MLflow run (stage=evaluate) per dataset.
 """

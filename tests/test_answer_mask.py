@@ -1,5 +1,6 @@
-"""What Model B reads of A's CoT: under `answer_leak=mask`, the value of A's own answer is replaced
-wherever it stands alone and nothing else changes; training, evaluation and serving share the rule."""
+"""What Model B reads of A's CoT: under `answer_leak=mask`, A's result (the value of its stated answer and
+of its last computed value) is replaced wherever it stands alone and nothing else changes; training,
+evaluation and serving share the rule."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import asyncio
 
 import pytest
 
-from hawkeye.collab import Responder
 from hawkeye.evaluation.quality import reason, respond
 from hawkeye.generation.base import Generation, SamplingParams
-from hawkeye.reward.leak import ANSWER_PLACEHOLDER as M
-from hawkeye.reward.leak import what_b_reads
+from hawkeye.responder.model import Responder
+from hawkeye.responder.reads import ANSWER_PLACEHOLDER as M
+from hawkeye.responder.reads import what_b_reads
 
-# (A's CoT, what B reads under mask). Every case keeps all text but the answer's value.
+# (A's CoT, what B reads under mask). Every case keeps all text but the values of A's result.
 MASK_TABLE = [
     # stated answers extract_answer used to miss or mangle
     ("So answer is 7.", f"So answer is {M}."),
@@ -37,16 +38,24 @@ MASK_TABLE = [
      f"118 + 18.5 + 1/18 + 18/5 + 18,000 + x18 + 18th. The answer is {M}."),
     ("\\frac{1}{18} of 36 is 2, \\sqrt{18} is not, so \\boxed{18}",
      f"\\frac{{1}}{{18}} of 36 is 2, \\sqrt{{18}} is not, so \\boxed{{{M}}}"),
-    ("We used 2^2 = 4, 12 and 2.5 of 2 kg. Answer: 2", f"We used 2^2 = 4, 12 and 2.5 of {M} kg. Answer: {M}"),
-    # signs: a negative answer, and a binary minus that is not part of the number
-    ("x = -3 and 5-3=2. Answer: -3", f"x = {M} and 5-3=2. Answer: {M}"),
-    ("20-18=2, so the answer is 18", f"20-{M}=2, so the answer is {M}"),
+    ("We used 2^2 = 4, 12 and 2.5 of 2 kg. Answer: 2", f"We used 2^2 = {M}, 12 and 2.5 of {M} kg. Answer: {M}"),
+    # signs: a negative answer, and a binary minus that is not part of the number (the last "=" is
+    # A's last computed value: hidden too)
+    ("x = -3 and 5-3=2. Answer: -3", f"x = {M} and 5-3={M}. Answer: {M}"),
+    ("20-18=2, so the answer is 18", f"20-{M}={M}, so the answer is {M}"),
     # A's own answer is the LAST one it states; earlier candidates stay
     ("The answer is 4. Wait, no. 4 + 2 = 6. The answer is 6.", f"The answer is 4. Wait, no. 4 + 2 = {M}. The answer is {M}."),
     # a non-numeric answer is masked where it is written as such
     ("So x = \\frac{1}{2}, \\boxed{\\frac{1}{2}}", f"So x = {M}, \\boxed{{{M}}}"),
-    # no answer stated: nothing to mask, the CoT is unchanged
-    ("16-3-4=9 and 9*2=18", "16-3-4=9 and 9*2=18"),
+    # no answer stated: the last computed value is hidden (else B reads the result off the last "= y")
+    ("16-3-4=9 and 9*2=18", f"16-3-4=9 and 9*2={M}"),
+    ("She buys 3 more: 9 + 3 = 12. 9 + 1 = 10. 10 + 1 = 11. 11 + 1 = 12. So Tom has 12 coins.",
+     f"She buys 3 more: 9 + 3 = {M}. 9 + 1 = 10. 10 + 1 = 11. 11 + 1 = {M}. So Tom has {M} coins."),
+    # a boxed number other than the last computed value does not unmask the result
+    ("She buys 3 more: 9 + 3 = 12. \\boxed{13}", f"She buys 3 more: 9 + 3 = {M}. \\boxed{{{M}}}"),
+    # no answer and no equation: the last number is the result
+    ("Tom has 5 apples now.", f"Tom has {M} apples now."),
+    ("x = 1,800 dollars", f"x = {M} dollars"),
     ("", ""),
 ]
 

@@ -69,7 +69,7 @@ def test_quality_only(smoke_overrides: list[str], tmp_path: Path, mlflow_uri: st
 def _make_arms(train_dir: Path, models_dir: Path, arms: dict[str, tuple[str, str]], seeds: tuple[int, ...]) -> None:
     """Arm folders holding a copy of the tiny base A (what training leaves, minus the training)."""
     from hawkeye.models.load import resolve_model_path
-    from test_eval_arms import make_arm
+    from test_runs import make_arm
 
     base = Path(resolve_model_path("tiny:qwen2?seed=0", str(models_dir)))
     for arm, (leak, responder) in arms.items():

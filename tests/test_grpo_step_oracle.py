@@ -28,12 +28,12 @@ from torch.utils.data import DataLoader
 
 import hawkeye.training.module as module_mod
 from conftest import compose_config
-from hawkeye.collab import Responder
 from hawkeye.config import validate
 from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.generation.hf import HFBackend
 from hawkeye.models.load import load_model_and_tokenizer
-from hawkeye.reward.leak import what_b_reads
+from hawkeye.responder.model import Responder
+from hawkeye.responder.reads import what_b_reads
 from hawkeye.training.module import GRPOModule
 from trl_reference import trl_compute_loss
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from conftest import compose_config
-from hawkeye.evaluation.arms import discover_arm_runs
 from hawkeye.paths import REPO_ROOT
 from hawkeye.reporting.curves import read_curve, summarize_arms, summarize_run, window
 from hawkeye.reporting.verdict import claim_sentence
+from hawkeye.runs import discover_arm_runs
 from hawkeye.tracking.names import train_metric
-from test_eval_arms import make_arm
+from test_runs import make_arm
 
 ORIG = 60.0  # len(c_orig) of the synthetic runs
 ALPHA = 0.3

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hawkeye.collab import Responder, freeze
 from hawkeye.generation.base import Generation, SamplingParams
-from hawkeye.reward.leak import mask_answer, states_answer
+from hawkeye.responder.model import Responder, freeze
+from hawkeye.responder.reads import mask_answer, states_answer
 from hawkeye.reward.reward import compute_reward, length_penalty
 
 CFG = {"answer_leak": "mask", "leak_penalty": 1.0}

@@ -19,7 +19,7 @@ import torch
 
 from hawkeye.models.load import load_causal_lm, load_tokenizer, resolve_model_path
 from hawkeye.prompts import reasoning_messages, render, responder_messages
-from hawkeye.reward.leak import what_b_reads
+from hawkeye.responder.reads import what_b_reads
 from hawkeye.serve import LocalHFChatModel, Pipeline, build_app
 
 COT_CAP, ANSWER_CAP = 10, 6

@@ -51,7 +51,7 @@ def _history(run_id: str, key: str) -> list[tuple[int, float]]:
 def test_smoke_training_writes_outputs_and_keeps_b_frozen(
     tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hawkeye.collab import Responder
+    from hawkeye.responder.model import Responder
 
     _curated(tmp_path)
     captured = {}

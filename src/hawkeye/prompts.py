@@ -5,7 +5,7 @@
   the Baseline (Full) row (evaluation), so lengths are comparable.
 - Model B (responder) gets the question `q`, the CoT `c` and the instruction `s`, and writes the
   final answer. The answer is read from B's new tokens only. `responder_prompt` is the one place
-  that builds what B reads: the CoT under `reward.answer_leak` (`reward.leak.what_b_reads`) inside
+  that builds what B reads: the CoT under `reward.answer_leak` (`responder.reads.what_b_reads`) inside
   `responder_messages`. Training, evaluation, serving and the warm-start gate all call it.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hawkeye.reward.leak import what_b_reads
+from hawkeye.responder.reads import what_b_reads
 
 REASONING_INSTRUCTION = "Solve the problem step by step, then give the final answer in \\boxed{}."
 

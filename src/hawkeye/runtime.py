@@ -39,16 +39,6 @@ def start(cfg: DictConfig, check_tracking: bool = True) -> DictConfig:
     return cfg
 
 
-def is_primary_process() -> bool:
-    """Global rank 0 of a distributed run, read from the launcher's environment before any process
-    group exists: torchrun/SLURM (RANK, SLURM_PROCID), or Lightning's own launcher, which starts the
-    other processes of a node with LOCAL_RANK and tells the nodes apart with NODE_RANK."""
-    for key in ("RANK", "SLURM_PROCID"):
-        if os.environ.get(key) is not None:
-            return int(os.environ[key]) == 0
-    return int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
-
-
 def check_port_free(host: str, port: int, what: str = "server") -> None:
     """Fail at once, naming host:port, when a server could not bind there (instead of after
     loading models, or after a vLLM engine's 25-60 s start)."""

@@ -36,7 +36,8 @@ from .helpers import (
 )
 
 CURATED_OUTPUTS = ["train.jsonl", "test.jsonl", "metrics.json", "lengths.png"]
-TRAIN_OUTPUTS = ["metrics.json", "collapse_curve.tsv", "checkpoints/last.ckpt", "checkpoints/run.json",
+TRAIN_OUTPUTS = ["metrics.json", "collapse_curve.tsv", "checkpoints/last.ckpt", "checkpoints/mlflow_run.json",
+                 "config.json",
                  "final/model.safetensors", "final/config.json"]
 EVAL_OUTPUTS = ["metrics.json", "results.md", "latency.json", "samples_gsm8k_test.jsonl"]
 

@@ -35,6 +35,7 @@ from typing import Any
 from math_verify import parse
 
 from hawkeye.answers import canonical_answer, exact_match
+from hawkeye.cot import cot_length, cot_stop_token_ids
 from hawkeye.curation import waste
 from hawkeye.curation.llm_refine import llm_refine
 from hawkeye.curation.rules import refine_with_rules
@@ -43,8 +44,6 @@ from hawkeye.files import atomic_open, write_json, write_jsonl
 from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
 from hawkeye.paths import resolve
 from hawkeye.prompts import reasoning_messages, render
-from hawkeye.reasoning import cot_stop_token_ids
-from hawkeye.reward.reward import cot_length
 
 
 def input_paths(cfg: Any) -> dict[str, Path]:
@@ -101,7 +100,7 @@ def curate_rows(
         return len(tok(text, add_special_tokens=False)["input_ids"]) if text else 0
 
     # Line 4 of Algorithm 1 before training: c_orig <- ModelA(q), greedy, same prompt, cap and
-    # end of c (a reasoning model's think span: hawkeye.reasoning) as the training rollouts.
+    # end of c (a reasoning model's think span: hawkeye.cot) as the training rollouts.
     prompts = [render(tok, reasoning_messages(r["question"])) for r in rows]
     greedy = SamplingParams(max_new_tokens=int(cfg.rollout.max_new_tokens), temperature=0.0, seed=int(cfg.seed),
                             stop_token_ids=cot_stop_token_ids(cfg.policy, tok))

@@ -17,6 +17,10 @@ class DataConfig:
     test_size: int = 50
     train_seed: int = 1234
     test_seed: int = 4321
+    # name=testbed only: a validation split, disjoint from train and test, where the gate runs and
+    # settings are chosen; the test split is touched only by the final evaluation.
+    val_size: int = 200
+    val_seed: int = 2468
     # gsm_symbolic template ids below this train, the rest test; gsm8k_test keeps only the
     # GSM8K originals of templates no training row comes from.
     template_split: int = 60
@@ -25,21 +29,27 @@ class DataConfig:
     # Which prepared files the curate stage turns into curated train/test splits.
     train_split: str = "gsm_symbolic_train"
     test_split: str = "gsm8k_test"
+    val_split: str | None = None
     # name=testbed only: the generator of hawkeye.data.sources.testbed (operations per problem,
-    # largest operand, largest running total). train_size/test_size/train_seed/test_seed apply.
-    min_ops: int = 2
+    # largest operand, largest running total). The sizes and seeds above apply.
+    min_ops: int = 1
     max_ops: int = 4
     max_operand: int = 9
-    max_total: int = 99
+    max_total: int = 30
 
     def __post_init__(self) -> None:
         if self.name not in ("gsm8k", "testbed"):
             raise ConfigError(f"name={self.name!r} must be one of ('gsm8k', 'testbed')")
         if self.name == "testbed":
             self.testbed_spec()  # range checks that name the key
-        for key in ("train_size", "test_size"):
+        for key in ("train_size", "test_size", "val_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
+        if self.val_split is not None and self.val_split in (self.train_split, self.test_split):
+            raise ConfigError(f"val_split={self.val_split!r} must differ from train_split={self.train_split!r} and "
+                              f"test_split={self.test_split!r} (settings are chosen on it, never on test)")
+        if self.name == "testbed" and self.val_split not in (None, "testbed_val"):
+            raise ConfigError(f"val_split={self.val_split!r}: the testbed writes 'testbed_val' (or null for none)")
         if not 1 <= self.template_split <= 99:
             raise ConfigError(
                 f"template_split={self.template_split} must be in 1..99 (gsm_symbolic has templates 0-99)"

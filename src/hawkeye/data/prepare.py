@@ -6,6 +6,7 @@ Files in `${paths.prepared_dir}` (the names `data.train_split`, `data.test_split
 - gsm8k_test.jsonl: original GSM8K test problems of the templates training never sees
 - aime.jsonl: the 14 AIME problems of the `evals` package
 - math500.jsonl: only when `data.math_source` is set
+- testbed_train.jsonl, testbed_val.jsonl, testbed_test.jsonl (data=testbed): generated, disjoint
 - manifest.json: rows and SHA-256 per file, package pins, the template split
 """
 
@@ -27,7 +28,8 @@ from hawkeye.paths import resolve
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("gsm_symbolic_train", "gsm_symbolic_test", "gsm8k_test", "aime", "math500", "testbed_train", "testbed_test")
+SPLITS = ("gsm_symbolic_train", "gsm_symbolic_test", "gsm8k_test", "aime", "math500", "testbed_train", "testbed_val",
+          "testbed_test")
 TRAIN_SPLITS = ("gsm_symbolic_train", "testbed_train")
 
 
@@ -66,13 +68,20 @@ def build(data: Any, cache: str | Path | None = None) -> tuple[dict[str, list[Ro
 
 
 def build_testbed(data: Any) -> tuple[dict[str, list[Row]], dict[str, Any]]:
-    """The planted-overthinking testbed: generated train/test splits, disjoint by question."""
+    """The planted-overthinking testbed: generated train, validation and test splits, disjoint by question
+    (each later split redraws any question an earlier one holds)."""
     spec = DataConfig(**{k: data[k] for k in ("name", "min_ops", "max_ops", "max_operand", "max_total")}).testbed_spec()
     train = testbed.generate("testbed_train", int(data.train_size), int(data.train_seed), spec)
-    test = testbed.generate("testbed_test", int(data.test_size), int(data.test_seed), spec,
-                            exclude={r["question"] for r in train})
-    splits: dict[str, list[Row]] = {"testbed_train": train, "testbed_test": test}  # type: ignore[dict-item]
+    taken = {r["question"] for r in train}
+    splits: dict[str, list[Row]] = {"testbed_train": train}  # type: ignore[dict-item]
+    if data.get("val_split"):
+        val = testbed.generate("testbed_val", int(data.val_size), int(data.val_seed), spec, exclude=taken)
+        splits["testbed_val"] = val  # type: ignore[assignment]
+        taken |= {r["question"] for r in val}
+    splits["testbed_test"] = testbed.generate("testbed_test", int(data.test_size), int(data.test_seed), spec,  # type: ignore[assignment]
+                                              exclude=taken)
     check_no_leak(splits)
+    check_disjoint(splits, ("testbed_val", "testbed_test"))
     return splits, {"generator": "hawkeye.data.sources.testbed", "spec": vars(spec)}
 
 
@@ -86,6 +95,18 @@ def check_no_leak(splits: dict[str, list[Row]]) -> None:
             if r["question"] in train_q:
                 tname, tid = train_q[r["question"]]
                 raise DataError(f"{name}: question of {r['id']} is also in {tname} ({tid})")
+
+
+def check_disjoint(splits: dict[str, list[Row]], names: tuple[str, ...]) -> None:
+    """No question may be in two of `names` (validation and test: choosing settings on a question the
+    final evaluation scores would leak the test split into the choice)."""
+    seen: dict[str, tuple[str, str]] = {}
+    for name in names:
+        for r in splits.get(name, []):
+            if r["question"] in seen:
+                other, oid = seen[r["question"]]
+                raise DataError(f"{name}: question of {r['id']} is also in {other} ({oid})")
+            seen[r["question"]] = (name, r["id"])
 
 
 def run(cfg: DictConfig, cache: str | Path | None = None) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye.answers import exact_match
+from hawkeye.cot import cot_length
 from hawkeye.data.schema import read_rows
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, B_ALONE, SystemResult
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
 from hawkeye.prompts import reasoning_messages, render, responder_prompt
-from hawkeye.reward.reward import cot_length
 
 
 def load_rows(prepared_dir: str | Path, name: str, max_rows: int) -> tuple[list[dict[str, Any]], Path]:

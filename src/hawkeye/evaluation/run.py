@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +17,15 @@ import mlflow
 from omegaconf import DictConfig
 
 from hawkeye.evaluation import stage
-from hawkeye.evaluation.arms import latency_run, trained_runs
+from hawkeye.evaluation.markdown import render_results
 from hawkeye.evaluation.quality import load_rows
-from hawkeye.evaluation.report import render_results
 from hawkeye.evaluation.systems import evaluate_systems, system_keys
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, aggregate_arms, poster_quality, score_systems
 from hawkeye.evaluation.timing import latency_for_dataset
 from hawkeye.files import write_json, write_jsonl, write_text
-from hawkeye.models.resolve import load_model, token_caps
+from hawkeye.models.resolve import latency_run, load_model, token_caps, trained_runs
 from hawkeye.paths import resolve
+from hawkeye.tracking import names
 from hawkeye.tracking.mlflow_run import stage_run
 
 READER_SLUGS = {A_ALONE: "a", A_TO_B: "a_b"}
@@ -45,13 +44,8 @@ def clean(x: Any) -> Any:
     return None if isinstance(x, float) and math.isnan(x) else x
 
 
-def metric_name(*parts: str) -> str:
-    """An MLflow-safe metric name (letters, digits, _ - . / and space only)."""
-    return re.sub(r"[^\w./\- ]", "_", "/".join(parts))
-
-
 def _numeric(d: dict[str, Any], prefix: tuple[str, ...], keys: tuple[str, ...] | None = None) -> dict[str, float]:
-    return {metric_name(*prefix, k): float(v) for k, v in d.items() if (keys is None or k in keys)
+    return {names.metric_name(*prefix, k): float(v) for k, v in d.items() if (keys is None or k in keys)
             and isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)}
 
 
@@ -94,11 +88,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 table = score_systems(systems, float(ev.confidence), int(ev.bootstrap_resamples), int(cfg.seed))
                 arms = aggregate_arms(table)
                 poster = poster_quality(table, full_key)
-                metrics = _numeric(poster, ("eval",))
+                metrics = _numeric(poster, (names.EVAL,))
                 for row in table:
-                    metrics |= _numeric(row, ("eval", row["key"]), ROW_METRICS)
+                    metrics |= _numeric(row, (names.EVAL, row["key"]), ROW_METRICS)
                 for agg in arms:
-                    metrics |= _numeric(agg, ("eval", "arms", agg["arm"], READER_SLUGS[agg["reader"]]))
+                    metrics |= _numeric(agg, (names.EVAL, "arms", agg["arm"], READER_SLUGS[agg["reader"]]))
                 mlflow.log_metrics(metrics)
                 samples_path = out_dir / "samples" / f"{name}.jsonl"
                 write_jsonl(samples_path, samples)
@@ -107,9 +101,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                                               timed_leak, caps) if name in timed_names else {}
                 for method, cells in (latency.get("methods") or {}).items():
                     for c, cell in cells.items():
-                        mlflow.log_metrics(_numeric(cell, ("latency", method, f"c{c}")))
+                        mlflow.log_metrics(_numeric(cell, (names.LATENCY, method, f"c{c}")))
                 for c, ratio in (latency.get("full_over_baseline") or {}).items():
-                    mlflow.log_metrics(_numeric(ratio, ("latency", "full_over_baseline", f"c{c}")))
+                    mlflow.log_metrics(_numeric(ratio, (names.LATENCY, "full_over_baseline", f"c{c}")))
                 results[name] = {"n": len(rows), "quality": poster, "systems": table, "arms": arms,
                                  "latency": latency}
                 mlflow.log_dict(clean({**results[name], **context}), f"evaluation_{name}.json")

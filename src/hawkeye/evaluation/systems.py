@@ -4,7 +4,7 @@ Each Model A (the base, then every trained run) is loaded once and writes its gr
 datasets; then B reads each of them, the way the run trained (its `reward.answer_leak`; the base
 A's CoT the way the config says). One greedy completion per (A, question) serves both A alone and
 A → B; for a reasoning policy (`policy.think_end`) B reads, and len(c) counts, only its think span
-(`hawkeye.reasoning.think_span`), as in training.
+(`hawkeye.cot.think_span`), as in training.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from hawkeye.cot import cot_stop_token_ids, think_span
 from hawkeye.evaluation import quality as q
-from hawkeye.evaluation.arms import TrainedRun
 from hawkeye.evaluation.table import BASELINE, SystemResult
 from hawkeye.generation.base import GenerationBackend
 from hawkeye.models.resolve import Model
-from hawkeye.reasoning import cot_stop_token_ids, think_span
+from hawkeye.runs import TrainedRun
 
 OpenBackend = Callable[[Model], AbstractContextManager[GenerationBackend]]
 Rows = list[dict[str, Any]]

@@ -18,10 +18,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from hawkeye.cot import cot_stop_token_ids
 from hawkeye.evaluation import latency as lat
 from hawkeye.evaluation.metrics import summarize
 from hawkeye.prompts import reasoning_messages, render, responder_prompt
-from hawkeye.reasoning import cot_stop_token_ids
 
 METHODS = ("baseline_full", "cot_only", "full")
 

@@ -16,7 +16,7 @@ class SamplingParams:
     temperature: float = 0.0      # 0 = greedy
     top_p: float = 1.0
     seed: int = 0                 # request i of a call samples with seed + i
-    stop_token_ids: tuple[int, ...] = ()  # stop here as on EOS (e.g. `</think>`: hawkeye.reasoning)
+    stop_token_ids: tuple[int, ...] = ()  # stop here as on EOS (e.g. `</think>`: hawkeye.cot)
     logprobs: bool = False        # vLLM: return each sampled token's logprob (Generation.logprobs)
 
 

@@ -18,7 +18,7 @@ class ModelConfig:
     dtype: str = "float32"
     trust_remote_code: bool = False
     # R1-style reasoning models: the token that ends the think span, e.g. "</think>". The CoT `c`
-    # is then the think span (see hawkeye.reasoning); null: c is the whole completion.
+    # is then the think span (see hawkeye.cot); null: c is the whole completion.
     think_end: str | None = None
 
     def __post_init__(self) -> None:

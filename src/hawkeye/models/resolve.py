@@ -1,7 +1,15 @@
-"""Which Model A's and Model B the run uses, resolved and checked before anything starts.
+"""Which Model A's and Model B are evaluated and served, resolved and checked before anything starts.
 
-Shared by the evaluate stage (`hawkeye.evaluation`) and the server (`hawkeye.serve`), so both pick
-the same trained A, the same B and the same token caps from one config.
+The one home of that choice, shared by the evaluate stage (`hawkeye.evaluation`) and the server
+(`hawkeye.serve`), so both pick the same trained A (with the `answer_leak` it trained under), the
+same B and the same token caps from one config.
+
+`eval.policy_checkpoint` picks the trained A's:
+- "auto": every arm run under `paths.train_dir` (`hawkeye.runs`); without any, `${paths.train_dir}`
+  itself when it holds one run of `src/train.py` (the single-run layout);
+- null: none (only the base A);
+- a path: that one HF folder, labelled "checkpoint".
+The trained A timed and served as Hawkeye is `eval.latency_arm`'s lowest seed (`latency_run`).
 """
 
 from __future__ import annotations
@@ -11,8 +19,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.evaluation.arms import latency_run, trained_runs
+from hawkeye.errors import ConfigError
 from hawkeye.models.load import load_tokenizer, resolve_model_path
+from hawkeye.paths import resolve
+from hawkeye.runs import TrainedRun, config_path, discover_arm_runs, final_dir, read_run
 
 
 @dataclass
@@ -23,9 +33,44 @@ class Model:
     tokenizer: Any
 
 
+def trained_runs(cfg: DictConfig) -> list[TrainedRun]:
+    """The trained A's to evaluate, per `eval.policy_checkpoint` (see the module docstring)."""
+    choice = cfg.eval.policy_checkpoint
+    if choice is None:
+        return []
+    train_dir = resolve(cfg.paths.train_dir)
+    if choice != "auto":
+        path = resolve(str(choice))
+        return [TrainedRun("checkpoint", int(cfg.seed), path, str(cfg.reward.answer_leak), str(cfg.responder.name),
+                           source="path", model_dir=path)]
+    runs = discover_arm_runs(train_dir)
+    if runs:
+        return runs
+    if (final_dir(train_dir) / "config.json").is_file():  # one run of `src/train.py` (no arms)
+        if config_path(train_dir).is_file():
+            return [read_run(train_dir, default_arm="trained", source="single")]
+        return [TrainedRun("trained", int(cfg.seed), train_dir, str(cfg.reward.answer_leak),
+                           str(cfg.responder.name), source="single")]
+    return []
+
+
+def latency_run(cfg: DictConfig, runs: list[TrainedRun]) -> TrainedRun | None:
+    """The trained A timed as Hawkeye: `eval.latency_arm`'s lowest seed (None: time the base A)."""
+    if not runs:
+        return None
+    chosen = [r for r in runs if r.arm == cfg.eval.latency_arm]
+    if chosen:
+        return min(chosen, key=lambda r: r.seed)
+    if all(r.source == "arm" for r in runs):
+        arms = sorted({r.arm for r in runs})
+        raise ConfigError(f"config key 'eval.latency_arm'={cfg.eval.latency_arm!r} is not among the arms found "
+                          f"under {resolve(cfg.paths.train_dir)}: {arms}")
+    return runs[0]
+
+
 def policy_checkpoint(cfg: DictConfig) -> str:
     """The trained Model A timed (and served) as Hawkeye: `eval.latency_arm`'s first seed among the
-    runs `eval.policy_checkpoint` selects (see `hawkeye.evaluation.arms`), else the base policy."""
+    runs `eval.policy_checkpoint` selects, else the base policy."""
     timed = latency_run(cfg, trained_runs(cfg))
     return str(timed.path) if timed else str(cfg.policy.name_or_path)
 

@@ -9,7 +9,6 @@ import mlflow
 from mlflow import MlflowClient
 from omegaconf import DictConfig
 
-from hawkeye.evaluation.arms import discover_arm_runs
 from hawkeye.files import write_text
 from hawkeye.paths import resolve
 from hawkeye.reporting.collect import load_evaluation, train_runs
@@ -17,6 +16,8 @@ from hawkeye.reporting.curves import read_curve, summarize_arms, summarize_run
 from hawkeye.reporting.figures import collapse_figure, pareto_figure
 from hawkeye.reporting.pareto import pareto_points
 from hawkeye.reporting.summary import render_summary
+from hawkeye.runs import discover_arm_runs
+from hawkeye.tracking import names
 from hawkeye.tracking.mlflow_run import stage_run, tracking_uri
 
 
@@ -52,8 +53,8 @@ def build_report(cfg: DictConfig) -> str:
 def _report_metrics(arms: list[Any], n_runs: int, n_points: int) -> dict[str, float]:
     metrics = {"train_runs": float(n_runs), "pareto_points": float(n_points)}
     for a in arms:
-        metrics[f"arm/{a.arm}/collapsed_runs"] = float(len(a.collapsed))
-        metrics[f"arm/{a.arm}/runs"] = float(len(a.runs))
+        metrics[names.metric_name(names.ARM, a.arm, "collapsed_runs")] = float(len(a.collapsed))
+        metrics[names.metric_name(names.ARM, a.arm, "runs")] = float(len(a.runs))
         for attr in ("length_first", "length_last", "em_first", "em_last"):
-            metrics[f"arm/{a.arm}/{attr}_mean"] = a.mean_sd(attr)[0]
+            metrics[names.metric_name(names.ARM, a.arm, f"{attr}_mean")] = a.mean_sd(attr)[0]
     return metrics

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from hawkeye.errors import DataError
-from hawkeye.evaluation.arms import TrainedRun
+from hawkeye.runs import TrainedRun
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hawkeye.evaluation.report import dataset_sections, results_table
+from hawkeye.evaluation.markdown import dataset_sections, results_table
 from hawkeye.reporting.collect import TrainRun
 from hawkeye.reporting.curves import ArmSummary, RunSummary
 from hawkeye.reporting.pareto import ParetoPoint

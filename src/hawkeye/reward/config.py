@@ -16,7 +16,7 @@ LEAK_MODES = ("allow", "mask", "penalize")
 @dataclass
 class RewardConfig:
     # A CoT that already states the final answer lets B copy it instead of reasoning.
-    # mask (default): B reads the CoT with the value of A's own answer replaced (reward/leak.py).
+    # mask (default): B reads the CoT with the value of A's own answer replaced (responder/reads.py).
     answer_leak: str = "mask"
     leak_penalty: float = 1.0   # subtracted when answer_leak=penalize and the CoT leaks
 

@@ -6,7 +6,7 @@
 λ and α are the top-level `lambda` and `alpha` (the sweep handles), passed in by the caller;
 `cfg` is the `reward` group (answer_leak, leak_penalty).
 
-`len` counts Model A tokens of the generated CoT, without the EOS token. `â` is extracted from
+`len` is `hawkeye.cot.cot_length`: Model A tokens of the generated CoT, without the stop token. `â` is extracted from
 Model B's newly generated text only (never from B's prompt, which contains the CoT).
 """
 
@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hawkeye.answers import exact_match
-from hawkeye.generation.base import Generation
-from hawkeye.reward.leak import states_answer
+from hawkeye.responder.reads import states_answer
 
 
 @dataclass(frozen=True)
@@ -26,13 +25,6 @@ class Reward:
     penalty: float    # λ · max(0, len(c) − α·len(c_orig))²
     leak: float       # leak_penalty if the CoT states the answer under `penalize`, else 0
     reward: float     # em − penalty − leak
-
-
-def cot_length(gen: Generation) -> int:
-    """len(c): the generated tokens without the EOS token that ended them (a CoT cut off at the
-    token cap has no EOS). The one count training, curation (len(c_orig)) and evaluation use."""
-    n = len(gen.token_ids)
-    return n - 1 if gen.finish_reason == "stop" and n > 0 else n
 
 
 def length_penalty(cot_tokens: int, orig_tokens: int, lam: float, alpha: float) -> float:

@@ -129,7 +129,7 @@ def stage_run(
 
     The run ends FINISHED on success, FAILED on an exception and KILLED on Ctrl-C/SIGTERM.
     """
-    from hawkeye.runtime import is_primary_process
+    from hawkeye.ranks import is_primary_process
 
     if not is_primary_process():
         yield SimpleNamespace(info=SimpleNamespace(run_id=run_id or os.environ.get(RUN_ID_ENV)))

@@ -1,16 +1,36 @@
-"""MLflow metric names of the training runs: the one place that maps a step metric to its MLflow key.
+"""MLflow metric names: the one place that maps a stage's numbers to their MLflow keys.
 
-The MLflow UI draws one chart section per key prefix (the part before the first '/'). Training's
-headline curves, the ones a user compares across λ runs (the collapse curve `cot_tokens_mean`, `em`
-and `reward_mean`), get the section `train/`; every other step metric goes to `train_diag/`, which
-the UI lists after it. Files on disk (collapse_curve.tsv, metrics.json) keep the bare names.
+The MLflow UI draws one chart section per key prefix (the part before the first '/'), so every
+stage's metrics get a prefix of their own:
+
+- `train/`: training's headline curves, the ones a user compares across λ runs (the collapse curve
+  `cot_tokens_mean`, `em`, `reward_mean`); `train_diag/`: every other training step metric, listed
+  after it;
+- `warmstart/` (the testbed's from-scratch models) and `gate/` (the pre-flight gate);
+- `eval/` (quality on held-out splits) and `latency/` (serving);
+- `arm/` (the report's per-arm aggregates).
+
+Files on disk (collapse_curve.tsv, metrics.json) keep the bare names. MLflow refuses `@`, `(` and
+`)` in keys, so every part is cleaned by `metric_name`.
 """
 
 from __future__ import annotations
 
+import re
+
 HEADLINE = ("cot_tokens_mean", "em", "reward_mean")
+
+TRAIN, TRAIN_DIAG = "train", "train_diag"
+WARMSTART, GATE = "warmstart", "gate"
+EVAL, LATENCY = "eval", "latency"
+ARM = "arm"
+
+
+def metric_name(*parts: str) -> str:
+    """An MLflow-safe metric name from its parts (letters, digits, _ - . / and space only)."""
+    return re.sub(r"[^\w./\- ]", "_", "/".join(parts))
 
 
 def train_metric(key: str) -> str:
     """The MLflow key of the training step metric `key`."""
-    return f"train/{key}" if key in HEADLINE else f"train_diag/{key}"
+    return metric_name(TRAIN if key in HEADLINE else TRAIN_DIAG, key)

@@ -20,6 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from hawkeye import runs
 from hawkeye.errors import ConfigError, HawkeyeError
 from hawkeye.paths import REPO_ROOT, resolve
 
@@ -61,7 +62,24 @@ class ArmError(HawkeyeError):
 
 
 def arm_dir(cfg: Any, arm: str, seed: int) -> Path:
-    return resolve(cfg.paths.train_dir) / arm / f"seed{seed}"
+    return runs.arm_dir(resolve(cfg.paths.train_dir), arm, seed)
+
+
+def arm_config(cfg: Any, arm: str) -> Any:
+    """The composed config with `arm`'s overrides applied (what that arm's runs train with)."""
+    if arm not in cfg.arms.arms:
+        raise ConfigError(f"config key 'arms.run': unknown arm {arm!r} (defined: {sorted(cfg.arms.arms)})")
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(cfg.arms.arms[arm])))
+
+
+def reading_rules(cfg: Any) -> list[str]:
+    """The rules (`reward.answer_leak`) Model B reads A's CoT by in the arms that train with B."""
+    rules = []
+    for arm in cfg.arms.run:
+        arm_cfg = arm_config(cfg, arm)
+        if arm_cfg.responder.get("name_or_path") is not None and arm_cfg.reward.answer_leak not in rules:
+            rules.append(str(arm_cfg.reward.answer_leak))
+    return rules
 
 
 def jobs(cfg: Any) -> list[tuple[str, int, list[str]]]:

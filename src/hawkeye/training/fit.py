@@ -28,10 +28,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
 
-from hawkeye.collab import Responder, freeze
+from hawkeye import runs
 from hawkeye.models.load import load_model_and_tokenizer
 from hawkeye.paths import resolve
-from hawkeye.runtime import is_primary_process
+from hawkeye.ranks import is_primary_process
+from hawkeye.responder.model import Responder, freeze
 from hawkeye.tracking.mlflow_run import tracking_uri
 from hawkeye.training import checkpointing
 from hawkeye.training.callbacks import CollapseDetector, NonFiniteGuard, StepMetricsWriter
@@ -82,7 +83,7 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
     primary = is_primary_process()
     writer = StepMetricsWriter(train_dir, target_tokens,
                                skip_until=checkpointing.last_logged_step(run_id) if resume and primary else -1)
-    ckpt_dir = checkpointing.checkpoint_dir(train_dir)
+    ckpt_dir = runs.checkpoint_dir(train_dir)
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="step{step}",
@@ -118,13 +119,13 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
     )
     if primary:  # the other ranks start later (spawned by trainer.fit) and must not delete rank 0's files
         if not resume:  # inputs and models loaded fine: only now replace an earlier run's checkpoints
-            shutil.rmtree(checkpointing.checkpoint_dir(train_dir), ignore_errors=True)
+            shutil.rmtree(runs.checkpoint_dir(train_dir), ignore_errors=True)
         checkpointing.write_run_info(cfg, train_dir, run_id)  # written first: a crashed run is resumable
-    # run.json sits beside the checkpoints; and after-the-update state is what a GRPO checkpoint should hold.
+    # mlflow_run.json sits beside the checkpoints; and after-the-update state is what a GRPO checkpoint should hold.
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     warnings.filterwarnings("ignore", message=r"Using ModelCheckpoint with manual optimization")
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=str(checkpointing.last_checkpoint(train_dir)) if resume else None)
+        trainer.fit(module, datamodule=data, ckpt_path=str(runs.last_checkpoint(train_dir)) if resume else None)
     finally:
         if responder is not None:
             responder.close()
@@ -135,10 +136,10 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
     if not trainer.is_global_zero:
         return {"first": writer.rows[0] if writer.rows else {}, "final": writer.rows[-1] if writer.rows else {},
                 "steps": len(writer.rows), "collapse_step": callbacks[2].collapsed_at}
-    save_policy(module.policy, tok, train_dir / "final", state_dict=state)
+    save_policy(module.policy, tok, runs.final_dir(train_dir), state_dict=state)
     client = logger.experiment
-    client.set_tag(run_id, "final_model", str((train_dir / "final").resolve()))
-    client.set_tag(run_id, "checkpoint_last", str(checkpointing.last_checkpoint(train_dir).resolve()))
+    client.set_tag(run_id, "final_model", str(runs.final_dir(train_dir).resolve()))
+    client.set_tag(run_id, "checkpoint_last", str(runs.last_checkpoint(train_dir).resolve()))
     if checkpoint.best_model_path:
         client.set_tag(run_id, "checkpoint_periodic", checkpoint.best_model_path)
     writer.write_files()

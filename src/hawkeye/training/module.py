@@ -29,11 +29,11 @@ from typing import Any
 import lightning as L
 import torch
 
-from hawkeye.collab import Responder
+from hawkeye.cot import cot_length, cot_stop_token_ids
 from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.prompts import reasoning_messages, render
-from hawkeye.reasoning import cot_stop_token_ids
-from hawkeye.reward.reward import compute_reward, cot_length
+from hawkeye.responder.model import Responder
+from hawkeye.reward.reward import compute_reward
 from hawkeye.seeding import step_seed
 from hawkeye.training.advantages import group_advantages
 from hawkeye.training.data import rank_share

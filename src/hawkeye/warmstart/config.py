@@ -34,25 +34,29 @@ class SFTConfig:
 
 @dataclass
 class BViews:
-    """How often each view of a CoT appears in Model B's training data (normalised to sum 1)."""
+    """How often each view of a CoT appears in Model B's training data (normalised to sum 1); the views
+    are `warmstart.examples.VIEWS`: what A could write, read under `allow` or `mask`."""
 
-    full: float = 0.2       # the reference CoT as written (its answer stated)
-    critical: float = 0.2   # the critical equations only
-    partial: float = 0.3    # the critical equations with the last 1-2 steps missing: B finishes them
-    masked: float = 0.15    # a CoT as B reads it under reward.answer_leak=mask: B redoes the last step
-    none: float = 0.15      # no CoT at all: B learns the format, and its accuracy alone stays low
+    full: float = 0.1             # the reference CoT as written (answer stated: B copies it)
+    critical: float = 0.05        # the critical steps and the answer
+    partial: float = 0.15         # the critical steps without the last 1-2: B finishes them
+    masked_full: float = 0.2      # the reference CoT with A's result hidden: B redoes the last step
+    masked_critical: float = 0.2  # the critical steps with A's result hidden
+    masked_partial: float = 0.25  # a partial CoT with its last result hidden: B redoes it and finishes
+    none: float = 0.05            # no CoT: B learns the format; its accuracy alone stays low
 
 
 @dataclass
 class GateConfig:
     """Pre-flight thresholds: the testbed must be able to show a result before GRPO spends time."""
 
-    max_rows: int = 200              # test rows the gate evaluates (0 = all)
+    max_rows: int = 200              # validation rows the gate evaluates (0 = all)
     a_greedy_min: float = 0.8        # A with its CoT, greedy
     a_sampled_min: float = 0.5       # A with its CoT, sampled at rollout.temperature (what GRPO sees)
-    a_direct_max: float = 0.3        # A told to answer directly: the CoT must matter
     b_alone_max: float = 0.2         # B with no CoT: B must need A
-    b_with_cot_ratio_min: float = 0.9  # B reading A's CoT (reward.answer_leak) vs A alone
+    # Under each rule B reads by in an arm with B, relative to A greedy:
+    b_finish_ratio_min: float = 0.85      # B finishing the critical steps with the last one or two removed
+    b_reads_c_orig_ratio_min: float = 0.9  # B reading A's own CoT c_orig
     truncated_max: float = 0.05      # c_orig cut at rollout.max_new_tokens: len(c_orig) is A's, not the cap's
     enforce: bool = True             # false: report the gate, do not fail the stage
 
@@ -71,8 +75,8 @@ class WarmstartConfig:
     def __post_init__(self) -> None:
         self.a.check("a")
         self.b.check("b")
-        if not 0 <= self.direct_fraction < 1:
-            raise ConfigError(f"direct_fraction={self.direct_fraction} must be in [0, 1)")
+        if not 0 <= self.direct_fraction <= 1:
+            raise ConfigError(f"direct_fraction={self.direct_fraction} must be in [0, 1]")
         views = vars(self.b_views) if not isinstance(self.b_views, dict) else self.b_views
         if any(v < 0 for v in views.values()) or sum(views.values()) <= 0:
             raise ConfigError(f"b_views={views} must be >= 0 with a positive sum")

@@ -1,11 +1,18 @@
-"""The pre-flight gate: before GRPO spends minutes, check that the testbed can show a result.
+"""The pre-flight gate: before GRPO spends minutes, check that the testbed can show a result either way.
 
-Measured on the held-out split with the same prompts, caps and answer checker as everything else:
+Measured on the validation split (never the test split) with the same prompts, caps and answer
+checker as everything else, each also broken down by the question's number of operations:
+
 - a_greedy / a_sampled: A with its CoT, greedy and at the rollout temperature (what GRPO samples);
-- a_direct: A told to answer directly (the CoT must matter);
+- a_direct: A told to answer directly. Reported, not gated: an easy question answered without a
+  CoT is the way a reward that pays for short CoTs can collapse them;
 - b_alone: B with an empty CoT (B must need A);
-- b_with_cot: B reading A's greedy CoT as the reward has it read (`reward.answer_leak`);
-- truncated: the share of A's greedy CoTs cut at `rollout.max_new_tokens` (c_orig must be A's length).
+- for each rule B reads under in an arm with B (`reward.answer_leak` of those arms):
+  - b_reads_c_orig/<rule>: B reading A's greedy CoT (`c_orig`), as the reward has it read;
+  - b_finish/<rule>: B reading the question's critical steps (ground truth) with the last one or
+    two removed (alternately), as that rule shows them: B must compute what is missing;
+- truncated: the share of A's greedy CoTs cut at `rollout.max_new_tokens` (c_orig must be A's length);
+- a_cot_tokens_mean, critical_tokens_mean: len(c_orig) and the critical steps' length in A's tokens.
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from hawkeye.answers import exact_match
+from hawkeye.cot import cot_length
+from hawkeye.data.sources.testbed import critical_steps
 from hawkeye.errors import HawkeyeError
 from hawkeye.generation.base import GenerationBackend, SamplingParams
 from hawkeye.prompts import direct_messages, reasoning_messages, render, responder_prompt
-from hawkeye.reward.reward import cot_length
+from hawkeye.warmstart.examples import partial_cot
 
 
 class GateError(HawkeyeError):
@@ -40,12 +49,24 @@ class Check:
         return f"{self.metric}={self.value:.3f} (needs {sign} {self.threshold:g})"
 
 
-def _accuracy(texts: list[str], rows: list[dict[str, Any]]) -> float:
-    return sum(exact_match(t, r["answer"]) for t, r in zip(texts, rows, strict=True)) / len(rows)
+def n_ops(row: dict[str, Any]) -> int:
+    return len(critical_steps(row["segments"]))
 
 
-def measure(a: GenerationBackend, b: GenerationBackend, rows: list[dict[str, Any]], cfg: Any) -> dict[str, float]:
-    """The gate's metrics on `rows` (A and B as generation backends)."""
+def finish_view(row: dict[str, Any], index: int) -> str:
+    """The critical steps without the last one (even rows) or two (odd rows), never all of them."""
+    steps = critical_steps(row["segments"])
+    return partial_cot(steps, min(1 + index % 2, len(steps) - 1))
+
+
+def _scores(texts: list[str], rows: list[dict[str, Any]]) -> list[float]:
+    return [exact_match(t, r["answer"]) for t, r in zip(texts, rows, strict=True)]
+
+
+def measure(a: GenerationBackend, b: GenerationBackend, rows: list[dict[str, Any]], cfg: Any,
+            rules: list[str]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """(the gate's metrics on `rows`, the same per number of operations: {metric: {"ops<n>": value}}).
+    `rules`: the `answer_leak` rules B reads under in the arms with B."""
     r, seed = cfg.rollout, int(cfg.seed)
     cap = int(r.max_new_tokens)
     greedy = SamplingParams(max_new_tokens=cap, temperature=0.0, seed=seed)
@@ -53,34 +74,55 @@ def measure(a: GenerationBackend, b: GenerationBackend, rows: list[dict[str, Any
     b_params = SamplingParams(max_new_tokens=int(r.responder_max_new_tokens), temperature=0.0, seed=seed)
     questions = [row["question"] for row in rows]
 
+    def ask_b(cots: list[str], rule: str) -> list[str]:
+        prompts = [render(b.tokenizer, responder_prompt(q, c, rule)[1]) for q, c in zip(questions, cots, strict=True)]
+        return [g.text for g in b.generate(prompts, b_params)]
+
     cots = a.generate([render(a.tokenizer, reasoning_messages(q)) for q in questions], greedy)
     samples = a.generate([render(a.tokenizer, reasoning_messages(q)) for q in questions], sampled)
     direct = a.generate([render(a.tokenizer, direct_messages(q)) for q in questions], greedy)
-    leak = str(cfg.reward.answer_leak)
-    b_cot = b.generate([render(b.tokenizer, responder_prompt(q, c.text, leak)[1])
-                        for q, c in zip(questions, cots, strict=True)], b_params)
-    b_none = b.generate([render(b.tokenizer, responder_prompt(q, "", leak)[1]) for q in questions], b_params)
-    n_tok = [cot_length(g) for g in cots]
-    return {
-        "a_greedy": _accuracy([g.text for g in cots], rows),
-        "a_sampled": _accuracy([g.text for g in samples], rows),
-        "a_direct": _accuracy([g.text for g in direct], rows),
-        "b_alone": _accuracy([g.text for g in b_none], rows),
-        "b_with_cot": _accuracy([g.text for g in b_cot], rows),
-        "truncated": sum(g.finish_reason == "length" for g in cots) / len(rows),
-        "a_cot_tokens_mean": sum(n_tok) / len(n_tok),
+    per_row: dict[str, list[float]] = {
+        "a_greedy": _scores([g.text for g in cots], rows),
+        "a_sampled": _scores([g.text for g in samples], rows),
+        "a_direct": _scores([g.text for g in direct], rows),
+        "b_alone": _scores(ask_b([""] * len(rows), "allow"), rows),
+        "truncated": [float(g.finish_reason == "length") for g in cots],
+        "a_cot_tokens_mean": [float(cot_length(g)) for g in cots],
+        "critical_tokens_mean": [float(critical_tokens(row, a.tokenizer)) for row in rows],
     }
+    for rule in rules:
+        per_row[f"b_reads_c_orig/{rule}"] = _scores(ask_b([g.text for g in cots], rule), rows)
+        per_row[f"b_finish/{rule}"] = _scores(ask_b([finish_view(row, i) for i, row in enumerate(rows)], rule), rows)
+    ops = [n_ops(row) for row in rows]
+    metrics = {k: _mean(v) for k, v in per_row.items()}
+    by_ops = {k: {f"ops{n}": _mean([x for x, o in zip(v, ops, strict=True) if o == n]) for n in sorted(set(ops))}
+              for k, v in per_row.items()}
+    return metrics, by_ops
 
 
-def checks(metrics: dict[str, float], gate: Any) -> list[Check]:
-    return [
-        Check("a_greedy", metrics["a_greedy"], float(gate.a_greedy_min), "min"),
+def critical_tokens(row: dict[str, Any], tokenizer: Any) -> int:
+    """The critical steps' length in A's tokens: the CoT content that cannot go (collapse's reference)."""
+    text = " ".join(critical_steps(row["segments"]))
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def checks(metrics: dict[str, float], gate: Any, rules: list[str]) -> list[Check]:
+    a = metrics["a_greedy"]
+    out = [
+        Check("a_greedy", a, float(gate.a_greedy_min), "min"),
         Check("a_sampled", metrics["a_sampled"], float(gate.a_sampled_min), "min"),
-        Check("a_direct", metrics["a_direct"], float(gate.a_direct_max), "max"),
         Check("b_alone", metrics["b_alone"], float(gate.b_alone_max), "max"),
-        Check("b_with_cot", metrics["b_with_cot"], float(gate.b_with_cot_ratio_min) * metrics["a_greedy"], "min"),
         Check("truncated", metrics["truncated"], float(gate.truncated_max), "max"),
     ]
+    for rule in rules:
+        out += [Check(f"b_finish/{rule}", metrics[f"b_finish/{rule}"], float(gate.b_finish_ratio_min) * a, "min"),
+                Check(f"b_reads_c_orig/{rule}", metrics[f"b_reads_c_orig/{rule}"],
+                      float(gate.b_reads_c_orig_ratio_min) * a, "min")]
+    return out
 
 
 def enforce(results: list[Check]) -> None:

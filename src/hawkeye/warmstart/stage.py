@@ -2,7 +2,8 @@
 
 A and B train side by side, one process and one core each (they are independent until the gate),
 then both are written as standard HF folders (safetensors, tokenizer, chat template) at
-`policy.name_or_path` and `responder.name_or_path`, and the gate measures them on the test split.
+`policy.name_or_path` and `responder.name_or_path`, and the gate measures them on the validation
+split (`data.val_split`): the test split is touched only by the final evaluation.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.errors import DataError
+from hawkeye.errors import ConfigError, DataError
 from hawkeye.files import read_jsonl, write_json
 from hawkeye.paths import resolve
 from hawkeye.prompts import DIRECT_INSTRUCTION, REASONING_INSTRUCTION, RESPONDER_INSTRUCTION
+from hawkeye.responder.reads import ANSWER_PLACEHOLDER
+from hawkeye.tracking import names
+from hawkeye.training.arms import reading_rules
 from hawkeye.warmstart import examples, gate, sft
 from hawkeye.warmstart.tokenizer import train_tokenizer
 
@@ -51,7 +55,8 @@ def run_dir(cfg: Any) -> Path:
 def tokenizer_corpus(rows: list[dict[str, Any]]) -> list[str]:
     """The task's text plus every prompt the pipeline renders, so nothing encodes into stray bytes."""
     texts = [f"{r['question']} {examples.a_target(r)}" for r in rows]
-    return texts + [REASONING_INSTRUCTION, DIRECT_INSTRUCTION, RESPONDER_INSTRUCTION, "Question: Reasoning: user assistant"]
+    return texts + [REASONING_INSTRUCTION, DIRECT_INSTRUCTION, RESPONDER_INSTRUCTION, ANSWER_PLACEHOLDER,
+                    "Question: Reasoning: user assistant"]
 
 
 def _train_role(role: str, cfg_dict: dict[str, Any], rows: list[dict[str, Any]], tok_dir: str, out_dir: str) -> list[float]:
@@ -108,44 +113,54 @@ def train_models(cfg: DictConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_gate(cfg: DictConfig, test_rows: list[dict[str, Any]]) -> tuple[dict[str, float], list[gate.Check]]:
+def run_gate(cfg: DictConfig, val_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The gate's metrics, their per-operation breakdown and its checks, on the validation rows."""
     from hawkeye.generation.hf import HFBackend
     from hawkeye.models.load import load_model_and_tokenizer
 
     n = int(cfg.warmstart.gate.max_rows)
-    rows = test_rows[:n] if n else test_rows
+    rows = val_rows[:n] if n else val_rows
     backends = {}
     for role, node in (("a", cfg.policy), ("b", cfg.responder)):
         model, tok, _ = load_model_and_tokenizer(node, cfg.paths.models_dir)
         backends[role] = HFBackend(model.eval(), tok, batch_size=int(cfg.rollout.batch_size))
-    metrics = gate.measure(backends["a"], backends["b"], rows, cfg)
-    return metrics, gate.checks(metrics, cfg.warmstart.gate)
+    rules = reading_rules(cfg)
+    metrics, by_ops = gate.measure(backends["a"], backends["b"], rows, cfg, rules)
+    return {"rows": len(rows), "rules": rules, "gate": metrics, "by_ops": by_ops,
+            "checks": gate.checks(metrics, cfg.warmstart.gate, rules)}
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train, gate, write `runs/warmstart/gate.json`, log to the active MLflow run; raise GateError on a miss."""
     import mlflow
 
+    if not cfg.data.get("val_split"):
+        raise ConfigError("config key 'data.val_split' is null: the warm start's gate runs on a validation split")
     train_rows = load_split(cfg, cfg.data.train_split)
-    test_rows = load_split(cfg, cfg.data.test_split)
+    val_rows = load_split(cfg, cfg.data.val_split)
     trained = train_models(cfg, train_rows)
     for role, losses in trained["losses"].items():
         for step in range(0, len(losses), 10):  # every 10th step: enough for the curve
-            mlflow.log_metric(f"warmstart/{role}_loss", losses[step], step=step)
+            mlflow.log_metric(names.metric_name(names.WARMSTART, f"{role}_loss"), losses[step], step=step)
     start = time.perf_counter()
-    metrics, results = run_gate(cfg, test_rows)
+    measured = run_gate(cfg, val_rows)
+    results = measured.pop("checks")
     summary = {
-        "gate": metrics,
+        "split": str(cfg.data.val_split),
+        **measured,
         "checks": {c.metric: {"value": c.value, "threshold": c.threshold, "kind": c.kind, "passed": c.passed}
                    for c in results},
         "passed": all(c.passed for c in results),
-        "train_time_s": trained["train_time_s"],
-        "gate_time_s": time.perf_counter() - start,
         "params": {role: sum(p.numel() for p in _params(cfg, role)) for role in ("a", "b")},
     }
+    metrics = summary["gate"]
     write_json(run_dir(cfg) / "gate.json", summary)
-    mlflow.log_metrics({f"gate/{k}": v for k, v in metrics.items()})
-    mlflow.log_metrics({"warmstart/train_time_s": trained["train_time_s"], "gate/passed": float(summary["passed"])})
+    mlflow.log_metrics({names.metric_name(names.GATE, k): v for k, v in metrics.items()})
+    mlflow.log_metrics({names.metric_name(names.GATE, k, ops): v for k, per in summary["by_ops"].items()
+                        for ops, v in per.items()})
+    mlflow.log_metrics({names.metric_name(names.WARMSTART, "train_time_s"): trained["train_time_s"],
+                        names.metric_name(names.GATE, "time_s"): time.perf_counter() - start,
+                        names.metric_name(names.GATE, "passed"): float(summary["passed"])})
     if cfg.warmstart.gate.enforce:
         gate.enforce(results)
     return summary

@@ -1,6 +1,6 @@
 """The CPU testbed: arithmetic word problems whose chains of thought carry *planted* overthinking.
 
-Each problem is a short story of 2-5 operations on a running total:
+Each problem is a short story of `min_ops`..`max_ops` operations on a running total:
 
     "Mia has 7 apples. She buys 3 more. She gives away 4. She then doubles them. How many apples
      does Mia have now?"
@@ -52,10 +52,10 @@ class TestbedSpec:
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    min_ops: int = 2
+    min_ops: int = 1
     max_ops: int = 4
     max_operand: int = 9
-    max_total: int = 99
+    max_total: int = 30
 
     def __post_init__(self) -> None:
         if self.min_ops < 1:
@@ -155,9 +155,14 @@ def make_problem(rng: random.Random, spec: TestbedSpec) -> dict[str, Any]:
     }
 
 
+def critical_steps(segments: list[dict[str, str]]) -> list[str]:
+    """The critical steps, one per operation, in order."""
+    return [s["text"] for s in segments if s["kind"] == "critical"]
+
+
 def critical_cot(segments: list[dict[str, str]]) -> str:
     """The CoT with every planted waste segment removed (the critical minimum)."""
-    return " ".join(s["text"] for s in segments if s["kind"] == "critical")
+    return " ".join(critical_steps(segments))
 
 
 def generate(split: str, size: int, seed: int, spec: TestbedSpec, exclude: set[str] | None = None) -> list[dict[str, Any]]:

@@ -1,4 +1,10 @@
-"""What the CoT `c` is for a reasoning model that thinks before it answers (one home for the rule).
+"""What the CoT `c` is, and `len(c)`: the one home of both rules.
+
+`len(c)` (`cot_length`) counts Model A's generated tokens without the stop token that ended them
+(EOS, or a reasoning model's `think_end`); a CoT cut off at the token cap has no stop token. Training
+(len(c)), curation (len(c_orig)), evaluation and the gate all count with it.
+
+For a reasoning model that thinks before it answers:
 
 An R1-style Model A writes `<think> … </think>` and then a summary that states the answer. For such a
 policy (`policy.think_end: "</think>"`), `c` is the think span: the chat template opens it (R1's
@@ -17,6 +23,13 @@ from __future__ import annotations
 from typing import Any
 
 from hawkeye.errors import ConfigError
+from hawkeye.generation.base import Generation
+
+
+def cot_length(gen: Generation) -> int:
+    """len(c): the generated tokens without the stop token that ended them."""
+    n = len(gen.token_ids)
+    return n - 1 if gen.finish_reason == "stop" and n > 0 else n
 
 
 def cot_stop_token_ids(model_cfg: Any, tokenizer: Any) -> tuple[int, ...]:
@@ -33,14 +46,12 @@ def cot_stop_token_ids(model_cfg: Any, tokenizer: Any) -> tuple[int, ...]:
     return (int(ids[0]),)
 
 
-def think_span(gen: Any, stop_ids: tuple[int, ...], tokenizer: Any) -> Any:
+def think_span(gen: Generation, stop_ids: tuple[int, ...], tokenizer: Any) -> Generation:
     """`c` of a completion that was generated past `think_end` (evaluation writes one greedy
     completion per question: A alone needs its summary, A → B only the think span). The tokens up to
     and including the first `think_end`, as a Generation that stopped there: with greedy decoding it
     is exactly what a generation stopped at `think_end` returns. A completion that never closes the
     span (cut at the cap, or EOS first) is `c` as it is."""
-    from hawkeye.generation.base import Generation
-
     for k, token in enumerate(gen.token_ids):
         if token in stop_ids:
             return Generation(text=tokenizer.decode(gen.token_ids[:k], skip_special_tokens=True),

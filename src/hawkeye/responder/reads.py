@@ -6,10 +6,15 @@ B's answer (1317 of 1319 GSM8K test cases). Here the answer is only ever read fr
 and `reward.answer_leak` says what B sees:
 
 - allow:    B reads the CoT as written (the paper's setting).
-- mask:     B reads the CoT with the VALUE of A's own answer replaced by `ANSWER_PLACEHOLDER`
-            everywhere it stands alone, and every other character kept. A's answer is what
-            `hawkeye.answers.extract_answer` finds (boxed, `####`, "the answer is", "Answer:", a
-            "Final Answer" heading); a CoT that states no answer is left unchanged. Numbers are
+- mask:     B reads the CoT with A's result hidden: every standalone occurrence of the VALUE of
+            A's stated answer and of A's last computed value is replaced by `ANSWER_PLACEHOLDER`,
+            and every other character is kept. So B has work to do: it must compute at least the
+            last operation itself. A's stated answer is what `hawkeye.answers.extract_answer`
+            finds (boxed, `####`, "the answer is", "Answer:", a "Final Answer" heading); its last
+            computed value is the number after the last "=" (with no "=" and no stated answer, the
+            last number). Both come from A's text alone, never from the gold answer. Hiding both
+            closes two leaks: a CoT that states no answer would show its last "= y" to B, and a
+            CoT that boxes some other number would show its real result there. Numbers are
             matched by value ("1,800", "1800.0"), never inside another number (118, 18.5, 1/18,
             \\frac{1}{18}).
 - penalize: B reads the CoT as written; the reward loses `leak_penalty` when the CoT states the gold answer.
@@ -41,15 +46,35 @@ def _value(number: str) -> Fraction:
     return Fraction(number.replace(",", ""))
 
 
-def mask_answer(cot: str) -> str:
-    """`cot` with every standalone occurrence of A's own extracted answer replaced by the placeholder."""
+# The value an equation computes: the number right after an "=" (a `$` may stand between).
+_COMPUTED = re.compile(r"=\s*\$?\s*(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)(?![\d.,]\d)")
+
+
+def last_computed_value(cot: str) -> str | None:
+    """The number after the last "=" of `cot` that is followed by one (None if there is none)."""
+    found = _COMPUTED.findall(cot)
+    return found[-1] if found else None
+
+
+def stated_results(cot: str) -> list[str]:
+    """What A's CoT gives as its result, as written: its stated answer and its last computed value
+    (the last number, when it states no answer and computes nothing)."""
     answer = extract_answer(cot)
-    if answer is None:
-        return cot
-    canonical = canonical_answer(answer)
-    if _PLAIN_NUMBER.fullmatch(canonical):
-        return _mask_number(cot, _value(canonical))
-    return _mask_literal(cot, answer.strip())
+    computed = last_computed_value(cot)
+    if answer is None and computed is None:
+        computed = extract_answer(cot, fallback_last_number=True)
+    return [r for r in (answer, computed) if r is not None]
+
+
+def mask_answer(cot: str) -> str:
+    """`cot` with every standalone occurrence of A's stated answer and last computed value replaced."""
+    for result in stated_results(cot):
+        canonical = canonical_answer(result)
+        if _PLAIN_NUMBER.fullmatch(canonical):
+            cot = _mask_number(cot, _value(canonical))
+        else:
+            cot = _mask_literal(cot, result.strip())
+    return cot
 
 
 def _mask_number(cot: str, value: Fraction) -> str:
@@ -78,7 +103,7 @@ def what_b_reads(cot: str, answer_leak: str) -> str:
     """The CoT as Model B is given it under `reward.answer_leak` (allow | mask | penalize).
 
     The one home of this rule. `hawkeye.prompts.responder_prompt` applies it and builds B's messages;
-    training (`collab.Responder`), evaluation (`evaluation.quality`, `evaluation.timing`), serving
+    training (`responder.model.Responder`), evaluation (`evaluation.quality`, `evaluation.timing`), serving
     (`serve.py`) and the warm-start gate all go through that, so B sees the same text in each."""
     if answer_leak == "mask":
         return mask_answer(cot)

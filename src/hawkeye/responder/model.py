@@ -3,7 +3,7 @@
 `Responder` wraps a generation backend around Model B. B is frozen: eval mode, no gradients, and
 it never enters the optimizer (it is a plain attribute of the training module, not a submodule).
 With `responder=none` (no `name_or_path`) there is no B: A's own completion is scored directly,
-the ablation under which the policy collapses to extremely short CoTs.
+the ablation of the paper's claim (1), that without B the policy collapses to very short CoTs.
 """
 
 from __future__ import annotations

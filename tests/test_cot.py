@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from conftest import compose_config
+from hawkeye.cot import cot_stop_token_ids, think_span
 from hawkeye.errors import ConfigError
 from hawkeye.generation.hf import HFBackend
 from hawkeye.models.load import load_model_and_tokenizer
 from hawkeye.models.tiny import add_stop_channel
 from hawkeye.prompts import reasoning_messages, render, responder_prompt
-from hawkeye.reasoning import cot_stop_token_ids, think_span
 
 THINK_MODEL = "tiny:qwen2?seed=0&think=1&eos=0"
 
@@ -37,7 +37,8 @@ def test_chat_template_opens_the_think_span(thinker: tuple) -> None:
 
 
 def test_rollouts_stop_at_think_end_and_c_is_the_think_span(thinker: tuple, tiny_models_dir: Path) -> None:
-    from hawkeye.training.module import GRPOModule, cot_length
+    from hawkeye.cot import cot_length
+    from hawkeye.training.module import GRPOModule
 
     model, tok = thinker
     cfg = compose_config(["experiment=smoke", f"policy.name_or_path='{THINK_MODEL}'", "policy.think_end='</think>'",
@@ -78,9 +79,9 @@ def test_evaluation_reads_the_think_span_of_a_greedy_completion(thinker: tuple) 
     """Evaluation writes one greedy completion per question (A alone answers with all of it) and gives
     B its think span: the same tokens and text as a greedy generation stopped at `</think>`, which is
     what training's rollouts produce. The systems table must use the span for A -> B."""
+    from hawkeye.cot import cot_length
     from hawkeye.evaluation import systems
     from hawkeye.generation.base import SamplingParams
-    from hawkeye.reward.reward import cot_length
 
     model, tok = thinker
     end = tok.convert_tokens_to_ids("</think>")

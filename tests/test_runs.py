@@ -14,16 +14,16 @@ import pytest
 
 from conftest import compose_config
 from hawkeye.errors import ConfigError, DataError, ModelError
-from hawkeye.evaluation.arms import discover_arm_runs, latency_run, trained_runs
 from hawkeye.evaluation.systems import evaluate_systems
 from hawkeye.evaluation.table import aggregate_arms, score_systems
 from hawkeye.generation.base import Generation
-from hawkeye.models.resolve import Model
+from hawkeye.models.resolve import Model, latency_run, trained_runs
+from hawkeye.runs import discover_arm_runs
 
 
 def make_arm(train_dir: Path, arm: str, seed: int, leak: str = "allow", responder: str = "tiny-responder",
              model_from: Path | None = None, **extra: Any) -> Path:
-    """An arm run folder as src/train.py leaves it: final/ and checkpoints/run.json."""
+    """An arm run folder as src/train.py leaves it: final/, config.json and checkpoints/mlflow_run.json."""
     run_dir = train_dir / arm / f"seed{seed}"
     final = run_dir / "final"
     if model_from is not None:
@@ -36,7 +36,8 @@ def make_arm(train_dir: Path, arm: str, seed: int, leak: str = "allow", responde
     config = {"tracking.arm": arm, "seed": seed, "reward.answer_leak": leak, "responder.name": responder,
               "lambda": 0.001, "alpha": 0.3, **extra}
     (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "checkpoints" / "run.json").write_text(json.dumps({"run_id": f"r-{arm}-{seed}", "config": config}))
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "checkpoints" / "mlflow_run.json").write_text(json.dumps({"run_id": f"r-{arm}-{seed}"}))
     return run_dir
 
 
@@ -80,9 +81,9 @@ def test_policy_checkpoint_choices(tmp_path: Path) -> None:
 
 def test_bad_arm_folders_fail_naming_the_file_and_key(tmp_path: Path) -> None:
     run_dir = make_arm(tmp_path, "b_allow", 1)
-    info = run_dir / "checkpoints" / "run.json"
+    info = run_dir / "config.json"
     data = json.loads(info.read_text())
-    del data["config"]["reward.answer_leak"]
+    del data["reward.answer_leak"]
     info.write_text(json.dumps(data))
     with pytest.raises(DataError, match=re.escape(f"{info}: config has no key 'reward.answer_leak'")):
         discover_arm_runs(tmp_path)
