@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from hawkeye.answers import answers_match, canonical_answer, exact_match, extract_answer
+from hawkeye.answers import answers_match, canonical_answer, exact_match, extract_answer, spell_out_e_notation
 
 EXTRACT_CASES = [
     ("So the total is \\boxed{42}.", "42"),
@@ -39,6 +39,10 @@ EXTRACT_CASES = [
     ("the answer is 1,800, since 18*100 = 1800", "1,800"),
     ("The answer is 4 pi.", "4 pi"),
     ("The answer is (1, 2).", "(1, 2)"),
+    # scientific e-notation is one number, boxed or stated
+    ("So \\boxed{1.5e-2}", "1.5e-2"),
+    ("The answer is 2E+5 atoms.", "2E+5"),
+    ("The answer is -3.2e4 because the sign flips", "-3.2e4"),
 ]
 
 
@@ -50,6 +54,20 @@ def test_extract_answer(text: str, expected: str | None) -> None:
 def test_extract_fallback_last_number() -> None:
     assert extract_answer("12 apples and 13 pears", fallback_last_number=True) == "13"
     assert extract_answer("no digits at all", fallback_last_number=True) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("so the total is 1e3", "1e3"),
+        ("about 1.5e-2 of it", "1.5e-2"),
+        ("2E+5 cells", "2E+5"),
+        ("it ends at -3.2e4.", "-3.2e4"),
+        ("7 then 1e3x", "3"),  # "1e3x" is no e-notation number: its exponent runs into a word
+    ],
+)
+def test_extract_fallback_last_number_in_e_notation(text: str, expected: str) -> None:
+    assert extract_answer(text, fallback_last_number=True) == expected
 
 
 MATCH_CASES = [
@@ -90,6 +108,33 @@ MATCH_CASES = [
     ("4", None, False),
     ("10", "10.0", True),
     ("10", "\\!10", True),
+    # scientific e-notation, in the gold or in the prediction (math-verify alone reads "1e3" as 3e)
+    ("1e3", "1000", True),
+    ("1000", "1e3", True),
+    ("1.5e-2", "0.015", True),
+    ("0.015", "1.5e-2", True),
+    ("2E+5", "200000", True),
+    ("200000", "2E+5", True),
+    ("-3.2e4", "-32000", True),
+    ("-32000", "-3.2e4", True),
+    ("1e-3", "\\frac{1}{1000}", True),
+    ("1e3", "10^{3}", True),
+    ("3", "3e0", True),
+    ("1000", "1e3 apples", True),
+    ("(1e3, 2e-1)", "(1000, 0.2)", True),
+    ("1e3", "1003", False),
+    ("1003", "1e3", False),
+    ("1e3", "-1000", False),
+    ("1.5e-2", "1.5", False),
+    ("1.5", "1.5e-2", False),
+    ("e3", "1000", False),  # an identifier, not a number
+    ("1000", "e3", False),
+    ("1000", "1e3x", False),
+    ("1e3", "e", False),
+    ("1000", "one thousand", False),
+    ("2e", "2e", True),  # 2 times Euler's number stays that
+    ("1e400", "1e400", True),  # too big to spell out: equal only to itself
+    ("1000", "1e999999999", False),
 ]
 
 
@@ -110,6 +155,15 @@ def test_answers_match_off_main_thread() -> None:
     worker.start()
     worker.join()
     assert results == [True]
+
+
+def test_spell_out_e_notation() -> None:
+    assert spell_out_e_notation("1.50e1") == "15"
+    assert spell_out_e_notation("(1e3, -2E-1)") == "(1000, -0.2)"
+    assert spell_out_e_notation("e3 + 2e + x1e3 + 1e3x") == "e3 + 2e + x1e3 + 1e3x"  # no mantissa, or glued
+    assert spell_out_e_notation("1e300") == "1" + "0" * 300
+    assert spell_out_e_notation("1e301") is None  # a megabyte of zeros would be no answer
+    assert spell_out_e_notation("1e-301") is None
 
 
 def test_canonical_answer() -> None:

@@ -6,7 +6,8 @@
   the next line); optionally the last number in the text. None when nothing is found. A stated
   number followed by prose ("18 because 9*2=18") is the number.
 - `answers_match` brings both sides to `canonical_answer` (dollar signs, thousands commas, units,
-  `%`, a trailing period dropped) and then asks math-verify, gold FIRST (its `verify` is asymmetric). It never raises.
+  `%`, a trailing period dropped), spells out numbers in scientific e-notation ("1.5e-2" -> "0.015")
+  and then asks math-verify, gold FIRST (its `verify` is asymmetric). It never raises.
 - math-verify's timeouts use SIGALRM, which only works on the main thread; elsewhere (Lightning
   workers, server threads) the timeouts are disabled.
 """
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import re
 import threading
+from decimal import Decimal
 
 from math_verify import parse, verify
 
 _TIMEOUT_S = 5
+# A scientific e-notation exponent ("1e3", "1.5e-2", "2E+5"); written after a number's digits.
+_EXP = r"(?:[eE][+-]?\d+)?"
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\b")
 _HASHES = re.compile(r"####\s*([^\n]+)")
@@ -32,13 +36,19 @@ _ANSWER_IS = re.compile(
 _ANSWER_HEADING = re.compile(r"^[#*\s]*final\s+answer[*\s]*:?[*\s]*\n\s*([^\n]+)", re.IGNORECASE | re.MULTILINE)
 # "18 because 9*2=18", "18, since ...", "18 dollars": a leading number, then words (not `\pi`, `sqrt`).
 _NUMBER_THEN_PROSE = re.compile(
-    r"^(\$?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?%?)(?:\s*[,;]\s+|\s+)(?!(?:pi|sqrt|sin|cos|tan|log|ln|i)\b)[A-Za-z]{2,}\b"
+    r"^(\$?-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?" + _EXP + r"%?)(?:\s*[,;]\s+|\s+)(?!(?:pi|sqrt|sin|cos|tan|log|ln|i)\b)[A-Za-z]{2,}\b"
 )
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+# An exponent must end its token: "1e3x" holds no e-notation number.
+_NUMBER = re.compile(r"(?:-?\d[\d,]*(?:\.\d+)?|-?\.\d+)(?:[eE][+-]?\d+\b)?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
 # "18 dollars", "$18.00 per hour", "5 apples." -> the leading number; not "3x + 1" or "2 \pi".
-_NUMBER_THEN_WORDS = re.compile(r"^(-?\d+(?:\.\d+)?)\s+[A-Za-z][A-Za-z\s/.'-]*$")
+_NUMBER_THEN_WORDS = re.compile(r"^(-?\d+(?:\.\d+)?" + _EXP + r")\s+[A-Za-z][A-Za-z\s/.'-]*$")
+
+# A number in e-notation standing alone (not "e3", "2e", "x1e3" or "1e3x"); the sign stays outside.
+_E_NUMBER = re.compile(r"(?<![\w.])(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+(?![\w.])")
+# Beyond this exponent the spelled-out decimal would be huge: such a number only equals itself.
+_MAX_EXPONENT = 300
 
 
 def _boxed_content(text: str, start: int) -> str | None:
@@ -118,6 +128,24 @@ def canonical_answer(s: str) -> str:
     return s
 
 
+def spell_out_e_notation(s: str) -> str | None:
+    """`s` with every standalone e-notation number written as a plain decimal ("-3.2e4" -> "-32000",
+    "1.5e-2" -> "0.015", exactly), or None when an exponent exceeds `_MAX_EXPONENT`. math-verify reads
+    a lowercase `e` as Euler's number ("1e3" -> 3e), so its own parse cannot be trusted with these."""
+    too_big = False
+
+    def plain(m: re.Match[str]) -> str:
+        nonlocal too_big
+        value = Decimal(m.group(0))
+        if abs(value.adjusted()) > _MAX_EXPONENT:
+            too_big = True
+            return m.group(0)
+        return format(value.normalize(), "f")
+
+    s = _E_NUMBER.sub(plain, s)
+    return None if too_big else s
+
+
 def answers_match(gold: str, pred: str | None) -> bool:
     """True if `pred` is mathematically equal to `gold`. Never raises."""
     if pred is None or gold is None:
@@ -125,6 +153,11 @@ def answers_match(gold: str, pred: str | None) -> bool:
     try:
         g, p = canonical_answer(gold), canonical_answer(pred)
         if not g or not p:
+            return False
+        if g == p:
+            return True
+        g, p = spell_out_e_notation(g), spell_out_e_notation(p)
+        if g is None or p is None:
             return False
         if g == p:
             return True

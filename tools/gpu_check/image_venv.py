@@ -1,15 +1,16 @@
-"""A CPU stand-in for the lent GPU machine's python: a fresh venv that sees only the image's packages.
+"""A CPU stand-in for the GPU box's Python: a fresh venv that sees only the GPU image's packages.
 
-    .venv/bin/python bench/gpu_simenv.py            # -> .device/sim/venv/bin/python (prints the path)
+    .venv/bin/python tools/gpu_check/image_venv.py   # -> .gpu_check/image_venv/venv/bin/python (prints it)
 
-The venv is made with the dev venv's base interpreter, without system site-packages, and its
-site-packages holds symlinks to those distributions of .venv whose names bench/gpu_image_packages.txt
-lists (the GPU image's package list) and what their .venv versions require, nothing else: no hydra-core, omegaconf, antlr4, mlflow, trl,
-math-verify, latex2sympy2, dvc, gguf, and not the editable `hawkeye` install. `bash bench/gpu_check.sh
---cpu` runs with it, so a wheel missing from the bundle fails here as it would there.
+The venv is made with the project venv's base interpreter, without system site-packages, and its
+site-packages holds symlinks to those distributions of .venv whose names image_packages.txt lists (the
+GPU image's package list) and what their .venv versions require, nothing else: no hydra-core, omegaconf,
+antlr4, mlflow, trl, math-verify, latex2sympy2, dvc, gguf, and not the editable `hawkeye` install.
+`bash tools/gpu_check/run.sh --cpu` runs with it, so a wheel missing from the bundle fails here as it
+would on the box.
 
-What it does not reproduce: the GPU image's versions (torch 2.11, transformers 5.17, Python 3.12; here
-the dev venv's), and packages the image has that the dev venv lacks.
+What it does not reproduce: the GPU image's versions (there torch 2.11, transformers 5.17, Python 3.12;
+here .venv's), and packages the image has that .venv lacks.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-LIST = Path(__file__).with_name("gpu_image_packages.txt")
-# Never linked, though a dev version of a listed package requires them (typer 0.29 -> pydantic): the
+ROOT = Path(__file__).resolve().parents[2]
+LIST = Path(__file__).with_name("image_packages.txt")
+# Never linked, though the .venv version of a listed package requires them (typer 0.29 -> pydantic): the
 # image lacks them, and mlflow needs them, so the bundle must bring them.
 HIDDEN = {"pydantic", "pydantic-core", "annotated-types", "typing-inspection"}
 
@@ -41,7 +42,7 @@ def image_packages() -> set[str]:
 
 
 def closure(wanted: set[str], installed: dict[str, md.Distribution]) -> set[str]:
-    """`wanted` plus the (non-extra) requirements of their .venv versions, transitively: the dev venv's
+    """`wanted` plus the (non-extra) requirements of their .venv versions, transitively: .venv's
     versions may need packages that the image's versions do not (huggingface-hub 2.x needs httpx2)."""
     from packaging.requirements import Requirement
 
@@ -74,10 +75,10 @@ def top_entries(dist: md.Distribution) -> set[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dest", default=str(ROOT / ".device/sim"))
+    ap.add_argument("--dest", default=str(ROOT / ".gpu_check" / "image_venv"))
     args = ap.parse_args()
     if sys.prefix == sys.base_prefix:
-        raise SystemExit("run this with the dev venv's python (.venv/bin/python): it mirrors that venv")
+        raise SystemExit("run this with the project's venv python (.venv/bin/python): it mirrors that venv")
     dest = Path(args.dest)
     venv = dest / "venv"
     shutil.rmtree(venv, ignore_errors=True)
