@@ -4,7 +4,8 @@
     python pipelines/train_arms.py arms.seeds=[1] arms.jobs=1
 
 Each run is `src/train.py` with the arm's overrides (one MLflow run each, tagged `arm`), written to
-${paths.train_dir}/<arm>/seed<seed>/; this stage writes ${paths.train_dir}/arms.json (timings).
+${paths.train_dir}/<arm>/seed<seed>/; this stage writes ${paths.train_dir}/timings.json (wall seconds per run:
+not hashed by DVC, see .dvcignore).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def main(cfg: DictConfig) -> None:
     cfg = hawkeye.runtime.start(cfg)
     load_train_rows(train_data_path(cfg))  # bad or missing data fails here, not in nine child runs
     timings = run_arms(cfg)
-    write_json(resolve(cfg.paths.train_dir) / "arms.json", {"seconds": timings})
+    write_json(resolve(cfg.paths.train_dir) / "timings.json", {"seconds": timings})
     for arm, seeds in timings.items():
         print(f"[train] {arm}: " + ", ".join(f"seed {s} {t:.0f} s" for s, t in seeds.items()))
 

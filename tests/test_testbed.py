@@ -14,8 +14,10 @@ from conftest import compose_config
 from hawkeye.config import validate
 from hawkeye.curation import waste
 from hawkeye.curation.rules import refine_with_rules
-from hawkeye.data.sources.testbed import TestbedSpec, critical_cot, generate
+from hawkeye.data.sources import testbed_reading
+from hawkeye.data.sources.testbed import TestbedSpec, critical_cot, critical_steps, generate
 from hawkeye.errors import ConfigError
+from hawkeye.responder.reads import ANSWER_PLACEHOLDER as M
 from hawkeye.warmstart import examples, gate, sft
 from hawkeye.warmstart.tokenizer import train_tokenizer
 
@@ -42,7 +44,7 @@ def evaluate_equation(step: str) -> tuple[int, int]:
 
 def test_critical_steps_follow_the_story_and_compute_the_answer(rows: list[dict]) -> None:
     for r in rows:
-        steps = examples._critical(r)
+        steps = critical_steps(r["segments"])
         events = r["question"].split(". ")[1:-1]  # the story's operations, in order
         assert len(steps) == len(events), r["id"]
         value = None
@@ -74,7 +76,12 @@ def test_generation_is_seeded_and_splits_disjoint() -> None:
 
 @pytest.mark.parametrize(
     ("override", "key"),
-    [("data.min_ops=0", "data.min_ops"), ("data.max_ops=1", "data.max_ops"), ("data.train_size=-3", "data.train_size"),
+    [("data.min_ops=0", "data.min_ops"), ("data.max_ops=0", "data.max_ops"), ("data.train_size=-3", "data.train_size"),
+     ("data.val_size=0", "data.val_size"), ("data.val_split=testbed_test", "data.val_split"),
+     ("warmstart.direct_fraction=1.5", "warmstart.direct_fraction"),
+     ("warmstart.direct_fraction=-0.1", "warmstart.direct_fraction"),
+     ("collapse.length_fraction=0", "collapse.length_fraction"), ("collapse.accuracy_drop=2", "collapse.accuracy_drop"),
+     ("collapse.window_steps=0", "collapse.window_steps"), ("+collapse.fraction=0.5", "collapse.fraction"),
      ("data.max_operand=1", "data.max_operand"), ("data.max_total=5", "data.max_total"),
      ("arms.run=[b_allow,nope]", "arms.run"), ("arms.jobs=0", "arms.jobs"),
      ("warmstart.a.hidden=90", "warmstart.a.hidden"), ("warmstart.b.steps=0", "warmstart.b.steps")],
@@ -93,18 +100,47 @@ def test_tokenizer_digits_single_tokens_and_chat_template(tok, rows: list[dict])
     assert rendered.endswith("<|im_start|>assistant\n") and tok.eos_token == "<|im_end|>"
 
 
-def test_b_views(rows: list[dict]) -> None:
-    r = next(r for r in rows if len(examples._critical(r)) >= 3)
-    steps, boxed = examples._critical(r), f"\\boxed{{{r['answer']}}}"
+def test_b_views_follow_one_rule(rows: list[dict]) -> None:
+    """B's target: the critical steps from the first one whose result it cannot read, then the answer;
+    under mask the last shown result is hidden, so B always computes at least one step."""
+    r = next(r for r in rows if len(critical_steps(r["segments"])) >= 3)
+    steps, boxed = critical_steps(r["segments"]), f"\\boxed{{{r['answer']}}}"
     rng = random.Random(0)
-    for _ in range(10):  # the last one or two steps are missing, and B's target finishes them
+    for _ in range(20):  # the last one or two steps are missing, and B's target finishes them
         cot, target = examples.b_view(r, "partial", rng)
-        missing = len(steps) - len(cot.split(". "))
-        assert missing in (1, 2) and cot == " ".join(steps[:-missing])
+        shown = cot.removesuffix(cot[cot.find(" \\boxed"):] if "\\boxed" in cot else "")
+        missing = len(steps) - len(shown.split(". "))
+        assert missing in (1, 2) and shown == " ".join(steps[:-missing])
         assert target == " ".join(steps[-missing:]) + " " + boxed
+        cot, target = examples.b_view(r, "masked_partial", rng)
+        assert M in cot and target.startswith(next(s for s in reversed(steps) if s.split(": ")[0] in cot))
     assert examples.b_view(r, "none", rng) == ("", boxed)
     assert examples.b_view(r, "critical", rng) == (" ".join(steps) + " " + boxed, boxed)
     assert examples.b_view(r, "full", rng) == (r["reference_cot"] + " " + boxed, boxed)
+    cot, target = examples.b_view(r, "masked_critical", rng)
+    assert cot.endswith(f"= {M}. \\boxed{{{M}}}") and target == f"{steps[-1]} {boxed}"
+    cot, target = examples.b_view(r, "masked_full", rng)
+    assert r["answer"] not in re.findall(r"\d+", cot) and target == f"{steps[-1]} {boxed}"
+    one = next(r for r in rows if len(critical_steps(r["segments"])) == 1)
+    cot, target = examples.b_view(one, "partial", rng)  # a one-step question: its step, unboxed
+    assert cot == critical_steps(one["segments"])[0] and target == f"\\boxed{{{one['answer']}}}"
+    with pytest.raises(ValueError, match="unknown B view 'masked'"):
+        examples.b_view(r, "masked", rng)
+
+
+def test_reading_a_cot_back_labels_every_sentence_and_checks_the_arithmetic(rows: list[dict]) -> None:
+    for r in rows:
+        labelled = testbed_reading.as_segments(f"{r['reference_cot']} \\boxed{{{r['answer']}}}")
+        assert [x["kind"] for x in labelled[:-1]] == [x["kind"] for x in r["segments"]]
+        assert labelled[-1]["kind"] == "answer"
+        kept = testbed_reading.steps_kept(r["reference_cot"], r)
+        assert all(kept.kept) and all(kept.correct) and not kept.leaves_last_to_b
+    r = next(r for r in rows if len(critical_steps(r["segments"])) >= 3)
+    steps = critical_steps(r["segments"])
+    wrong = steps[1].rsplit("= ", 1)[0] + "= 99."  # the story's step, a wrong result
+    kept = testbed_reading.steps_kept(" ".join([steps[0], wrong]), r)
+    assert kept.kept[:2] == [True, True] and kept.correct[:2] == [True, False] and kept.leaves_last_to_b
+    assert testbed_reading.steps_kept("\\boxed{3}", r).no_steps
 
 
 def test_waste_scores(tok, rows: list[dict]) -> None:
@@ -121,13 +157,24 @@ def test_waste_scores(tok, rows: list[dict]) -> None:
 
 
 def test_gate_failure_names_metric_value_and_threshold() -> None:
-    metrics = {"a_greedy": 0.5, "a_sampled": 0.6, "a_direct": 0.1, "b_alone": 0.05, "b_with_cot": 0.5,
-               "truncated": 0.0}
+    metrics = {"a_greedy": 0.5, "a_sampled": 0.6, "a_direct": 0.1, "b_alone": 0.05, "truncated": 0.0,
+               "b_finish/mask": 0.2, "b_reads_c_orig/mask": 0.5}
     cfg = validate(compose_config(["experiment=testbed"]))
-    results = gate.checks(metrics, cfg.warmstart.gate)
-    with pytest.raises(gate.GateError, match=r"a_greedy=0\.500 \(needs >= 0\.8\)"):
+    results = gate.checks(metrics, cfg.warmstart.gate, ["mask"])
+    with pytest.raises(gate.GateError, match=r"a_greedy=0\.500 \(needs >= 0\.8\).*b_finish/mask=0\.200 \(needs >= 0\.425\)"):
         gate.enforce(results)
-    gate.enforce(gate.checks({**metrics, "a_greedy": 0.9, "b_with_cot": 0.85}, cfg.warmstart.gate))
+    gate.enforce(gate.checks({**metrics, "a_greedy": 0.9, "b_finish/mask": 0.8, "b_reads_c_orig/mask": 0.85},
+                             cfg.warmstart.gate, ["mask"]))
+    assert not any(c.metric == "a_direct" for c in results)  # reported by operations, never gated
+
+
+def test_the_gate_checks_b_under_every_rule_an_arm_with_b_reads_by() -> None:
+    from hawkeye.training.arms import reading_rules
+
+    cfg = validate(compose_config(["experiment=testbed"]))
+    assert sorted(reading_rules(cfg)) == ["allow", "mask"]
+    only_no_b = validate(compose_config(["experiment=testbed", "arms.run=[no_b]"]))
+    assert reading_rules(only_no_b) == []
 
 
 class Crash(Exception):

@@ -168,14 +168,15 @@ def test_non_finite_reward_stops_the_run_naming_the_step(
 
 
 def test_collapse_is_detected_and_stops_a_real_run(tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str) -> None:
-    """The no-B ablation with a heavy penalty: A's CoTs shrink below the collapse threshold
-    (collapse_fraction·α·len(c_orig) = 0.5·0.3·20 = 3 tokens) with no EM gain, the run is tagged,
-    and stop_on_collapse ends it before max_steps."""
+    """The no-B ablation with a heavy penalty: A's CoTs shrink below the collapse line (rows without ground
+    truth: critical content = collapse.critical_share·len(c_orig) = 0.3·20 = 6 tokens, the line half of it)
+    while EM does not rise (random models: accuracy_drop=0 asks for no EM gain), the run is tagged, and
+    stop_on_collapse ends it before max_steps."""
     _curated(tmp_path, orig_tokens=20)
     max_steps = 6
     train_app.main(compose_config([*smoke_overrides, "responder=none", "lambda=1.0", "alpha=0.3", "grpo.group_size=4",
                                    "grpo.lr=0.02", f"grpo.max_steps={max_steps}", "trainer.stop_on_collapse=true",
-                                   "trainer.checkpoint_every_n_steps=100"]))
+                                   "collapse.accuracy_drop=0", "trainer.checkpoint_every_n_steps=100"]))
     (run,) = _runs()
     assert run.info.status == "FINISHED"
     assert run.data.tags["collapse"] == "true"
@@ -183,20 +184,24 @@ def test_collapse_is_detected_and_stops_a_real_run(tmp_path: Path, smoke_overrid
     curve = list(csv.DictReader((tmp_path / "train" / "collapse_curve.tsv").open(), delimiter="\t"))
     lengths = [float(r["cot_tokens_mean"]) for r in curve]
     assert [int(r["step"]) for r in curve] == list(range(step + 1)) and step + 1 < max_steps  # stopped there
-    assert lengths[0] > 3.0 > lengths[-1]  # it was long, and it shrank below the threshold
-    assert json.loads((tmp_path / "train" / "metrics.json").read_text())["target_cot_tokens"] == pytest.approx(6.0)
+    assert {float(r["critical_tokens_mean"]) for r in curve} == {pytest.approx(6.0)}
+    k = min(10, len(lengths) // 2)
+    assert lengths[0] > 3.0 > sum(lengths[-k:]) / k  # it was long, and its last k steps fell below the line
 
 
-def test_collapse_detector_flags_short_cots_without_em_gain() -> None:
+def test_collapse_detector_applies_the_one_definition() -> None:
+    from hawkeye.collapse import CollapseConfig
     from hawkeye.training.callbacks import CollapseDetector
 
     tags = {}
     logger = SimpleNamespace(experiment=SimpleNamespace(set_tag=lambda rid, k, v: tags.__setitem__(k, v)), run_id="r")
     trainer = SimpleNamespace(logger=logger, should_stop=False)
-    det = CollapseDetector(threshold_tokens=10.0, stop=True)
-    for step, (length, em) in enumerate([(50, 0.5), (8, 0.75), (4, 0.5)]):
-        module = SimpleNamespace(step_metrics={"step": step, "cot_tokens_mean": length, "em": em, "empty_fraction": 0.0})
+    det = CollapseDetector(vars(CollapseConfig(length_fraction=0.5, accuracy_drop=0.1, window_steps=1)), stop=True)
+    # (CoT tokens, critical tokens, EM) per step; the line is 0.5 x 20 = 10 tokens
+    for step, (length, critical, em) in enumerate([(50, 20, 0.5), (8, 20, 0.75), (12, 20, 0.25), (4, 20, 0.3)]):
+        module = SimpleNamespace(step_metrics={"step": step, "cot_tokens_mean": length, "critical_tokens_mean": critical,
+                                               "em": em})
         det.on_train_batch_end(trainer, module, None, None, step)
-        if step < 2:  # step 1 is short but EM is still improving
+        if step < 3:  # step 1 is short but EM rose; step 2 lost EM but is above the line
             assert det.collapsed_at is None and not trainer.should_stop
-    assert det.collapsed_at == 2 and tags == {"collapse": "true", "collapse_step": "2"} and trainer.should_stop
+    assert det.collapsed_at == 3 and tags == {"collapse": "true", "collapse_step": "3"} and trainer.should_stop

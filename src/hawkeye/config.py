@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from hawkeye.collapse import CollapseConfig
 from hawkeye.curation.config import CurateConfig
 from hawkeye.data.config import DataConfig
 from hawkeye.errors import ConfigError
@@ -51,6 +52,7 @@ GROUP_SCHEMAS: dict[str, type] = {
     "tracking": TrackingConfig,
     "warmstart": WarmstartConfig,
     "arms": ArmsConfig,
+    "collapse": CollapseConfig,
     "paths": PathsConfig,
 }
 SCALARS: dict[str, tuple[type, ...]] = {

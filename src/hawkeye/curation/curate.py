@@ -40,6 +40,7 @@ from hawkeye.curation import waste
 from hawkeye.curation.llm_refine import llm_refine
 from hawkeye.curation.rules import refine_with_rules
 from hawkeye.data.schema import CuratedRow, Row, make_curated_row, read_rows, validate_curated_rows
+from hawkeye.data.sources.testbed_reading import critical_tokens
 from hawkeye.files import atomic_open, write_json, write_jsonl
 from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
 from hawkeye.paths import resolve
@@ -143,6 +144,7 @@ def curate_rows(
                 cot_refined_tokens=ref_tokens,
                 refine_rejected=reason is not None,
                 flags=flags,
+                cot_critical_tokens=critical_tokens(row, tok) if row.get("segments") else None,
             )
         )
     return out

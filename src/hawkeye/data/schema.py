@@ -20,7 +20,8 @@ comparison (`hawkeye.answers.canonical_answer`: "$", "%") is refused: no answer 
 Curated row (`CuratedRow`, `${paths.curated_dir}/{train,test}.jsonl`): a prepared row plus
 
     {"cot_orig": str, "cot_orig_tokens": int >= 0, "orig_correct": bool, "cot_refined": str,
-     "cot_refined_tokens": int >= 0, "refine_rejected": bool, "flags": [str, ...]}
+     "cot_refined_tokens": int >= 0, "refine_rejected": bool, "flags": [str, ...],
+     "cot_critical_tokens": int > 0}        # optional: rows with ground truth (testbed) only
 
 (see `hawkeye.curation.curate`). `cot_orig_tokens` is 0 for an empty generation (kept and
 flagged); training divides by it, so its reader (`read_curated_rows(..., for_training=True)`)
@@ -169,7 +170,12 @@ CURATED_FIELDS: dict[str, type] = {
 TOKEN_COUNTS = ("cot_orig_tokens", "cot_refined_tokens")
 
 
-class CuratedRow(Row):
+# The length of the row's critical steps in Model A tokens (ground truth: the testbed's segments):
+# collapse's reference (`hawkeye.collapse`).
+CRITICAL_TOKENS = "cot_critical_tokens"
+
+
+class CuratedRow(Row, total=False):
     cot_orig: str
     cot_orig_tokens: int
     orig_correct: bool
@@ -177,13 +183,18 @@ class CuratedRow(Row):
     cot_refined_tokens: int
     refine_rejected: bool
     flags: list[str]
+    cot_critical_tokens: int
 
 
 def make_curated_row(row: Row, *, cot_orig: str, cot_orig_tokens: int, orig_correct: bool, cot_refined: str,
-                     cot_refined_tokens: int, refine_rejected: bool, flags: list[str]) -> CuratedRow:
-    return CuratedRow(**row, cot_orig=cot_orig, cot_orig_tokens=cot_orig_tokens, orig_correct=orig_correct,
-                      cot_refined=cot_refined, cot_refined_tokens=cot_refined_tokens,
-                      refine_rejected=refine_rejected, flags=list(flags))
+                     cot_refined_tokens: int, refine_rejected: bool, flags: list[str],
+                     cot_critical_tokens: int | None = None) -> CuratedRow:
+    out = CuratedRow(**row, cot_orig=cot_orig, cot_orig_tokens=cot_orig_tokens, orig_correct=orig_correct,
+                     cot_refined=cot_refined, cot_refined_tokens=cot_refined_tokens,
+                     refine_rejected=refine_rejected, flags=list(flags))
+    if cot_critical_tokens is not None:
+        out[CRITICAL_TOKENS] = cot_critical_tokens
+    return out
 
 
 def _is_count(n: Any, minimum: int) -> bool:
@@ -202,7 +213,10 @@ def validate_curated_row(row: Any, path: str | os.PathLike[str], line: int,
         if field in row and not _is_count(row[field], minimum):
             kind = "positive" if minimum else "non-negative"
             raise DataError(f"{where}: {field}={row[field]!r} must be a {kind} integer")
-    prepared = validate_row({k: v for k, v in row.items() if k not in CURATED_FIELDS}, path, line)
+    if CRITICAL_TOKENS in row and not _is_count(row[CRITICAL_TOKENS], 1):
+        raise DataError(f"{where}: {CRITICAL_TOKENS}={row[CRITICAL_TOKENS]!r} must be a positive integer")
+    prepared = validate_row({k: v for k, v in row.items() if k not in CURATED_FIELDS and k != CRITICAL_TOKENS},
+                            path, line)
     for field, kind in CURATED_FIELDS.items():
         if field not in row:
             raise DataError(f"{where}: missing field '{field}'")
@@ -211,7 +225,8 @@ def validate_curated_row(row: Any, path: str | os.PathLike[str], line: int,
             raise DataError(f"{where}: field '{field}' must be {kind.__name__}, got {type(value).__name__}")
     if not all(isinstance(f, str) for f in row["flags"]):
         raise DataError(f"{where}: field 'flags'={row['flags']!r} must be a list of strings")
-    return make_curated_row(prepared, **{f: row[f] for f in CURATED_FIELDS})
+    return make_curated_row(prepared, **{f: row[f] for f in CURATED_FIELDS},
+                            cot_critical_tokens=row.get(CRITICAL_TOKENS))
 
 
 def validate_curated_rows(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str],

@@ -48,12 +48,6 @@ class EvalConfig:
     # Intervals: percentile bootstrap over questions, resampled jointly for every row (paired), seeded.
     confidence: float = 0.95
     bootstrap_resamples: int = 2000
-    # The report's collapse verdict per arm run: the last steps' CoT < collapse_length_fraction ·
-    # α · len(c_orig) AND training EM dropped by more than collapse_accuracy_drop (0.10 = 10 points)
-    # between the first and the last `em_window_steps` steps (averaged: per-step EM is noisy).
-    collapse_length_fraction: float = 0.5
-    collapse_accuracy_drop: float = 0.10
-    em_window_steps: int = 10
 
     def __post_init__(self) -> None:
         for key in ("max_new_tokens", "responder_max_new_tokens"):
@@ -81,11 +75,5 @@ class EvalConfig:
             raise ConfigError(f"confidence={self.confidence} must be in (0, 1)")
         if self.bootstrap_resamples < 100:
             raise ConfigError(f"bootstrap_resamples={self.bootstrap_resamples} must be >= 100")
-        if not 0 < self.collapse_length_fraction <= 1:
-            raise ConfigError(f"collapse_length_fraction={self.collapse_length_fraction} must be in (0, 1]")
-        if not 0 <= self.collapse_accuracy_drop <= 1:
-            raise ConfigError(f"collapse_accuracy_drop={self.collapse_accuracy_drop} must be in [0, 1]")
-        if self.em_window_steps < 1:
-            raise ConfigError(f"em_window_steps={self.em_window_steps} must be >= 1")
         if not self.latency_arm:
             raise ConfigError("latency_arm='' must name an arm (a folder under paths.train_dir)")

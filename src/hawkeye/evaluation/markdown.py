@@ -44,25 +44,49 @@ def _pm(mean: Any, sd: Any, scale: float = 1.0, digits: int = 1) -> str:
 def quality_table(rows: list[dict[str, Any]], confidence: float = 0.95) -> str:
     """One row per system: accuracy and the token delta vs Baseline with their bootstrap intervals."""
     ci = f"{100 * confidence:g}% CI"
-    lines = [f"| System | Accuracy (%) [{ci}] | CoT tokens | Δ CoT tokens vs Baseline [{ci}] | Compression (%) | "
-             "B tokens |", "|---|---|---|---|---|---|"]
+    lines = [f"| System | Accuracy (%) [{ci}] | Δ accuracy vs Baseline (points) [{ci}] | CoT tokens | "
+             f"Δ CoT tokens vs Baseline [{ci}] | Compression (%) | B tokens |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        delta = "–" if r["key"] == "baseline" else _fmt(r["token_delta"], 1) + _interval(
-            r["token_delta_ci_low"], r["token_delta_ci_high"])
+        base = r["key"] == "baseline"
+        delta = "–" if base else _fmt(r["token_delta"], 1) + _interval(r["token_delta_ci_low"], r["token_delta_ci_high"])
+        acc_delta = "–" if base else _fmt(100 * r["accuracy_delta"], 1) + _interval(
+            r["accuracy_delta_ci_low"], r["accuracy_delta_ci_high"], 100)
         lines.append(f"| {r['label']} | {_pct(r['accuracy'])}{_interval(r['accuracy_ci_low'], r['accuracy_ci_high'], 100)} "
-                     f"| {_fmt(r['cot_tokens'], 1)} | {delta} | "
-                     f"{'–' if r['key'] == 'baseline' else _pct(r['compression'])} | {_fmt(r['b_tokens'], 1)} |")
+                     f"| {acc_delta} | {_fmt(r['cot_tokens'], 1)} | {delta} | "
+                     f"{'–' if base else _pct(r['compression'])} | {_fmt(r['b_tokens'], 1)} |")
+    return "\n".join(lines) + "\n"
+
+
+REMOVAL_COLUMNS = (("steps_kept", "Critical steps kept (%)"), ("kept_correct", "Kept steps correct (%)"),
+                   ("waste_left", "Waste left (% of base A's)"), ("leaves_last", "Stops before the last step (%)"),
+                   ("no_steps", "No step at all (%)"))
+
+
+def removal_table(rows: list[dict[str, Any]]) -> str:
+    """What compression removed, per Model A (its A-alone row; ground-truth datasets only)."""
+    alone = [r for r in rows if r["reader"] == "A alone" and any(k.startswith("removal_") for k in r)]
+    if not alone:
+        return ""
+    lines = ["| Model A | " + " | ".join(label for _, label in REMOVAL_COLUMNS) + " |",
+             "|---|" + "---|" * len(REMOVAL_COLUMNS)]
+    for r in alone:
+        name = "Base A" if r["key"] == "baseline" else f"{r['arm']} seed{r['seed']}"
+        lines.append(f"| {name} | " + " | ".join(_pct(r.get(f"removal_{k}")) for k, _ in REMOVAL_COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 
 def arms_table(arms: list[dict[str, Any]]) -> str:
     """Per arm and system: mean ± sample sd over seeds (no ± for a single seed)."""
-    lines = ["| Arm | Trained with B | B reads CoT | System | Seeds | Accuracy (%) | CoT tokens | Compression (%) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| Arm | Trained with B | B reads CoT | System | Seeds | Accuracy (%) | Δ accuracy vs Baseline, seeds "
+             "pooled (points) [95% CI] | CoT tokens | Compression (%) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for a in arms:
+        pooled = _fmt(100 * a["accuracy_delta_pooled"], 1) + _interval(
+            a["accuracy_delta_pooled_ci_low"], a["accuracy_delta_pooled_ci_high"], 100) \
+            if "accuracy_delta_pooled" in a else "–"
         lines.append(
             f"| {a['arm']} | {'yes' if a['uses_b_in_training'] else 'no'} | {a['answer_leak']} | {a['reader']} | "
-            f"{len(a['seeds'])} | {_pm(a['accuracy_mean'], a['accuracy_sd'], 100)} | "
+            f"{len(a['seeds'])} | {_pm(a['accuracy_mean'], a['accuracy_sd'], 100)} | {pooled} | "
             f"{_pm(a['cot_tokens_mean'], a['cot_tokens_sd'])} | {_pm(a['compression_mean'], a['compression_sd'], 100)} |")
     return "\n".join(lines) + "\n"
 
@@ -130,6 +154,8 @@ def dataset_sections(results: dict[str, dict[str, Any]], confidence: float, head
     out = []
     for name, r in results.items():
         out += [f"{heading} {name} ({r.get('n', '?')} questions)", "", quality_table(r["systems"], confidence)]
+        if removal := removal_table(r["systems"]):
+            out += ["What compression removed (against the ground truth; `hawkeye.evaluation.removal`):", "", removal]
         if r.get("arms"):
             out += ["Per arm, mean ± sample sd over seeds:", "", arms_table(r["arms"])]
         if (r.get("latency") or {}).get("methods"):

@@ -86,7 +86,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                            tags={"dataset": name, "latency_system": full_key,
                                  **{f"model.{r}": p for r, p in context["models"].items()}}):
                 table = score_systems(systems, float(ev.confidence), int(ev.bootstrap_resamples), int(cfg.seed))
-                arms = aggregate_arms(table)
+                arms = aggregate_arms(table, systems, float(ev.confidence), int(ev.bootstrap_resamples), int(cfg.seed))
                 poster = poster_quality(table, full_key)
                 metrics = _numeric(poster, (names.EVAL,))
                 for row in table:

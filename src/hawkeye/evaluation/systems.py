@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from hawkeye.cot import cot_stop_token_ids, think_span
 from hawkeye.evaluation import quality as q
+from hawkeye.evaluation.removal import removal, waste_tokens
 from hawkeye.evaluation.table import BASELINE, SystemResult
 from hawkeye.generation.base import GenerationBackend
 from hawkeye.models.resolve import Model
@@ -48,12 +49,18 @@ def evaluate_systems(
 
     cots: dict[tuple[int, str], list[Any]] = {}   # A's whole completion: what A alone answers with
     spans: dict[tuple[int, str], list[Any]] = {}  # c: what B reads and len(c) counts
+    removed: dict[tuple[int, str], dict[str, float]] = {}  # what compression removed (ground truth only)
+    base_waste: dict[str, int] = {}
     for i, (_, model) in enumerate(a_models):
         with open_backend(model) as a:
             stop_ids = cot_stop_token_ids(cfg.policy, a.tokenizer)
-            for name in datasets:
+            for name, rows in datasets.items():
                 cots[i, name] = q.reason(a, questions[name], cap_a, seed)
                 spans[i, name] = [think_span(g, stop_ids, a.tokenizer) for g in cots[i, name]]
+                texts = [g.text for g in spans[i, name]]
+                if i == 0:  # the base A's waste: what "waste left" is measured against
+                    base_waste[name] = waste_tokens(texts, rows, a.tokenizer)
+                removed[i, name] = removal(texts, rows, a.tokenizer, base_waste[name])
 
     out: dict[str, tuple[list[SystemResult], Rows]] = {}
     with open_backend(responder) as b:
@@ -62,7 +69,7 @@ def evaluate_systems(
             for i, (run, _) in enumerate(a_models):
                 alone_key, with_b_key = system_keys(run)
                 leak = str(cfg.reward.answer_leak) if run is None else run.answer_leak
-                meta: dict[str, Any] = {"answer_leak": leak}
+                meta: dict[str, Any] = {"answer_leak": leak, "removal": removed[i, name]}
                 if run is not None:
                     meta.update(arm=run.arm, seed=run.seed, uses_b_in_training=run.uses_b)
                 label = "Base A" if run is None else f"{run.arm} seed{run.seed}"

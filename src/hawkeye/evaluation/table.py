@@ -40,6 +40,7 @@ class SystemResult:
     seed: int | None = None
     uses_b_in_training: bool | None = None
     answer_leak: str | None = None
+    removal: dict[str, float] = field(default_factory=dict)  # what compression removed (evaluation.removal)
 
 
 def score_systems(systems: list[SystemResult], confidence: float, n_resamples: int, seed: int) -> list[dict[str, Any]]:
@@ -58,16 +59,21 @@ def score_systems(systems: list[SystemResult], confidence: float, n_resamples: i
         acc_ci = mean_interval(s.correct, confidence, n_resamples, seed)
         delta_ci = paired_delta_interval(s.cot_tokens, base.cot_tokens, confidence, n_resamples, seed) \
             if has_cot else (math.nan, math.nan)
+        acc_delta_ci = paired_delta_interval(s.correct, base.correct, confidence, n_resamples, seed)
         rows.append({
             "order": order, "key": s.key, "label": s.label, "reader": s.reader, "arm": s.arm, "seed": s.seed,
             "uses_b_in_training": s.uses_b_in_training, "answer_leak": s.answer_leak, "n": n,
             "accuracy": float(np.mean(s.correct)) if n else math.nan,
             "accuracy_ci_low": acc_ci[0], "accuracy_ci_high": acc_ci[1],
+            # the paired difference to the Baseline (same questions), with its interval
+            "accuracy_delta": float(np.mean(s.correct) - np.mean(base.correct)) if n else math.nan,
+            "accuracy_delta_ci_low": acc_delta_ci[0], "accuracy_delta_ci_high": acc_delta_ci[1],
             "cot_tokens": tokens if has_cot else math.nan,
             "token_delta": tokens - base_tokens if has_cot else math.nan,
             "token_delta_ci_low": delta_ci[0], "token_delta_ci_high": delta_ci[1],
             "compression": 1.0 - tokens / base_tokens if has_cot and base_tokens else math.nan,
             "b_tokens": float(np.mean(s.b_tokens)) if s.b_tokens else 0.0,
+            **{f"removal_{k}": v for k, v in s.removal.items()},
         })
     return rows
 
@@ -78,8 +84,16 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else math.nan
 
 
-def aggregate_arms(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (arm, reader): mean ± sd over seeds of accuracy, CoT tokens and compression."""
+def aggregate_arms(rows: list[dict[str, Any]], systems: list[SystemResult], confidence: float, n_resamples: int,
+                   seed: int) -> list[dict[str, Any]]:
+    """Per (arm, reader): mean ± sd over seeds of accuracy, CoT tokens, compression and what compression
+    removed; and the arm's accuracy difference to the Baseline pooled over its seeds, with a paired
+    interval over questions (question i's correctness averaged over the seeds, against the Baseline's)."""
+    base = next(s for s in systems if s.key == BASELINE)
+    per_question: dict[tuple[str, str], list[list[bool]]] = {}
+    for s in systems:
+        if s.arm is not None:
+            per_question.setdefault((s.arm, s.reader), []).append(s.correct)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         if r["arm"] is not None:
@@ -89,8 +103,14 @@ def aggregate_arms(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         agg: dict[str, Any] = {"arm": arm, "reader": reader, "seeds": sorted(m["seed"] for m in members),
                                "uses_b_in_training": members[0]["uses_b_in_training"],
                                "answer_leak": members[0]["answer_leak"]}
-        for metric in ("accuracy", "cot_tokens", "compression", "token_delta"):
+        metrics = ["accuracy", "accuracy_delta", "cot_tokens", "compression", "token_delta",
+                   *(k for k in members[0] if k.startswith("removal_"))]
+        for metric in metrics:
             agg[f"{metric}_mean"], agg[f"{metric}_sd"] = _mean_sd([m[metric] for m in members])
+        pooled = np.mean(np.asarray(per_question[arm, reader], dtype=float), axis=0)
+        agg["accuracy_delta_pooled"] = float(pooled.mean() - np.mean(base.correct))
+        agg["accuracy_delta_pooled_ci_low"], agg["accuracy_delta_pooled_ci_high"] = paired_delta_interval(
+            pooled, base.correct, confidence, n_resamples, seed)
         out.append(agg)
     return out
 

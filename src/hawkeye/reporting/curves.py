@@ -1,13 +1,9 @@
-"""What each arm run did in training, in numbers: CoT length relative to c_orig and training EM,
-first → last, per run and as mean ± spread over an arm's seeds, and the collapse verdict.
+"""What each arm run did in training, in numbers: CoT length (relative to c_orig and to the critical
+content) and training EM, first → last, per run and as mean ± spread over an arm's seeds, and the
+collapse verdict (`hawkeye.collapse`: the one definition the training detector uses too).
 
 Per-step EM is the mean over one step's few questions, so it is noisy: "first" and "last" are
-means over the first and the last k steps, k = min(eval.em_window_steps, steps // 2) (so the two
-windows never overlap), and the report says k. Length is averaged over the same windows.
-
-Collapse (a definition, stated in the report): over the last k steps, mean CoT length <
-f · α · len(c_orig) (f = eval.collapse_length_fraction, α = the run's own alpha) AND training EM
-fell by more than eval.collapse_accuracy_drop between the first and the last k steps.
+means over the first and the last k steps (`hawkeye.collapse.window`), and the report says k.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hawkeye.collapse import Verdict, verdict
 from hawkeye.errors import DataError
 from hawkeye.runs import TrainedRun
 
@@ -31,12 +28,17 @@ class Curve:
 
     steps: list[int]
     cot_tokens: list[float]
-    orig_tokens: list[float]    # mean len(c_orig) of the step's questions
+    orig_tokens: list[float]      # mean len(c_orig) of the step's questions
+    critical_tokens: list[float]  # mean critical content of the step's questions (collapse's reference)
     em: list[float]
 
     @property
     def relative_length(self) -> list[float]:
         return [c / o if o else math.nan for c, o in zip(self.cot_tokens, self.orig_tokens, strict=True)]
+
+    @property
+    def critical_ratio(self) -> list[float]:
+        return [c / o if o else math.nan for c, o in zip(self.cot_tokens, self.critical_tokens, strict=True)]
 
 
 def _step_rows(metrics: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -47,9 +49,11 @@ def _step_rows(metrics: dict[str, Any]) -> list[dict[str, Any]] | None:
     return None
 
 
-def read_curve(run: TrainedRun) -> Curve:
-    """The run's per-step cot_tokens_mean, orig_tokens_mean and em, from `metrics.json` rows, else from
-    `collapse_curve.tsv` with len(c_orig) = metrics.json's target_cot_tokens / α (the train-set mean)."""
+def read_curve(run: TrainedRun, rule: Any) -> Curve:
+    """The run's per-step cot_tokens_mean, orig_tokens_mean, critical_tokens_mean and em, from the
+    `metrics.json` curve, else from `collapse_curve.tsv` (len(c_orig) = metrics.json's target_cot_tokens / α,
+    the train-set mean). A run logged before the critical content was recorded gets
+    `collapse.critical_share` × len(c_orig), as data without ground truth does."""
     metrics_path, tsv_path = run.run_dir / "metrics.json", run.run_dir / "collapse_curve.tsv"
     try:
         metrics = json.loads(metrics_path.read_text())
@@ -71,8 +75,11 @@ def read_curve(run: TrainedRun) -> Curve:
         if "orig_tokens_mean" not in r and default_orig is None:
             raise DataError(f"{metrics_path}: neither per-step 'orig_tokens_mean' nor 'target_cot_tokens' with the "
                             "run's alpha: len(c_orig) is unknown")
+    orig = [float(r.get("orig_tokens_mean", default_orig)) for r in rows]
+    share = float(rule["critical_share"])
     return Curve(steps=[int(r["step"]) for r in rows], cot_tokens=[float(r["cot_tokens_mean"]) for r in rows],
-                 orig_tokens=[float(r.get("orig_tokens_mean", default_orig)) for r in rows],
+                 orig_tokens=orig,
+                 critical_tokens=[float(r.get("critical_tokens_mean") or share * o) for r, o in zip(rows, orig, strict=True)],
                  em=[float(r["em"]) for r in rows])
 
 
@@ -84,54 +91,56 @@ def _tsv_rows(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"{path}: unreadable collapse curve: {e}") from e
 
 
-def window(n_steps: int, em_window_steps: int) -> int:
-    """k: the steps averaged at each end; at most half the run, at least one step."""
-    return max(1, min(em_window_steps, n_steps // 2))
-
-
 @dataclass
 class RunSummary:
     run: TrainedRun
     steps: int
-    k: int
+    verdict: Verdict
     length_first: float         # CoT tokens / len(c_orig), mean of the first k steps
     length_last: float
-    tokens_first: float
-    tokens_last: float
     orig_tokens: float          # mean len(c_orig) over the run
-    em_first: float
-    em_last: float
-    length_threshold: float     # f · α (relative to c_orig)
-    collapsed: bool
+    critical_tokens: float      # mean critical content over the run
+
+    @property
+    def k(self) -> int:
+        return self.verdict.k
+
+    @property
+    def tokens_first(self) -> float:
+        return self.verdict.tokens_first
+
+    @property
+    def tokens_last(self) -> float:
+        return self.verdict.tokens_last
+
+    @property
+    def critical_ratio_last(self) -> float:
+        return self.verdict.critical_ratio_last
+
+    @property
+    def em_first(self) -> float:
+        return self.verdict.em_first
+
+    @property
+    def em_last(self) -> float:
+        return self.verdict.em_last
 
     @property
     def em_drop(self) -> float:
-        return self.em_first - self.em_last
+        return self.verdict.em_drop
+
+    @property
+    def collapsed(self) -> bool:
+        return self.verdict.collapsed
 
 
-def summarize_run(run: TrainedRun, curve: Curve, em_window_steps: int, length_fraction: float,
-                  accuracy_drop: float) -> RunSummary:
-    k = window(len(curve.steps), em_window_steps)
+def summarize_run(run: TrainedRun, curve: Curve, rule: Any) -> RunSummary:
+    v = verdict(curve.cot_tokens, curve.critical_tokens, curve.em, rule)
     rel = curve.relative_length
-
-    def first(xs: list[float]) -> float:
-        return float(np.mean(xs[:k]))
-
-    def last(xs: list[float]) -> float:
-        return float(np.mean(xs[-k:]))
-
-    if run.alpha is None:
-        raise DataError(f"{run.run_dir}: the run's config has no 'alpha': the collapse threshold is undefined")
-    threshold = length_fraction * run.alpha
-    em_first, em_last, length_last = first(curve.em), last(curve.em), last(rel)
-    return RunSummary(
-        run=run, steps=len(curve.steps), k=k,
-        length_first=first(rel), length_last=length_last,
-        tokens_first=first(curve.cot_tokens), tokens_last=last(curve.cot_tokens),
-        orig_tokens=float(np.mean(curve.orig_tokens)),
-        em_first=em_first, em_last=em_last, length_threshold=threshold,
-        collapsed=bool(length_last < threshold and em_first - em_last > accuracy_drop),
-    )
+    return RunSummary(run=run, steps=len(curve.steps), verdict=v,
+                      length_first=float(np.mean(rel[:v.k])), length_last=float(np.mean(rel[-v.k:])),
+                      orig_tokens=float(np.mean(curve.orig_tokens)),
+                      critical_tokens=float(np.mean(curve.critical_tokens)))
 
 
 @dataclass

@@ -26,8 +26,8 @@ def _rolling(values: list[float], k: int) -> np.ndarray:
 
 
 def collapse_figure(runs: list[tuple[RunSummary, Curve]]) -> Any:
-    """Top: CoT length / len(c_orig) per step, every run (colour = arm, one line per seed), with the
-    collapse threshold f·α. Bottom: training EM per step, trailing mean over k steps."""
+    """Top: CoT length / critical content per step, every run (colour = arm, one line per seed), with the
+    collapse line (`collapse.length_fraction`). Bottom: training EM per step, trailing mean over k steps."""
     plt = _plt()
     fig, (ax_len, ax_em) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -37,13 +37,13 @@ def collapse_figure(runs: list[tuple[RunSummary, Curve]]) -> Any:
         style = "-" if summary.run.uses_b else "--"
         first_of_arm = next(s for s, _ in runs if s.run.arm == summary.run.arm) is summary
         label = f"{summary.run.arm} ({'with B' if summary.run.uses_b else 'no B'})" if first_of_arm else None
-        ax_len.plot(curve.steps, curve.relative_length, style, color=colour, alpha=0.85, label=label)
+        ax_len.plot(curve.steps, curve.critical_ratio, style, color=colour, alpha=0.85, label=label)
         ax_em.plot(curve.steps, 100 * _rolling(curve.em, summary.k), style, color=colour, alpha=0.85)
-    for threshold in sorted({s.length_threshold for s, _ in runs}):
+    for threshold in sorted({s.verdict.length_fraction for s, _ in runs}):
         ax_len.axhline(threshold, color="black", lw=0.8, ls=":")
-        ax_len.annotate(f"collapse threshold {threshold:.2g}·len(c_orig)", (0, threshold), textcoords="offset points",
-                        xytext=(2, 3), fontsize=7)
-    ax_len.set_ylabel("CoT tokens / len(c_orig)")
+        ax_len.annotate(f"collapse line: {threshold:.2g} x the critical content", (0, threshold),
+                        textcoords="offset points", xytext=(2, 3), fontsize=7)
+    ax_len.set_ylabel("CoT tokens / critical content")
     ax_len.set_title("CoT length per GRPO step, every arm and seed (dashed: trained without B)")
     ax_len.grid(alpha=0.3)
     if runs:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hawkeye.collapse import window
 from hawkeye.reporting.collect import TrainRun
-from hawkeye.reporting.curves import window
 
 
 @dataclass
@@ -38,14 +38,14 @@ def _last(curve: list[tuple[int, float]], k: int) -> float:
     return float(np.mean([v for _, v in curve[-k:]])) if curve else math.nan
 
 
-def pareto_points(runs: list[TrainRun], em_window_steps: int) -> list[ParetoPoint]:
+def pareto_points(runs: list[TrainRun], window_steps: int) -> list[ParetoPoint]:
     groups: dict[tuple[float, float, str], list[TrainRun]] = {}
     for r in runs:
         if r.curve:
             groups.setdefault((r.lam, r.alpha, r.arm), []).append(r)
     points = []
     for (lam, alpha, arm), members in groups.items():
-        ks = [window(len(r.curve), em_window_steps) for r in members]
+        ks = [window(len(r.curve), window_steps) for r in members]
         points.append(ParetoPoint(lam, alpha, arm, min(ks), [_last(r.curve, k) for r, k in zip(members, ks, strict=True)],
                                   [_last(r.em_curve, k) for r, k in zip(members, ks, strict=True)]))
     return sorted(points, key=lambda p: (p.arm, p.lam, p.alpha))

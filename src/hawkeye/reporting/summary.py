@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hawkeye.evaluation.markdown import dataset_sections, results_table
+from hawkeye.evaluation.markdown import dataset_sections
+from hawkeye.reporting import before_grpo
 from hawkeye.reporting.collect import TrainRun
 from hawkeye.reporting.curves import ArmSummary, RunSummary
 from hawkeye.reporting.pareto import ParetoPoint
+from hawkeye.reporting.target import MAX_ACCURACY_DROP, MIN_COMPRESSION, target_lines
 from hawkeye.reporting.verdict import claim_sentence, definition, per_arm_lines
 
 
@@ -40,13 +42,14 @@ def arm_table(arms: list[ArmSummary]) -> str:
 
 
 def run_table(runs: list[RunSummary]) -> str:
-    lines = ["| Arm | Seed | Steps | k | len(c_orig) | CoT / len(c_orig) first → last | threshold f·α | "
-             "EM (%) first → last | EM drop (points) | Collapsed |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| Arm | Seed | Steps | k | len(c_orig) | critical | CoT / len(c_orig) first → last | "
+             "CoT / critical, last | EM (%) first → last | EM drop (points) | Collapsed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(
             f"| {r.run.arm} | {r.run.seed} | {r.steps} | {r.k} | {_f(r.orig_tokens, '.1f')} | "
-            f"{_f(r.length_first)} → {_f(r.length_last)} | {_f(r.length_threshold)} | "
+            f"{_f(r.critical_tokens, '.1f')} | {_f(r.length_first)} → {_f(r.length_last)} | "
+            f"{_f(r.critical_ratio_last)} | "
             f"{_f(100 * r.em_first, '.1f')} → {_f(100 * r.em_last, '.1f')} | {_f(100 * r.em_drop, '.1f')} | "
             f"{'yes' if r.collapsed else 'no'} |")
     return "\n".join(lines) + "\n"
@@ -77,33 +80,40 @@ def render_summary(
     context: dict[str, str],
     runs: list[RunSummary],
     arms: list[ArmSummary],
-    thresholds: tuple[float, float],
+    rule: Any,
     mlflow_runs: list[TrainRun],
     points: list[ParetoPoint],
     evaluation: dict[str, Any] | None,
+    gate: dict[str, Any] | None = None,
+    arms_cfg: Any = None,
 ) -> str:
-    length_fraction, accuracy_drop = thresholds
+    pairs = dict(arms_cfg.pairs) if arms_cfg is not None else None
+    default_arm = str(arms_cfg.default) if arms_cfg is not None else None
     out = [
         "# Hawkeye report",
         "",
         f"- MLflow experiment: `{experiment}`",
         *(f"- {k}: {v}" for k, v in context.items()),
         "",
+        "## Before GRPO: the gate, and where each arm's reward points",
+        "",
+        *before_grpo.section(gate),
         "## Training: what each arm did",
         "",
     ]
     if runs:
         out += [
-            "CoT length is relative to c_orig (the step's `cot_tokens_mean / orig_tokens_mean`); EM is the training "
-            "reward's exact match (B's answer in the arms with B, A's own without). \"first\" and \"last\" are means "
-            "over the first and the last k steps; ± is the sample standard deviation over seeds.",
+            "CoT length is relative to c_orig (the step's `cot_tokens_mean / orig_tokens_mean`) and to the critical "
+            "content (collapse's reference); EM is the training reward's exact match (B's answer in the arms with B, "
+            "A's own without). \"first\" and \"last\" are means over the first and the last k steps; ± is the sample "
+            "standard deviation over seeds.",
             "",
             arm_table(arms),
-            definition(length_fraction, accuracy_drop, {r.k for r in runs}),
+            definition(rule, {r.k for r in runs}),
             "",
             *per_arm_lines(arms),
             "",
-            claim_sentence(arms),
+            claim_sentence(arms, pairs),
             "",
             "Per run:",
             "",
@@ -112,7 +122,19 @@ def render_summary(
             "",
         ]
     else:
-        out += ["_No arm runs (`<train_dir>/<arm>/seed<k>/`) were found._", "", claim_sentence(arms), ""]
+        out += ["_No arm runs (`<train_dir>/<arm>/seed<k>/`) were found._", "", claim_sentence(arms, pairs), ""]
+    if default_arm is not None:
+        out += [f"## The default arm against the target (≥ {100 * MIN_COMPRESSION:g}% fewer CoT tokens, within "
+                f"{100 * MAX_ACCURACY_DROP:g} points of the base A)", "", *target_lines(evaluation, default_arm)]
+    out += [
+        "## Evaluation on the held-out splits",
+        "",
+    ]
+    if not evaluation:
+        out.append("_No evaluation results (run the evaluate stage)._\n")
+    else:
+        confidence = float(evaluation["context"].get("confidence", 0.95))
+        out += dataset_sections(evaluation["results"], confidence, "###")
     out += [
         "## Accuracy against CoT length (every finished train run in MLflow)",
         "",
@@ -123,13 +145,5 @@ def render_summary(
         _em_note(mlflow_runs),
         "![pareto](pareto.png)",
         "",
-        "## Evaluation on the held-out splits",
-        "",
     ]
-    if not evaluation:
-        out.append("_No evaluation results (run the evaluate stage)._\n")
-    else:
-        confidence = float(evaluation["context"].get("confidence", 0.95))
-        out += dataset_sections(evaluation["results"], confidence, "###")
-        out += ["### Poster-style table", "", results_table(evaluation["results"])]
     return "\n".join(out)

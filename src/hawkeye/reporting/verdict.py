@@ -7,16 +7,18 @@ said plainly: a no-B arm that did not collapse, or a B arm that did, is named wi
 
 from __future__ import annotations
 
+from typing import Any
+
 from hawkeye.reporting.curves import ArmSummary
 
 
-def definition(length_fraction: float, accuracy_drop: float, k_values: set[int]) -> str:
+def definition(rule: Any, k_values: set[int]) -> str:
     ks = ", ".join(str(k) for k in sorted(k_values)) or "?"
-    return (f"**Collapse** (this report's definition): over the last k steps, mean CoT length < "
-            f"{length_fraction:g} · α · len(c_orig) **and** training EM fell by more than {100 * accuracy_drop:g} "
-            f"points from the mean of the first k steps to the mean of the last k (k = {ks}: per-step EM is the mean "
-            f"over a few questions and is noisy). Thresholds: `eval.collapse_length_fraction`, "
-            f"`eval.collapse_accuracy_drop`, `eval.em_window_steps`.")
+    return (f"**Collapse** (`hawkeye.collapse`, the definition the training detector uses too): over the last k "
+            f"steps, mean CoT length < {float(rule.length_fraction):g} × the critical content of the steps' questions "
+            f"(their critical steps in A's tokens) **and** training EM fell by at least "
+            f"{100 * float(rule.accuracy_drop):g} points from the mean of the first k steps to the mean of the last k "
+            f"(k = {ks}: per-step EM is the mean over a few questions and is noisy). Keys: `collapse.*`.")
 
 
 def _seeds(arm: ArmSummary) -> str:
@@ -33,36 +35,32 @@ def per_arm_lines(arms: list[ArmSummary]) -> list[str]:
     return lines
 
 
-def claim_sentence(arms: list[ArmSummary]) -> str:
-    """One sentence (or a few) on whether claim (1) held, from the per-run verdicts."""
-    no_b = [a for a in arms if not a.uses_b]
-    with_b = [a for a in arms if a.uses_b]
+def claim_sentence(arms: list[ArmSummary], pairs: dict[str, list[str]] | None = None) -> str:
+    """The verdict on claim (1), one setting at a time: `pairs` = {setting: [arm with B, arm without B]}
+    (arms that differ only in B). Without pairs, every no-B arm is held against every arm with B."""
     if not arms:
         return "No arm runs were found, so the paper's claim (1) was not tested."
+    by_name = {a.arm: a for a in arms}
+    if pairs:
+        found = {s: p for s, p in pairs.items() if all(a in by_name for a in p)}
+        if not found:
+            return "No pair of arms (with B, without B) of `arms.pairs` was found, so claim (1) was not tested."
+        return " ".join(_setting_verdict(s, by_name[p[0]], by_name[p[1]]) for s, p in found.items())
+    no_b = [a for a in arms if not a.uses_b]
+    with_b = [a for a in arms if a.uses_b]
     if not no_b or not with_b:
         missing = "without B" if not no_b else "with B"
         return f"No arm trained {missing} was found, so the paper's claim (1) (collapse without B, none with B) was not tested."
-    nob_runs = [r for a in no_b for r in a.runs]
-    nob_hit = [r for r in nob_runs if r.collapsed]
-    b_hit_arms = [a for a in with_b if a.collapsed]
-    parts = []
-    if not nob_hit:
-        parts.append(f"The arm trained without B did not collapse (0 of {len(nob_runs)} runs): the paper's claim that "
-                     "training without B collapses was not reproduced here.")
-    elif len(nob_hit) < len(nob_runs):
-        parts.append(f"The arm trained without B collapsed in only {len(nob_hit)} of {len(nob_runs)} runs.")
+    return " ".join(_setting_verdict("all arms", w, n) for n in no_b for w in with_b)
+
+
+def _setting_verdict(setting: str, with_b: ArmSummary, no_b: ArmSummary) -> str:
+    n_hit, b_hit = len(no_b.collapsed), len(with_b.collapsed)
+    if n_hit == len(no_b.runs) and b_hit == 0:
+        verdict = "claim (1) held"
+    elif n_hit == 0 or b_hit == len(with_b.runs):
+        verdict = "claim (1) did not hold"
     else:
-        parts.append(f"The arm trained without B collapsed in every run ({len(nob_runs)} of {len(nob_runs)}).")
-    for a in b_hit_arms:
-        parts.append(f"The B arm `{a.arm}` collapsed in {_seeds(a)}, against the paper's claim that B prevents "
-                     "collapse.")
-    if not b_hit_arms:
-        parts.append(f"No run of the arms with B collapsed ({', '.join(f'`{a.arm}`' for a in with_b)}).")
-    held = len(nob_hit) == len(nob_runs) and not b_hit_arms
-    if held:
-        verdict = "The paper's claim (1) held on this run."
-    elif not nob_hit or len(b_hit_arms) == len(with_b):
-        verdict = "The paper's claim (1) did not hold on this run."
-    else:
-        verdict = "The paper's claim (1) held only in part on this run."
-    return " ".join([verdict, *parts])
+        verdict = "claim (1) held only in part"
+    return (f"**Setting `{setting}`: {verdict}.** Without B (`{no_b.arm}`) the policy collapsed in {_seeds(no_b)}; "
+            f"with B (`{with_b.arm}`, answer_leak={with_b.answer_leak}) in {_seeds(with_b)}.")

@@ -24,12 +24,14 @@ from hawkeye import runs
 from hawkeye.errors import ConfigError, HawkeyeError
 from hawkeye.paths import REPO_ROOT, resolve
 
+NO_B = ["responder.name=none", "responder.name_or_path=null"]  # A is scored on its own answer
+
 
 def _default_arms() -> dict[str, list[str]]:
     return {
+        "b_mask": ["reward.answer_leak=mask"],     # B reads A's CoT with A's result hidden: B computes
+        "no_b": NO_B,
         "b_allow": ["reward.answer_leak=allow"],   # the paper's setting: B reads A's CoT as written
-        "b_mask": ["reward.answer_leak=mask"],     # B reads it with A's own answer masked
-        "no_b": ["responder.name=none", "responder.name_or_path=null"],  # A scored on its own answer
     }
 
 
@@ -38,9 +40,13 @@ class ArmsConfig:
     """Schema of the `arms` config group: which runs the `train` stage makes."""
 
     arms: dict[str, list[str]] = field(default_factory=_default_arms)  # name -> train.py overrides
-    run: list[str] = field(default_factory=lambda: ["b_allow", "b_mask", "no_b"])  # which arms train
+    run: list[str] = field(default_factory=lambda: ["b_mask", "no_b", "b_allow"])  # which arms train
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
     jobs: int = 2  # runs side by side, one core each
+    # The with-B arm the report holds against the compression target (and serving times as Hawkeye).
+    default: str = "b_mask"
+    # Claim (1), per setting: [the arm with B, the arm without B that differs from it only in B].
+    pairs: dict[str, list[str]] = field(default_factory=lambda: {"default": ["b_mask", "no_b"]})
 
     def __post_init__(self) -> None:
         if not self.arms:
@@ -55,6 +61,12 @@ class ArmsConfig:
             raise ConfigError(f"seeds={list(self.seeds)} must be a non-empty list of distinct seeds")
         if self.jobs < 1:
             raise ConfigError(f"jobs={self.jobs} must be >= 1")
+        if self.default not in self.arms:
+            raise ConfigError(f"default={self.default!r}: unknown arm (defined: {sorted(self.arms)})")
+        for setting, pair in self.pairs.items():
+            if len(pair) != 2 or any(a not in self.arms for a in pair):
+                raise ConfigError(f"pairs.{setting}={list(pair)} must be [an arm with B, an arm without B], "
+                                  f"both defined (defined: {sorted(self.arms)})")
 
 
 class ArmError(HawkeyeError):
@@ -99,12 +111,16 @@ def _run_one(config_dir: Path, arm: str, seed: int, overrides: list[str], log_pa
            "--config-name", "arms_base", *overrides, "trainer.num_threads=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"[train] {arm} seed {seed}: started (log {log_path})", flush=True)
     with open(log_path, "w") as log:
         rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT).returncode
+    seconds = time.perf_counter() - start
     if rc != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
+        print(f"[train] {arm} seed {seed}: FAILED (exit {rc}) after {seconds:.0f} s", flush=True)
         raise ArmError(f"arm {arm} seed {seed} failed (exit {rc}); log {log_path}:\n{tail}")
-    return time.perf_counter() - start
+    print(f"[train] {arm} seed {seed}: finished in {seconds:.0f} s", flush=True)
+    return seconds
 
 
 def run_arms(cfg: DictConfig) -> dict[str, Any]:

@@ -15,13 +15,16 @@ from typing import Any
 
 import lightning as L
 
+from hawkeye.collapse import verdict
 from hawkeye.errors import HawkeyeError
 from hawkeye.files import write_json, write_text
 from hawkeye.tracking.names import train_metric
 
 log = logging.getLogger(__name__)
 
-CURVE_COLUMNS = ("step", "cot_tokens_mean", "em", "reward_mean", "penalty")
+CURVE_COLUMNS = ("step", "cot_tokens_mean", "critical_tokens_mean", "em", "reward_mean", "penalty")
+# Wall times go to MLflow only: the files are meant to be the same on every machine that reproduces a run.
+TIMED = ("step_time_s", "rollout_time_s")
 
 
 class NonFiniteError(HawkeyeError, FloatingPointError):
@@ -64,11 +67,13 @@ class StepMetricsWriter(L.Callback):
         lines = ["\t".join(CURVE_COLUMNS)]
         lines += ["\t".join(f"{r[c]:g}" if c != "step" else str(int(r[c])) for c in CURVE_COLUMNS) for r in self.rows]
         write_text(self.train_dir / "collapse_curve.tsv", "\n".join(lines) + "\n")
+        untimed = [{k: v for k, v in r.items() if k not in TIMED} for r in self.rows]
         write_json(self.train_dir / "metrics.json", {
-            "steps": len(self.rows),
-            "first": self.rows[0] if self.rows else {},
-            "final": self.rows[-1] if self.rows else {},
+            "steps": len(untimed),
+            "first": untimed[0] if untimed else {},
+            "final": untimed[-1] if untimed else {},
             "target_cot_tokens": self.target_tokens,
+            "curve": untimed,
         })
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
@@ -88,34 +93,36 @@ class StepMetricsWriter(L.Callback):
 
 
 class CollapseDetector(L.Callback):
-    """Flags collapse: mean CoT length < fraction·α·len(c_orig) while EM is not improving, or
-    all completions empty. Sets the MLflow tag `collapse=true`; stops the run if asked."""
+    """Applies the collapse definition (`hawkeye.collapse.verdict`, the one the report uses) to the
+    curve so far after every step. On the first collapse: the MLflow tags `collapse=true` and
+    `collapse_step`; with `stop`, the run ends there."""
 
-    def __init__(self, threshold_tokens: float, stop: bool = False) -> None:
-        self.threshold_tokens = threshold_tokens
+    def __init__(self, rule: Any, stop: bool = False) -> None:
+        self.rule = rule
         self.stop = stop
-        self.best_em = -math.inf
+        self.curve: list[tuple[float, float, float]] = []  # (cot tokens, critical tokens, em) per step
         self.collapsed_at: int | None = None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best_em": self.best_em, "collapsed_at": self.collapsed_at}
+        return {"curve": self.curve, "collapsed_at": self.collapsed_at}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best_em, self.collapsed_at = state["best_em"], state["collapsed_at"]
+        self.curve, self.collapsed_at = [tuple(p) for p in state["curve"]], state["collapsed_at"]
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         m = pl_module.step_metrics
-        em_improving = m["em"] > self.best_em
-        self.best_em = max(self.best_em, m["em"])
-        short = m["cot_tokens_mean"] < self.threshold_tokens and not em_improving
-        empty = m["empty_fraction"] >= 1.0
-        if not (short or empty):
+        step = int(m["step"])
+        self.curve = self.curve[:step] + [(m["cot_tokens_mean"], m["critical_tokens_mean"], m["em"])]
+        if len(self.curve) < 2:  # the definition compares the first steps with the last
+            return
+        v = verdict(*zip(*self.curve, strict=True), self.rule)
+        if not v.collapsed:
             return
         if self.collapsed_at is None:
-            self.collapsed_at = int(m["step"])
-            why = "all completions empty" if empty else (
-                f"mean CoT {m['cot_tokens_mean']:.1f} tokens < {self.threshold_tokens:.1f} and EM not improving")
-            log.warning("collapse detected at step %d: %s", self.collapsed_at, why)
+            self.collapsed_at = step
+            log.warning("collapse at step %d: mean CoT %.1f tokens = %.2f x the critical content (< %g) over the "
+                        "last %d steps, EM %.2f -> %.2f", step, v.tokens_last, v.critical_ratio_last,
+                        v.length_fraction, v.k, v.em_first, v.em_last)
             if trainer.logger is not None and getattr(trainer, "is_global_zero", True):
                 client, run_id = trainer.logger.experiment, trainer.logger.run_id
                 client.set_tag(run_id, "collapse", "true")

@@ -62,8 +62,7 @@ class TrainerConfig:
     gradient_clip_val: float = 1.0
     checkpoint_every_n_steps: int = 5
     micro_batch_size: int = 0       # completions per forward/backward; 0 = all of a step at once
-    collapse_fraction: float = 0.5  # collapse detector: mean len < fraction·α·len(c_orig)
-    stop_on_collapse: bool = False
+    stop_on_collapse: bool = False  # stop a run once it has collapsed (hawkeye.collapse)
     num_threads: int = 1            # torch threads on CPU (oversubscription is 3-20x slower)
     lora: LoraConfig = field(default_factory=LoraConfig)
 

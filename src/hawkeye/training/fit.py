@@ -95,7 +95,7 @@ def fit(cfg: DictConfig, train_dir: str | Path, run_id: str) -> dict[str, Any]:
     callbacks = [
         NonFiniteGuard(),
         writer,
-        CollapseDetector(float(t.collapse_fraction) * target_tokens, stop=bool(t.stop_on_collapse)),
+        CollapseDetector(cfg.collapse, stop=bool(t.stop_on_collapse)),
         checkpoint,
     ]
     logger = MLFlowLogger(experiment_name=cfg.tracking.experiment, tracking_uri=tracking_uri(cfg), run_id=run_id)

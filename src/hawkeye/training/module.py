@@ -29,6 +29,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from hawkeye.collapse import critical_content
 from hawkeye.cot import cot_length, cot_stop_token_ids
 from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.prompts import reasoning_messages, render
@@ -40,7 +41,8 @@ from hawkeye.training.data import rank_share
 from hawkeye.training.loss import grpo_loss
 
 # Per-sample numbers gathered from every rank each step (columns of `gather_samples`).
-SAMPLE_COLUMNS = ("reward", "em", "penalty", "leak", "cot_tokens", "orig_tokens", "empty", "truncated")
+SAMPLE_COLUMNS = ("reward", "em", "penalty", "leak", "cot_tokens", "orig_tokens", "critical_tokens", "empty",
+                  "truncated")
 
 
 class GRPOModule(L.LightningModule):
@@ -163,8 +165,8 @@ class GRPOModule(L.LightningModule):
             for ans, r, c, n in zip(answers, rows_g, cots, cot_tokens, strict=True)
         ]
         local = torch.tensor(
-            [[s.reward, s.em, s.penalty, s.leak, n, float(r["cot_orig_tokens"]), float(not g.text.strip()),
-              float(g.finish_reason == "length")]
+            [[s.reward, s.em, s.penalty, s.leak, n, float(r["cot_orig_tokens"]), critical_content(r, self.cfg.collapse),
+              float(not g.text.strip()), float(g.finish_reason == "length")]
              for s, n, r, g in zip(scored, cot_tokens, rows_g, gens, strict=True)],
             dtype=torch.float32, device=self.device,
         )
@@ -324,6 +326,7 @@ def step_summary(
         "cot_tokens_min": float(lens.min()),
         "cot_tokens_max": float(lens.max()),
         "orig_tokens_mean": float(orig.mean()),
+        "critical_tokens_mean": float(col["critical_tokens"].mean()),  # collapse's reference (hawkeye.collapse)
         "compression": float((1 - lens / orig).mean()),  # 1 − len(c)/len(c_orig)
         "empty_fraction": float(col["empty"].mean()),
         "truncated_fraction": float(col["truncated"].mean()),

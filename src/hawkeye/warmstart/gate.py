@@ -13,6 +13,15 @@ checker as everything else, each also broken down by the question's number of op
     two removed (alternately), as that rule shows them: B must compute what is missing;
 - truncated: the share of A's greedy CoTs cut at `rollout.max_new_tokens` (c_orig must be A's length);
 - a_cot_tokens_mean, critical_tokens_mean: len(c_orig) and the critical steps' length in A's tokens.
+
+And, before any GRPO step, **where each arm's reward points** (`landscape`): the mean reward
+R = EM − λ·max(0, len(c) − α·len(c_orig))² of four reference CoTs under each arm's own λ, α and
+reader, per question: A's `c_orig`; the critical steps with the answer; the critical steps without
+the last one or two ("stop early"); and A's direct answer. EM is measured where it can be: B's
+answers under the arm's rule, A's own for the no-B arm (which cannot stop early: its stated answer
+would be an intermediate value; its critical-steps EM is taken as its c_orig's). An arm whose
+reward prefers the direct answer on some questions has a way to collapse; one whose reward prefers
+its c_orig has no reason to compress.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from typing import Any
 from hawkeye.answers import exact_match
 from hawkeye.cot import cot_length
 from hawkeye.data.sources.testbed import critical_steps
+from hawkeye.data.sources.testbed_reading import critical_tokens
 from hawkeye.errors import HawkeyeError
 from hawkeye.generation.base import GenerationBackend, SamplingParams
 from hawkeye.prompts import direct_messages, reasoning_messages, render, responder_prompt
@@ -64,9 +74,9 @@ def _scores(texts: list[str], rows: list[dict[str, Any]]) -> list[float]:
 
 
 def measure(a: GenerationBackend, b: GenerationBackend, rows: list[dict[str, Any]], cfg: Any,
-            rules: list[str]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """(the gate's metrics on `rows`, the same per number of operations: {metric: {"ops<n>": value}}).
-    `rules`: the `answer_leak` rules B reads under in the arms with B."""
+            rules: list[str]) -> dict[str, list[float]]:
+    """The gate's measurements, one value per row: {metric: [...]}, and the reference CoTs' lengths
+    (`len/<policy>`). `rules`: the `answer_leak` rules B reads under in the arms with B."""
     r, seed = cfg.rollout, int(cfg.seed)
     cap = int(r.max_new_tokens)
     greedy = SamplingParams(max_new_tokens=cap, temperature=0.0, seed=seed)
@@ -90,9 +100,23 @@ def measure(a: GenerationBackend, b: GenerationBackend, rows: list[dict[str, Any
         "a_cot_tokens_mean": [float(cot_length(g)) for g in cots],
         "critical_tokens_mean": [float(critical_tokens(row, a.tokenizer)) for row in rows],
     }
+    finish = [finish_view(row, i) for i, row in enumerate(rows)]
+    critical = [f"{' '.join(critical_steps(row['segments']))} \\boxed{{{row['answer']}}}" for row in rows]
     for rule in rules:
         per_row[f"b_reads_c_orig/{rule}"] = _scores(ask_b([g.text for g in cots], rule), rows)
-        per_row[f"b_finish/{rule}"] = _scores(ask_b([finish_view(row, i) for i, row in enumerate(rows)], rule), rows)
+        per_row[f"b_finish/{rule}"] = _scores(ask_b(finish, rule), rows)
+        per_row[f"b_reads_critical/{rule}"] = _scores(ask_b(critical, rule), rows)
+    def n_tok(text: str) -> float:
+        return float(len(a.tokenizer(text, add_special_tokens=False)["input_ids"]))
+
+    per_row |= {"len/c_orig": per_row["a_cot_tokens_mean"], "len/critical": [n_tok(c) for c in critical],
+                "len/stop_early": [n_tok(c) for c in finish], "len/direct": [float(cot_length(g)) for g in direct]}
+    return per_row
+
+
+def summarize(per_row: dict[str, list[float]], rows: list[dict[str, Any]]) -> tuple[dict[str, float],
+                                                                                    dict[str, dict[str, float]]]:
+    """(means over all rows, means per number of operations: {metric: {"ops<n>": value}})."""
     ops = [n_ops(row) for row in rows]
     metrics = {k: _mean(v) for k, v in per_row.items()}
     by_ops = {k: {f"ops{n}": _mean([x for x, o in zip(v, ops, strict=True) if o == n]) for n in sorted(set(ops))}
@@ -100,10 +124,30 @@ def measure(a: GenerationBackend, b: GenerationBackend, rows: list[dict[str, Any
     return metrics, by_ops
 
 
-def critical_tokens(row: dict[str, Any], tokenizer: Any) -> int:
-    """The critical steps' length in A's tokens: the CoT content that cannot go (collapse's reference)."""
-    text = " ".join(critical_steps(row["segments"]))
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+POLICIES = ("c_orig", "critical", "stop_early", "direct")
+
+
+def landscape(per_row: dict[str, list[float]], rows: list[dict[str, Any]],
+              arms: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """{arm: {policy: {"all": mean reward, "ops<n>": ...}}}; `arms`: {arm: {"lambda", "alpha", "rule"}},
+    rule None for an arm without B."""
+    from hawkeye.reward.reward import length_penalty
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for arm, p in arms.items():
+        rule = p["rule"]
+        em = {"c_orig": per_row["a_greedy"] if rule is None else per_row[f"b_reads_c_orig/{rule}"],
+              "critical": per_row["a_greedy"] if rule is None else per_row[f"b_reads_critical/{rule}"],
+              "stop_early": [0.0] * len(rows) if rule is None else per_row[f"b_finish/{rule}"],
+              # with B, a direct answer is read under the rule: masked, B answers alone; allowed, B copies it
+              "direct": per_row["b_alone"] if rule == "mask" else per_row["a_direct"]}
+        out[arm] = {}
+        for policy in POLICIES:
+            rewards = [e - length_penalty(int(n), int(o), float(p["lambda"]), float(p["alpha"]))
+                       for e, n, o in zip(em[policy], per_row[f"len/{policy}"], per_row["len/c_orig"], strict=True)]
+            mean, by_ops = summarize({"r": rewards}, rows)
+            out[arm][policy] = {"all": mean["r"], **by_ops["r"]}
+    return out
 
 
 def _mean(values: list[float]) -> float:

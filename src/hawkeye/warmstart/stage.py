@@ -27,7 +27,7 @@ from hawkeye.paths import resolve
 from hawkeye.prompts import DIRECT_INSTRUCTION, REASONING_INSTRUCTION, RESPONDER_INSTRUCTION
 from hawkeye.responder.reads import ANSWER_PLACEHOLDER
 from hawkeye.tracking import names
-from hawkeye.training.arms import reading_rules
+from hawkeye.training.arms import arm_config, reading_rules
 from hawkeye.warmstart import examples, gate, sft
 from hawkeye.warmstart.tokenizer import train_tokenizer
 
@@ -125,24 +125,40 @@ def run_gate(cfg: DictConfig, val_rows: list[dict[str, Any]]) -> dict[str, Any]:
         model, tok, _ = load_model_and_tokenizer(node, cfg.paths.models_dir)
         backends[role] = HFBackend(model.eval(), tok, batch_size=int(cfg.rollout.batch_size))
     rules = reading_rules(cfg)
-    metrics, by_ops = gate.measure(backends["a"], backends["b"], rows, cfg, rules)
+    per_row = gate.measure(backends["a"], backends["b"], rows, cfg, rules)
+    metrics, by_ops = gate.summarize(per_row, rows)
+    arms = {}
+    for arm in cfg.arms.run:
+        c = arm_config(cfg, arm)
+        uses_b = c.responder.get("name_or_path") is not None
+        arms[arm] = {"lambda": float(c["lambda"]), "alpha": float(c.alpha), "rule": str(c.reward.answer_leak) if uses_b else None}
     return {"rows": len(rows), "rules": rules, "gate": metrics, "by_ops": by_ops,
+            "landscape": {"arms": arms, "reward": gate.landscape(per_row, rows, arms)},
             "checks": gate.checks(metrics, cfg.warmstart.gate, rules)}
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train, gate, write `runs/warmstart/gate.json`, log to the active MLflow run; raise GateError on a miss."""
+    """Train the tokenizer, A and B; log the loss curves to the active MLflow run."""
     import mlflow
 
-    if not cfg.data.get("val_split"):
-        raise ConfigError("config key 'data.val_split' is null: the warm start's gate runs on a validation split")
-    train_rows = load_split(cfg, cfg.data.train_split)
-    val_rows = load_split(cfg, cfg.data.val_split)
-    trained = train_models(cfg, train_rows)
+    trained = train_models(cfg, load_split(cfg, cfg.data.train_split))
     for role, losses in trained["losses"].items():
         for step in range(0, len(losses), 10):  # every 10th step: enough for the curve
             mlflow.log_metric(names.metric_name(names.WARMSTART, f"{role}_loss"), losses[step], step=step)
-    start = time.perf_counter()
+    params = {role: sum(p.numel() for p in _params(cfg, role)) for role in ("a", "b")}
+    mlflow.log_metrics({names.metric_name(names.WARMSTART, "train_time_s"): trained["train_time_s"],
+                        **{names.metric_name(names.WARMSTART, f"{role}_params"): float(n) for role, n in params.items()}})
+    return {"train_time_s": trained["train_time_s"], "params": params}
+
+
+def gate_stage(cfg: DictConfig) -> dict[str, Any]:
+    """Measure the gate on the validation split, write `runs/warmstart/gate.json`, log it to the active
+    MLflow run; raise GateError on a miss (unless `warmstart.gate.enforce=false`)."""
+    import mlflow
+
+    if not cfg.data.get("val_split"):
+        raise ConfigError("config key 'data.val_split' is null: the gate runs on a validation split")
+    val_rows = load_split(cfg, cfg.data.val_split)
     measured = run_gate(cfg, val_rows)
     results = measured.pop("checks")
     summary = {
@@ -153,17 +169,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "passed": all(c.passed for c in results),
         "params": {role: sum(p.numel() for p in _params(cfg, role)) for role in ("a", "b")},
     }
-    metrics = summary["gate"]
-    write_json(run_dir(cfg) / "gate.json", summary)
-    mlflow.log_metrics({names.metric_name(names.GATE, k): v for k, v in metrics.items()})
+    write_json(gate_path(cfg), summary)
+    mlflow.log_metrics({names.metric_name(names.GATE, k): v for k, v in summary["gate"].items()})
     mlflow.log_metrics({names.metric_name(names.GATE, k, ops): v for k, per in summary["by_ops"].items()
                         for ops, v in per.items()})
-    mlflow.log_metrics({names.metric_name(names.WARMSTART, "train_time_s"): trained["train_time_s"],
-                        names.metric_name(names.GATE, "time_s"): time.perf_counter() - start,
-                        names.metric_name(names.GATE, "passed"): float(summary["passed"])})
+    mlflow.log_metric(names.metric_name(names.GATE, "passed"), float(summary["passed"]))
     if cfg.warmstart.gate.enforce:
         gate.enforce(results)
     return summary
+
+
+def gate_file(cfg: Any) -> str:
+    """The gate's results as a configured path (relative to the repository unless `paths.runs_dir` is absolute)."""
+    return f"{cfg.paths.runs_dir}/warmstart/gate.json"
+
+
+def gate_path(cfg: Any) -> Path:
+    return resolve(gate_file(cfg))
 
 
 def _params(cfg: DictConfig, role: str) -> Any:

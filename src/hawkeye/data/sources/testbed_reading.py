@@ -83,6 +83,13 @@ def as_segments(cot: str) -> list[dict[str, str]]:
     return [{"kind": s.kind, "text": s.text} for s in read_cot(cot)]
 
 
+def critical_tokens(row: dict[str, Any], tokenizer: Any) -> int:
+    """The length of the question's critical steps in `tokenizer`'s tokens (Model A's): the CoT content
+    no correct answer can leave out, collapse's reference."""
+    text = " ".join(s["text"] for s in row["segments"] if s["kind"] == "critical")
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def reference_steps(row: dict[str, Any]) -> list[Sentence]:
     """The question's critical steps, in order, from the row's ground-truth segments."""
     return [label(s["text"]) for s in row["segments"] if s["kind"] == "critical"]
