@@ -21,6 +21,11 @@ from test_runs import make_arm
 
 ORIG = 60.0  # len(c_orig) of the synthetic runs
 ALPHA = 0.3
+CRIT = 24.0  # their critical content: the collapse line is half of it, 12 tokens = 0.2·len(c_orig)
+
+
+def rule(window_steps: int = 5) -> dict:
+    return {"length_fraction": 0.5, "accuracy_drop": 0.10, "window_steps": window_steps, "critical_share": 0.3}
 
 
 def curve(length_from: float, length_to: float, em_from: float, em_to: float, steps: int = 20,
@@ -31,7 +36,7 @@ def curve(length_from: float, length_to: float, em_from: float, em_to: float, st
     for s in range(steps):
         t = s / (steps - 1) if linear else min(1.0, s / (0.6 * (steps - 1)))
         out.append({"step": s, "cot_tokens_mean": ORIG * (length_from + t * (length_to - length_from)),
-                    "em": em_from + t * (em_to - em_from), "orig_tokens_mean": ORIG})
+                    "em": em_from + t * (em_to - em_from), "orig_tokens_mean": ORIG, "critical_tokens_mean": CRIT})
     return out
 
 
@@ -40,18 +45,18 @@ def write_arm(train_dir: Path, arm: str, seed: int, rows: list[dict], responder:
     run_dir = make_arm(train_dir, arm, seed, leak, responder)
     metrics: dict[str, Any] = {"steps": len(rows), "first": rows[0], "final": rows[-1],
                                "target_cot_tokens": ALPHA * ORIG}
-    if as_tsv:  # today's writer: per-step rows only in the TSV (no orig_tokens_mean column)
-        lines = ["step\tcot_tokens_mean\tem\treward_mean\tpenalty"]
-        lines += [f"{r['step']}\t{r['cot_tokens_mean']:g}\t{r['em']:g}\t0\t0" for r in rows]
+    if as_tsv:  # a writer that kept the per-step rows in the TSV only (no orig_tokens_mean column)
+        lines = ["step\tcot_tokens_mean\tcritical_tokens_mean\tem\treward_mean\tpenalty"]
+        lines += [f"{r['step']}\t{r['cot_tokens_mean']:g}\t{r['critical_tokens_mean']:g}\t{r['em']:g}\t0\t0" for r in rows]
         (run_dir / "collapse_curve.tsv").write_text("\n".join(lines) + "\n")
     else:
-        metrics["rows"] = rows
+        metrics["curve"] = rows
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     return run_dir
 
 
 def summaries(train_dir: Path, em_window: int = 5) -> list:
-    return [summarize_run(r, read_curve(r), em_window, 0.5, 0.10) for r in discover_arm_runs(train_dir)]
+    return [summarize_run(r, read_curve(r, rule(em_window)), rule(em_window)) for r in discover_arm_runs(train_dir)]
 
 
 def test_curve_from_tsv_and_from_metrics_rows_agree(tmp_path: Path) -> None:
@@ -59,9 +64,10 @@ def test_curve_from_tsv_and_from_metrics_rows_agree(tmp_path: Path) -> None:
     write_arm(tmp_path / "a", "b_allow", 1, rows, as_tsv=True)
     write_arm(tmp_path / "b", "b_allow", 1, rows, as_tsv=False)
     (a,), (b,) = discover_arm_runs(tmp_path / "a"), discover_arm_runs(tmp_path / "b")
-    ca, cb = read_curve(a), read_curve(b)
+    ca, cb = read_curve(a, rule()), read_curve(b, rule())
     assert ca.steps == cb.steps == list(range(6))
     assert ca.relative_length == pytest.approx(cb.relative_length)
+    assert ca.critical_ratio == pytest.approx(cb.critical_ratio)
     assert ca.orig_tokens == pytest.approx([ORIG] * 6)  # TSV: len(c_orig) = target_cot_tokens / α
 
 
@@ -73,7 +79,7 @@ def test_first_and_last_are_window_means(tmp_path: Path) -> None:
     assert s.k == 5
     assert s.length_first == pytest.approx(1.0 - 2 * step) and s.length_last == pytest.approx(0.1 + 2 * step)
     assert s.em_first == pytest.approx(0.9 - 2 * 0.8 / 19)
-    assert s.length_threshold == pytest.approx(0.5 * ALPHA)
+    assert s.critical_ratio_last == pytest.approx((0.1 + 2 * step) * ORIG / CRIT)
 
 
 @pytest.mark.parametrize(("length_to", "em_to", "collapsed"), [
@@ -96,27 +102,32 @@ def _arms(tmp_path: Path, no_b_collapses: bool, b_collapses: bool) -> list:
     return summarize_arms(summaries(tmp_path))
 
 
+PAIRS = {"default": ["b_allow", "no_b"]}
+
+
 def test_verdict_when_the_paper_claim_holds(tmp_path: Path) -> None:
-    text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=False))
-    assert text.startswith("The paper's claim (1) held on this run.")
-    assert "collapsed in every run (3 of 3)" in text and "No run of the arms with B collapsed" in text
+    text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=False), PAIRS)
+    assert text.startswith("**Setting `default`: claim (1) held.**")
+    assert "Without B (`no_b`) the policy collapsed in 3 of 3 seeds (seed 1, seed 2, seed 3)" in text
+    assert "with B (`b_allow`, answer_leak=allow) in 0 of 3 seeds." in text
 
 
 def test_verdict_when_no_b_does_not_collapse(tmp_path: Path) -> None:
-    text = claim_sentence(_arms(tmp_path, no_b_collapses=False, b_collapses=False))
-    assert text.startswith("The paper's claim (1) did not hold on this run.")
-    assert "did not collapse (0 of 3 runs)" in text and "was not reproduced" in text
+    text = claim_sentence(_arms(tmp_path, no_b_collapses=False, b_collapses=False), PAIRS)
+    assert text.startswith("**Setting `default`: claim (1) did not hold.**") and "collapsed in 0 of 3 seeds;" in text
 
 
 def test_verdict_when_a_b_arm_collapses(tmp_path: Path) -> None:
-    text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=True))
-    assert "did not hold" in text
-    assert "The B arm `b_allow` collapsed in 3 of 3 seeds (seed 1, seed 2, seed 3)" in text
+    text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=True), PAIRS)
+    assert "did not hold" in text and "with B (`b_allow`, answer_leak=allow) in 3 of 3 seeds" in text
 
 
-def test_verdict_without_a_no_b_arm(tmp_path: Path) -> None:
-    write_arm(tmp_path, "b_allow", 1, curve(1.0, 0.4, 0.8, 0.8))
-    assert "was not tested" in claim_sentence(summarize_arms(summaries(tmp_path)))
+def test_verdict_per_setting_and_without_a_pair(tmp_path: Path) -> None:
+    arms = _arms(tmp_path, no_b_collapses=True, b_collapses=False)
+    text = claim_sentence(arms, {**PAIRS, "short": ["b_short", "no_b_short"]})  # the short pair never ran
+    assert text.count("**Setting") == 1
+    write_arm(tmp_path / "only_b", "b_allow", 1, curve(1.0, 0.4, 0.8, 0.8))
+    assert "was not tested" in claim_sentence(summarize_arms(summaries(tmp_path / "only_b")), PAIRS)
 
 
 def test_arm_mean_and_spread_over_seeds(tmp_path: Path) -> None:
@@ -177,7 +188,7 @@ def _fake_evaluation(eval_dir: Path) -> None:
     latency = {"methods": {m: {10: dict(cell)} for m in ("baseline_full", "cot_only", "full")},
                "full_over_baseline": {10: {"e2e_mean": 0.71, "e2e_p50": 0.69}}}
     results = {"test": {"n": 10, "quality": poster_quality(table, "b_allow/seed1/a_b"), "systems": table,
-                        "arms": aggregate_arms(table), "latency": latency}}
+                        "arms": aggregate_arms(table, systems, 0.95, 500, 0), "latency": latency}}
     write_outputs(eval_dir, results, {"datasets": ["test"], "confidence": 0.95, "bootstrap_resamples": 500,
                                       "models": {}})
 
@@ -202,7 +213,8 @@ def test_report_stage_writes_the_numbers_the_verdict_and_the_figures(smoke_overr
         _log_train_run(client, exp_id, 0.001, 0.3, seed, "b_allow", "tiny-responder", [60, 24 + seed], [0.8, 0.8])
     _log_train_run(client, exp_id, 9.0, 0.9, 1, None, "x", [1, 1], [0, 0], status="FAILED")  # never drawn
 
-    _load_report_app().main(compose_config([*smoke_overrides, "eval.em_window_steps=1"]))
+    _load_report_app().main(compose_config([*smoke_overrides, "collapse.window_steps=1", "arms.default=b_allow",
+                                            "arms.pairs={default:[b_allow,no_b]}"]))
     out = tmp_path / "reports"
     summary = (out / "summary.md").read_text()
     for fig in ("collapse.png", "pareto.png"):

@@ -191,10 +191,27 @@ def test_systems_read_each_arm_the_way_it_trained(tmp_path: Path) -> None:
     seen = {s["system"]: s["cot_seen_by_b"] for s in samples if s["id"] == "q1" and "cot_seen_by_b" in s}
     assert "\\boxed{3}" in seen["b_allow/seed1/a_b"] and "3" not in seen["b_mask/seed1/a_b"]
 
-    arms = {(a["arm"], a["reader"]): a for a in aggregate_arms(list(table.values()))}
+    arms = {(a["arm"], a["reader"]): a for a in aggregate_arms(list(table.values()), systems, 0.95, 500, 0)}
     allow = arms["b_allow", "A alone"]
     assert allow["seeds"] == [1, 2] and allow["cot_tokens_mean"] == 5 and allow["cot_tokens_sd"] == pytest.approx(2 ** 0.5)
     assert arms["b_mask", "A → B"]["accuracy_sd"] != arms["b_mask", "A → B"]["accuracy_sd"]  # NaN: one seed
+    # pooled over seeds, paired by question against the Baseline (all right): mask's A → B lost every answer
+    mask = arms["b_mask", "A → B"]
+    assert (mask["accuracy_delta_pooled"], mask["accuracy_delta_pooled_ci_low"]) == (-1.0, -1.0)
+
+
+def test_pooled_accuracy_difference_pairs_questions_over_seeds() -> None:
+    from hawkeye.evaluation.table import A_ALONE, A_TO_B, SystemResult
+
+    base = SystemResult("baseline", "Baseline", A_ALONE, [True, False] * 20, [10] * 40)
+    # seed 1 loses question 0, seed 2 wins question 1: pooled, the arm is even with the Baseline
+    one = SystemResult("arm/seed1/a_b", "s1", A_TO_B, [False, False] + [True, False] * 19, [5] * 40, arm="arm", seed=1)
+    two = SystemResult("arm/seed2/a_b", "s2", A_TO_B, [True, True] + [True, False] * 19, [5] * 40, arm="arm", seed=2)
+    rows = score_systems([base, one, two], 0.95, 1000, 0)
+    assert [r["accuracy_delta"] for r in rows] == [0.0, -1 / 40, 1 / 40]
+    (arm,) = aggregate_arms(rows, [base, one, two], 0.95, 1000, 0)
+    assert arm["accuracy_delta_pooled"] == pytest.approx(0.0)
+    assert arm["accuracy_delta_pooled_ci_low"] < 0 < arm["accuracy_delta_pooled_ci_high"]
 
 
 def test_accuracy_interval_is_reported_per_row() -> None:

@@ -36,7 +36,8 @@ MASK = "tests/test_answer_mask.py"
 ANSWERS = "tests/test_answers.py"
 CURATE_FLAGS = "tests/test_curate_stage.py::test_empty_generation_and_truncation_are_flagged"
 COLLAPSE_RUN = "tests/test_train.py::test_collapse_is_detected_and_stops_a_real_run"
-COLLAPSE_UNIT = "tests/test_train.py::test_collapse_detector_flags_short_cots_without_em_gain"
+COLLAPSE_UNIT = "tests/test_train.py::test_collapse_detector_applies_the_one_definition"
+REPORT = "tests/test_report.py"
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,10 @@ MUTANTS = [
     Mutant("step_mu_one_pass", "step", "src/hawkeye/training/module.py",
            "for _ in range(mu):", "for _ in range(1):", (ORACLE_2,), "num_iterations ignored"),
     # ---- len(c)
-    Mutant("len_counts_eos", "length", "src/hawkeye/reward/reward.py",
+    Mutant("len_counts_eos", "length", "src/hawkeye/cot.py",
            'return n - 1 if gen.finish_reason == "stop" and n > 0 else n', "return n",
            (ORACLE_1, CURATE_FLAGS), "len(c) counts the EOS token"),
-    Mutant("len_minus_one_always", "length", "src/hawkeye/reward/reward.py",
+    Mutant("len_minus_one_always", "length", "src/hawkeye/cot.py",
            'return n - 1 if gen.finish_reason == "stop" and n > 0 else n', "return max(n - 1, 0)",
            (ORACLE_1, CURATE_FLAGS), "a CoT cut at the cap loses its last real token"),
     # ---- the answer mask
@@ -130,9 +131,12 @@ MUTANTS = [
     Mutant("collapse_never_stops", "collapse", "src/hawkeye/training/callbacks.py",
            "        if self.stop:\n            trainer.should_stop = True", "        pass",
            (COLLAPSE_RUN,), "trainer.stop_on_collapse=true does not stop the run"),
-    Mutant("collapse_wrong_side", "collapse", "src/hawkeye/training/callbacks.py",
-           'short = m["cot_tokens_mean"] < self.threshold_tokens', 'short = m["cot_tokens_mean"] > self.threshold_tokens',
-           (COLLAPSE_RUN, COLLAPSE_UNIT), "collapse means long CoTs"),
+    Mutant("collapse_wrong_side", "collapse", "src/hawkeye/collapse.py",
+           "return self.critical_ratio_last < self.length_fraction and", "return self.critical_ratio_last > self.length_fraction and",
+           (COLLAPSE_RUN, COLLAPSE_UNIT, REPORT), "collapse means long CoTs"),
+    Mutant("collapse_ignores_em", "collapse", "src/hawkeye/collapse.py",
+           "and self.em_drop >= self.accuracy_drop", "or self.em_drop >= self.accuracy_drop",
+           (COLLAPSE_UNIT, REPORT), "a short CoT that keeps its accuracy counted as collapse (compression is not collapse)"),
 ]
 
 

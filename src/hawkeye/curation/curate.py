@@ -39,7 +39,14 @@ from hawkeye.cot import cot_length, cot_stop_token_ids
 from hawkeye.curation import waste
 from hawkeye.curation.llm_refine import llm_refine
 from hawkeye.curation.rules import refine_with_rules
-from hawkeye.data.schema import CuratedRow, Row, make_curated_row, read_rows, validate_curated_rows
+from hawkeye.data.schema import (
+    CRITICAL_TOKENS,
+    CuratedRow,
+    Row,
+    make_curated_row,
+    read_rows,
+    validate_curated_rows,
+)
 from hawkeye.data.sources.testbed_reading import critical_tokens
 from hawkeye.files import atomic_open, write_json, write_jsonl
 from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
@@ -167,6 +174,16 @@ def summarize(rows: list[dict[str, Any]], prefix: str = "") -> dict[str, float]:
     }
 
 
+def critical_share(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The critical steps' share of A's c_orig, over token totals (rows with ground truth only): the
+    testbed's known critical share, from which its default α is set."""
+    known = [r for r in rows if r.get(CRITICAL_TOKENS) is not None and r["cot_orig_tokens"] > 0]
+    if not known:
+        return {}
+    critical, orig = sum(r[CRITICAL_TOKENS] for r in known), sum(r["cot_orig_tokens"] for r in known)
+    return {"mean_cot_critical_tokens": critical / len(known), "critical_share": critical / orig}
+
+
 def waste_metrics(rows: list[dict[str, Any]], cfg: Any) -> dict[str, float]:
     """Precision/recall of the rules' removals against the planted waste (testbed rows only):
     the rules refine each row's labelled reference CoT, scored token by token in Model A tokens."""
@@ -244,11 +261,11 @@ def run(cfg: Any, splits: dict[str, list[Row]]) -> dict[str, float]:
         write_jsonl(path, split_rows)
     metrics = {**summarize(curated), **summarize(out["train"], "train_"), **summarize(out["test"], "test_")}
     metrics.update(waste_metrics(rows, cfg))
-    metrics["wall_time_s"] = time.perf_counter() - start
-    write_json(out_dir / "metrics.json", metrics)
+    metrics.update(critical_share(out["train"]))
+    write_json(out_dir / "metrics.json", metrics)  # no wall time: a reproduction writes the same file
     figure = plot_lengths(curated, out_dir / "lengths.png")
 
-    mlflow.log_metrics(metrics)
+    mlflow.log_metrics({**metrics, "wall_time_s": time.perf_counter() - start})
     mlflow.log_artifact(str(figure))
     n_samples = int(cfg.tracking.get("log_samples", 8))
     mlflow.log_dict({"samples": curated[:n_samples]}, "samples.json")
