@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -180,6 +182,156 @@ def test_empty_generation_and_truncation_are_flagged(smoke_overrides: list[str],
     assert out[1]["cot_refined"] == "4 + 3 = 7. The answer is \\boxed{7}."
     assert out[1]["cot_refined_tokens"] < out[1]["cot_orig_tokens"]
     assert out[2]["flags"] == ["truncated"] and out[2]["cot_orig_tokens"] == 3
+
+
+# ---- testbed rows: ground truth ---------------------------------------------------------------------
+class _ScriptedBackend:
+    """A backend around a real tokenizer that answers each rendered prompt with `reply(prompt)`."""
+
+    def __init__(self, tokenizer: object, reply: Callable[[str], str]) -> None:
+        self.tokenizer = tokenizer
+        self.reply = reply
+
+    def generate(self, prompts: list[str], params: object) -> list[Generation]:
+        out = []
+        for prompt in prompts:
+            text = self.reply(prompt)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+            out.append(Generation(text=text, token_ids=[*ids, self.tokenizer.eos_token_id], finish_reason="stop"))
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+# A's own CoT for a testbed row: the reference as A learned to write it; one question gets a run of
+# steps that reaches no stated value (A's kind of slip; numbers above max_total, so that it uses no
+# value of a run before it), which no rule may cut and the c_orig score must see.
+SLIP = " 40 + 50 = 90. 90 + 60 = 150."
+
+
+def _own_cot(row: dict) -> str:
+    return row["reference_cot"] + (SLIP if row["id"].endswith("1") else "") + f" \\boxed{{{row['answer']}}}"
+
+
+@pytest.fixture()
+def testbed_rows(tmp_path: Path, smoke_overrides: list[str]) -> list[dict]:
+    """Testbed rows (1-4 operations) as the prepared splits; returns the ones curate reads."""
+    from hawkeye.data.sources.testbed import TestbedSpec, generate
+
+    spec = TestbedSpec(min_ops=1, max_ops=4, max_operand=9, max_total=30)
+    train, test = generate("testbed_train", 6, 1, spec), generate("testbed_test", 4, 2, spec)
+    paths = curate.input_paths(_cfg(smoke_overrides))
+    _write(paths["train"], train)
+    _write(paths["test"], test)
+    return train[:4] + test  # curate.max_train_rows=4 in smoke
+
+
+def _script_policy(monkeypatch: pytest.MonkeyPatch, cfg: DictConfig, rows: list[dict],
+                   rewrite: Callable[[str], str] | None = None) -> None:
+    """curate's policy (and teacher) become a script: A writes `_own_cot(row)` for each row's question;
+    a feedback prompt is answered with `rewrite(the solution it quotes)`."""
+    tok = load_tokenizer(resolve_model_path(cfg.policy.name_or_path, cfg.paths.models_dir))
+    by_question = {r["question"]: _own_cot(r) for r in rows}
+
+    def reply(prompt: str) -> str:
+        if "Rewrite the solution" in prompt:
+            return rewrite(prompt.split("Solution:\n", 1)[1].split("\n\nRewrite the solution", 1)[0])
+        return next(cot for q, cot in by_question.items() if q in prompt)
+
+    monkeypatch.setattr(curate, "make_backend", lambda *args, **kwargs: _ScriptedBackend(tok, reply))
+
+
+def test_testbed_rows_are_scored_on_the_reference_and_on_a_own_cot(
+    testbed_rows: list[dict], smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hawkeye.curation import waste
+    from hawkeye.data.sources.testbed import critical_cot
+    from hawkeye.data.sources.testbed_reading import as_segments
+
+    cfg, rows = _cfg(smoke_overrides), testbed_rows
+    _script_policy(monkeypatch, cfg, rows)
+    with stage_run(cfg, stage="curate", run_name="curate-testbed"):
+        metrics = curate.run(cfg, curate.load_inputs(cfg))
+    out = curate.output_dir(cfg)
+    curated = [json.loads(line) for split in ("train", "test") for line in (out / f"{split}.jsonl").read_text().splitlines()]
+    assert json.loads((out / "metrics.json").read_text()) == pytest.approx(metrics)
+    for r in curated:  # the waste goes, the slip stays, every critical sentence and the answer stay
+        assert " ".join(r["cot_refined"].split()) == critical_cot(r["segments"]) + (
+            SLIP.replace(". 90", "; 90") if r["id"].endswith("1") else "") + f" \\boxed{{{r['answer']}}}"
+
+    tok = load_tokenizer(resolve_model_path(cfg.policy.name_or_path, cfg.paths.models_dir))
+    own = sum((waste.score(as_segments(r["cot_orig"]), r["cot_refined"], tok) for r in curated), waste.WasteScore())
+    assert metrics["waste_rows"] == len(rows) == 8
+    assert metrics["reference_cot_waste_precision"] == metrics["reference_cot_waste_recall"] == 1.0
+    assert metrics["cot_orig_waste_precision"] == 1.0
+    assert metrics["cot_orig_waste_recall"] == pytest.approx(own.recall)
+    assert own.recall < 1.0  # the slip is waste in A's CoT, and kept
+    assert metrics["reference_cot_mean_refined_tokens"] < metrics["reference_cot_mean_tokens"]
+    assert metrics["mean_cot_refined_tokens"] < metrics["mean_cot_orig_tokens"]
+
+
+@pytest.mark.parametrize("what", ["cot_orig", "reference_cot"])
+def test_a_refinement_that_drops_a_critical_value_is_refused(
+    what: str, testbed_rows: list[dict], smoke_overrides: list[str], mlflow_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A planted rule that cuts the first critical step of one CoT: the stage names the file and the
+    row and writes nothing."""
+    from hawkeye.curation.rules import refine_with_rules
+
+    cfg, rows = _cfg(smoke_overrides), testbed_rows
+    _script_policy(monkeypatch, cfg, rows)
+    victim = rows[5]  # the second row of the test split
+    target = _own_cot(victim) if what == "cot_orig" else victim["reference_cot"]
+    first_step = next(s["text"] for s in victim["segments"] if s["kind"] == "critical")
+
+    def planted(cot: str, threshold: float = 0.9, question: str = "") -> str:
+        refined = refine_with_rules(cot, threshold, question)
+        return refined.replace(first_step, "") if cot == target else refined
+
+    monkeypatch.setattr(curate, "refine_with_rules", planted)
+    where = curate.output_dir(cfg) / "test.jsonl" if what == "cot_orig" else curate.input_paths(cfg)["test"]
+    with stage_run(cfg, stage="curate", run_name="curate-planted"), pytest.raises(
+            DataError, match=rf"{re.escape(str(where))}:2: row '{victim['id']}': the refinement of {what} drops "
+                             r"the critical value\(s\) \d"):
+        curate.run(cfg, curate.load_inputs(cfg))
+    assert not curate.output_dir(cfg).exists()
+
+
+def test_llm_refinement_is_scored_and_checked_against_the_ground_truth(
+    testbed_rows: list[dict], smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The teacher rewrites A's CoTs and the reference CoTs alike, and its rewrites are scored like the
+    rules' (here it cuts the story words of every critical step: critical tokens, so precision falls);
+    a rewrite that drops a critical value is rejected for the rules output."""
+    from hawkeye.data.sources.testbed import critical_cot
+
+    cfg, rows = _cfg([*smoke_overrides, "curate=llm"]), testbed_rows
+
+    def start_value(row: dict) -> str:
+        return re.search(r": (\d+) ", critical_cot(row["segments"]))[1]
+
+    # a row whose start value is written once: the teacher's slip drops it from the text
+    victim = next(r for r in rows if len(re.findall(rf"(?<!\d){start_value(r)}(?!\d)", critical_cot(r["segments"]))) == 1)
+
+    def rewrite(solution: str) -> str:
+        shorter = re.sub(r"(?:He|She) [^:.]*: ", "", solution)
+        if solution.startswith(critical_cot(victim["segments"]).split(". ")[0]):
+            return shorter.removeprefix(start_value(victim) + " ")
+        return shorter
+
+    _script_policy(monkeypatch, cfg, rows, rewrite)
+    with stage_run(cfg, stage="curate", run_name="curate-llm-testbed"):
+        metrics = curate.run(cfg, curate.load_inputs(cfg))
+    out = curate.output_dir(cfg)
+    curated = {r["id"]: r for split in ("train", "test")
+               for r in map(json.loads, (out / f"{split}.jsonl").read_text().splitlines())}
+    assert curated[victim["id"]]["flags"] == ["refine_lost_critical"]
+    assert start_value(victim) in curated[victim["id"]]["cot_refined"]
+    assert [r["id"] for r in curated.values() if r["refine_rejected"]] == [victim["id"]]
+    assert metrics["reference_cot_waste_precision"] < 1.0 and metrics["cot_orig_waste_precision"] < 1.0
+    assert metrics["reference_cot_waste_recall"] == 1.0
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,103 @@ def test_single_arithmetic_step_untouched() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a run from 48 to 72 that spells out "48 + 24 = 72", and two restatements
+        ("Natalia sold 48 / 2 = 24 clips in May. So she sold 24 clips in May. Altogether she sold "
+         "48 + 24 = 72 clips. 48 + 20 = 68. 68 + 4 = 72. So she sold 72 clips in total.\n#### 72",
+         "Natalia sold 48 / 2 = 24 clips in May. Altogether she sold 48 + 24 = 72 clips.\n#### 72"),
+        # a spelled-out product next to the product (operands either way round)
+        ("Each box holds 6 eggs, so 2 boxes hold 2 * 6 = 12 eggs. 6 + 6 = 12. She uses 5: 12 - 5 = 7. "
+         "The answer is 7.",
+         "Each box holds 6 eggs, so 2 boxes hold 2 * 6 = 12 eggs. She uses 5: 12 - 5 = 7. The answer is 7."),
+        ("The speed is $4 \\times 3 = 12$ km/h. $4 + 4 + 4 = 12$. So the speed is 12 km/h.",
+         "The speed is $4 \\times 3 = 12$ km/h."),
+        ("It costs $1,200 * 3 = $3,600. 1,200 + 1,200 + 1,200 = 3,600. That is $3,600 in all.",
+         "It costs $1,200 * 3 = $3,600."),
+        # counted in ones, after filler and before a restatement said twice
+        ("Hmm, okay. She buys 3 more: 9 + 3 = 12. 9 + 1 = 10. 10 + 1 = 11. 11 + 1 = 12. So she has 12 pens. "
+         "She has 12 pens. Then 12 - 4 = 8.",
+         "She buys 3 more: 9 + 3 = 12. Then 12 - 4 = 8."),
+    ],
+)
+def test_fine_steps_fold_into_the_step_they_spell_out(text: str, expected: str) -> None:
+    assert refine_with_rules(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the run stops at 11, not at the 12 the equation states: it spells out something else
+        ("She has 9 + 3 = 12 apples. 9 + 1 = 10. 10 + 1 = 11. She eats 2.",
+         "She has 9 + 3 = 12 apples. 9 + 1 = 10; 10 + 1 = 11.\nShe eats 2."),
+        # the run comes before the equation: the equation restates the run, not the other way round
+        ("9 + 1 = 10. 10 + 1 = 11. 11 + 1 = 12. So she has 9 + 3 = 12 apples.",
+         "9 + 1 = 10; 10 + 1 = 11; 11 + 1 = 12.\nShe has 9 + 3 = 12 apples."),
+        # two bare steps: only the spelled-out product goes, never the product it spells, and a step
+        # alone spells out only a step written in prose
+        ("6 * 2 = 12. 6 + 6 = 12.", "6 * 2 = 12."),
+        ("2 * 6 = 12. 2 + 10 = 12.", "2 * 6 = 12; 2 + 10 = 12."),
+        # not adjacent: a sum of equal terms elsewhere is not the product's spelling
+        ("2 * 6 = 12 eggs. She buys milk. 6 + 6 = 12.", "2 * 6 = 12 eggs. She buys milk. 6 + 6 = 12."),
+    ],
+)
+def test_steps_that_spell_out_nothing_stay(text: str, expected: str) -> None:
+    assert refine_with_rules(text) == expected
+
+
+RUN_THEN_USE = "She has 2 + 6 = 8 cards. 2 + 3 = 5. 5 + 3 = 8. She gives away 5: 8 - 5 = 3. \\boxed{3}"
+
+
+@pytest.mark.parametrize(
+    ("question", "run_kept"),
+    [
+        ("", True),  # 5 is stated only by the run, and "8 - 5 = 3" uses it
+        ("Ann has 2 cards and gets 6 more. She gives 5 away.", False),  # the question states 5
+        ("Ann has 2 cards and gets 6 more. She gives five away.", False),  # ... in words
+    ],
+)
+def test_a_value_the_remaining_text_needs_keeps_its_run(question: str, run_kept: bool) -> None:
+    out = refine_with_rules(RUN_THEN_USE, question=question)
+    assert ("2 + 3 = 5; 5 + 3 = 8" in out) is run_kept
+    assert {"2", "6", "8", "5", "3"} <= numbers(out)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("He earns 3 * 4 = 12 dollars. So he has 12 dollars now. He spends 2.",
+         "He earns 3 * 4 = 12 dollars. He spends 2."),
+        # relating quantities is new information, even with the same number
+        ("She sold 48/2 = 24 clips in May. In June she sold 24 more clips. Each clip costs 24 cents.",
+         "She sold 48/2 = 24 clips in May. In June she sold 24 more clips. Each clip costs 24 cents."),
+        # the answer is stated, not restated
+        ("He has 3 + 4 = 7 pens. The answer is 7.", "He has 3 + 4 = 7 pens. The answer is 7."),
+        # only right after the equation: later it may say something else
+        ("He has 3 + 4 = 7 pens. He buys a notebook. He has 7 pens.",
+         "He has 3 + 4 = 7 pens. He buys a notebook. He has 7 pens."),
+        # another number is not the value just computed
+        ("He has 3 + 4 = 7 pens. He has 8 cups.", "He has 3 + 4 = 7 pens. He has 8 cups."),
+    ],
+)
+def test_restatements(text: str, expected: str) -> None:
+    assert refine_with_rules(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the same step again on a value computed again since: a new step
+        "She gets 7 more: 4 + 7 = 11. She sells 7: 11 - 7 = 4. She gets 7 more: 4 + 7 = 11. The answer is 11.",
+        # the same words on another equation: a new step
+        "He loses 1: 3 - 1 = 2. He loses 1: 2 - 1 = 1. The answer is 1.",
+    ],
+)
+def test_a_recurring_step_is_not_a_repeat(text: str) -> None:
+    assert refine_with_rules(text) == text
+
+
+@pytest.mark.parametrize(
     ("sentence", "arith"),
     [("3 + 4 = 7.", True), ("$7 \\times 2 = 14$", True), ("3 + 4", False), ("x = 7.", False),
      ("She has 3 + 4 = 7 apples.", False)],
@@ -173,6 +270,13 @@ def test_check_refinement(candidate: str, reason: str | None) -> None:
     assert check_refinement(candidate, RULES_OUT) == reason
 
 
+def test_check_refinement_keeps_the_critical_values_it_is_given() -> None:
+    # 48 and 2 are operands, not results: only ground truth (where there is some) asks for them
+    candidate = "May: 24. Total 72, minus 2 is 70. \\boxed{70}"
+    assert check_refinement(candidate, RULES_OUT, required={"48", "24", "72", "2", "70"}) == "lost_critical"
+    assert check_refinement(candidate, RULES_OUT, required={"24", "72", "2", "70"}) is None
+
+
 class _ScriptedTeacher:
     """A backend that answers each feedback prompt with a fixed rewrite."""
 
@@ -201,3 +305,11 @@ def test_llm_refine_keeps_good_rewrites_and_falls_back_on_bad_ones() -> None:
     assert results[2] == ("", None)  # empty rules output: nothing sent to the teacher
     assert len(teacher.prompts) == 2
     assert "Hmm" in teacher.prompts[0] and RULES_OUT in teacher.prompts[0]
+
+
+def test_llm_refine_rejects_a_rewrite_that_drops_a_critical_value() -> None:
+    rewrite = "May 24, total 72, so 70. \\boxed{70}"
+    teacher = _ScriptedTeacher([rewrite, rewrite])
+    results = llm_refine(teacher, ["q1", "q2"], [RULES_OUT, RULES_OUT], max_new_tokens=64, seed=0,
+                         required=[{"48", "70"}, {"24", "70"}])
+    assert results == [(RULES_OUT, "lost_critical"), (rewrite, None)]

@@ -12,7 +12,7 @@ Output: ${paths.curated_dir}/{train,test}.jsonl  (prepared fields + the fields b
 - refine_rejected: the LLM refinement failed its check and the rules output was kept.
 - flags: "empty_generation", "truncated" (hit the token cap), "unparseable_gold",
   and for a
-  rejected LLM rewrite "refine_<reason>" (refine_empty/longer/lost_answer/lost_numbers).
+  rejected LLM rewrite "refine_<reason>" (refine_empty/longer/lost_answer/lost_numbers/lost_critical).
 
 The curated row is `hawkeye.data.schema.CuratedRow`: validated before it is written, and read back
 through the same schema by training.
@@ -23,22 +23,33 @@ answer, a duplicate id, a gold answer that is empty once normalised, ...) and, c
 a gold without a number in a GSM8K/AIME split.
 Kept and flagged: a gold answer math-verify cannot parse ("unparseable_gold": EM then falls
 back to string equality), and an empty generation ("empty_generation": refined text is empty).
+
+Ground truth (testbed rows, which carry labelled `segments`). No critical value may disappear: every
+number of a critical sentence of cot_orig (labelled by `testbed_reading`) and the answer it states
+must appear in cot_refined, and every number of a critical segment and the gold answer in the
+refinement of `reference_cot`. A refinement that drops one is refused with a DataError naming the
+file and row (a broken rule, never a data problem to skip), before anything is written; an LLM rewrite
+that drops one is rejected ("refine_lost_critical") and the rules output kept. metrics.json scores the
+refinements against the planted waste twice (`waste`): on the reference CoTs, refined as c_orig is
+(reference_cot_waste_precision/recall, reference_cot_mean_tokens/_mean_refined_tokens), and on A's own
+c_orig (cot_orig_waste_precision/recall; its token means are mean_cot_orig_tokens/mean_cot_refined_tokens).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from math_verify import parse
 
-from hawkeye.answers import canonical_answer, exact_match
+from hawkeye.answers import canonical_answer, exact_match, extract_answer
 from hawkeye.cot import cot_length, cot_stop_token_ids
 from hawkeye.curation import waste
 from hawkeye.curation.llm_refine import llm_refine
-from hawkeye.curation.rules import refine_with_rules
+from hawkeye.curation.rules import numbers, refine_with_rules
 from hawkeye.data.schema import (
     CRITICAL_TOKENS,
     CuratedRow,
@@ -47,7 +58,8 @@ from hawkeye.data.schema import (
     read_rows,
     validate_curated_rows,
 )
-from hawkeye.data.sources.testbed_reading import critical_tokens
+from hawkeye.data.sources.testbed_reading import as_segments, critical_tokens
+from hawkeye.errors import DataError
 from hawkeye.files import atomic_open, write_json, write_jsonl
 from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
 from hawkeye.paths import resolve
@@ -98,14 +110,39 @@ def gold_parses(answer: str) -> bool:
         return False
 
 
+def token_counter(tok: Any) -> Callable[[str], int]:
+    """len(text) in `tok` tokens, special tokens excluded (0 for "")."""
+    return lambda text: len(tok(text, add_special_tokens=False)["input_ids"]) if text else 0
+
+
+def orig_critical_values(row: Row, cot: str) -> set[str]:
+    """What any refinement of A's `cot` must keep, where ground truth exists (a row with `segments`):
+    the numbers of its critical sentences and of the answer it states. Empty elsewhere."""
+    if not row.get("segments") or not cot.strip():
+        return set()
+    return waste.critical_values(as_segments(cot), extract_answer(cot, fallback_last_number=True))
+
+
+def refine(
+    cots: list[str], questions: list[str], teacher: GenerationBackend | None, cfg: Any,
+    length: Callable[[str], int], required: list[set[str]],
+) -> list[tuple[str, str | None]]:
+    """(refined text, rejection reason or None) per CoT: the rules, then (curate=llm) the teacher's
+    rewrite of the rules output, kept only if it passes `check_refinement` (and keeps `required`)."""
+    threshold = float(cfg.curate.near_duplicate_threshold)
+    rules = [refine_with_rules(c, threshold, q) if c.strip() else "" for c, q in zip(cots, questions, strict=True)]
+    if teacher is None:
+        return [(text, None) for text in rules]
+    return llm_refine(teacher, questions, rules, int(cfg.curate.teacher_max_new_tokens), int(cfg.seed),
+                      length=length, required=required)
+
+
 def curate_rows(
     rows: list[Row], policy: GenerationBackend, teacher: GenerationBackend | None, cfg: Any
 ) -> list[CuratedRow]:
     """Generate cot_orig for every row (one batched call), then refine it."""
     tok = policy.tokenizer
-
-    def n_tokens(text: str) -> int:
-        return len(tok(text, add_special_tokens=False)["input_ids"]) if text else 0
+    n_tokens = token_counter(tok)
 
     # Line 4 of Algorithm 1 before training: c_orig <- ModelA(q), greedy, same prompt, cap and
     # end of c (a reasoning model's think span: hawkeye.cot) as the training rollouts.
@@ -114,20 +151,12 @@ def curate_rows(
                             stop_token_ids=cot_stop_token_ids(cfg.policy, tok))
     gens = policy.generate(prompts, greedy)
 
-    threshold = float(cfg.curate.near_duplicate_threshold)
     cots = [g.text for g in gens]
-    refined = [refine_with_rules(c, threshold) if c.strip() else "" for c in cots]
-    reasons: list[str | None] = [None] * len(rows)
-    if teacher is not None:
-        results = llm_refine(
-            teacher, [r["question"] for r in rows], refined,
-            int(cfg.curate.teacher_max_new_tokens), int(cfg.seed), length=n_tokens,
-        )
-        refined = [text for text, _ in results]
-        reasons = [reason for _, reason in results]
+    required = [orig_critical_values(r, c) for r, c in zip(rows, cots, strict=True)]
+    results = refine(cots, [r["question"] for r in rows], teacher, cfg, n_tokens, required)
 
     out = []
-    for row, gen, cot, ref, reason in zip(rows, gens, cots, refined, reasons, strict=True):
+    for row, gen, cot, (ref, reason) in zip(rows, gens, cots, results, strict=True):
         orig_tokens = cot_length(gen)  # len(c_orig), counted as training counts len(c)
         ref_tokens = orig_tokens if ref == cot else n_tokens(ref)
         if ref_tokens > orig_tokens:  # never "refine" into something longer
@@ -184,21 +213,52 @@ def critical_share(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {"mean_cot_critical_tokens": critical / len(known), "critical_share": critical / orig}
 
 
-def waste_metrics(rows: list[dict[str, Any]], cfg: Any) -> dict[str, float]:
-    """Precision/recall of the rules' removals against the planted waste (testbed rows only):
-    the rules refine each row's labelled reference CoT, scored token by token in Model A tokens."""
+def refine_references(rows: list[Row], teacher: GenerationBackend | None, cfg: Any,
+                      length: Callable[[str], int]) -> list[str | None]:
+    """Per row, the refinement of its reference CoT, made as c_orig's is (rules, then the teacher),
+    where the row has labelled `segments` to score it against; None elsewhere."""
     labelled = [r for r in rows if r.get("segments")]
+    required = [waste.critical_values(r["segments"], r["answer"]) for r in labelled]
+    results = iter(refine([r["reference_cot"] for r in labelled], [r["question"] for r in labelled],
+                          teacher, cfg, length, required))
+    return [next(results)[0] if r.get("segments") else None for r in rows]
+
+
+def refuse_lost_critical(path: Path, what: str, checks: list[tuple[str, set[str], str]]) -> None:
+    """DataError naming `path`:line and the row id at the first of `checks` (row id, the values its
+    refinement must keep, the refinement; one per row of `path`, in order) whose refinement of
+    `what` drops one of those values."""
+    for line, (row_id, required, refined) in enumerate(checks, 1):
+        if lost := sorted(required - numbers(refined), key=float):
+            raise DataError(f"{path}:{line}: row {row_id!r}: the refinement of {what} drops the critical "
+                            f"value(s) {', '.join(lost)}: {refined!r}")
+
+
+def waste_metrics(rows: list[Row], curated: list[CuratedRow], references: list[str | None], tok: Any) -> dict[str, float]:
+    """Precision/recall of the refinements' removals against the planted waste (testbed rows only),
+    token by token in Model A tokens: on the labelled reference CoTs, and on A's own c_orig labelled
+    by `testbed_reading` (its answer and unlabelled sentences are not waste)."""
+    labelled = [i for i, r in enumerate(rows) if r.get("segments")]
     if not labelled:
         return {}
-    from hawkeye.models.load import load_tokenizer, resolve_model_path
-
-    tok = load_tokenizer(resolve_model_path(str(cfg.policy.name_or_path), cfg.paths.models_dir))
-    threshold = float(cfg.curate.near_duplicate_threshold)
-    total = sum((waste.score(r["segments"], refine_with_rules(r["reference_cot"], threshold), tok) for r in labelled),
-                waste.WasteScore())
-    return {"waste_precision": total.precision, "waste_recall": total.recall,
-            "waste_fraction": total.waste / max(1, sum(len(waste.labelled_tokens(r["segments"], tok)[0]) for r in labelled)),
-            "waste_rows": float(len(labelled))}
+    length = token_counter(tok)
+    segments = {i: as_segments(curated[i]["cot_orig"]) for i in labelled}
+    ref = sum((waste.score(rows[i]["segments"], references[i], tok) for i in labelled), waste.WasteScore())
+    orig = sum((waste.score(segments[i], curated[i]["cot_refined"], tok) for i in labelled), waste.WasteScore())
+    n = len(labelled)
+    ref_tokens = sum(len(waste.labelled_tokens(rows[i]["segments"], tok)[0]) for i in labelled)
+    orig_tokens = sum(len(waste.labelled_tokens(segments[i], tok)[0]) for i in labelled)
+    return {
+        "waste_rows": float(n),
+        "reference_cot_waste_precision": ref.precision,
+        "reference_cot_waste_recall": ref.recall,
+        "reference_cot_waste_fraction": ref.waste / max(1, ref_tokens),
+        "reference_cot_mean_tokens": sum(length(rows[i]["reference_cot"]) for i in labelled) / n,
+        "reference_cot_mean_refined_tokens": sum(length(references[i]) for i in labelled) / n,
+        "cot_orig_waste_precision": orig.precision,
+        "cot_orig_waste_recall": orig.recall,
+        "cot_orig_waste_fraction": orig.waste / max(1, orig_tokens),
+    }
 
 
 def plot_lengths(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -244,23 +304,35 @@ def run(cfg: Any, splits: dict[str, list[Row]]) -> dict[str, float]:
     start = time.perf_counter()
     policy = make_backend(cfg.policy, cfg.rollout, cfg.paths.models_dir, int(cfg.seed))
     teacher = make_teacher(cfg, policy)
+    tok = policy.tokenizer
+    rows = splits["train"] + splits["test"]
     try:
         # One batched generation over both splits, then split back.
-        rows = splits["train"] + splits["test"]
         curated = curate_rows(rows, policy, teacher, cfg)
+        references = refine_references(rows, teacher, cfg, token_counter(tok))
     finally:
         if teacher is not None and teacher is not policy:
             teacher.close()
         policy.close()
-    out = {"train": curated[: len(splits["train"])], "test": curated[len(splits["train"]) :]}
+    n_train = len(splits["train"])
+    out = {"train": curated[:n_train], "test": curated[n_train:]}
+    refined_references = {"train": references[:n_train], "test": references[n_train:]}
 
+    # No critical value may disappear: checked on every split before anything is written.
     out_dir = output_dir(cfg)
+    for split, path in input_paths(cfg).items():
+        refuse_lost_critical(path, "reference_cot", [  # a row without segments has nothing to check
+            (r["id"], waste.critical_values(r["segments"], r["answer"]) if r.get("segments") else set(), ref or "")
+            for r, ref in zip(splits[split], refined_references[split], strict=True)])
+    for split, split_rows in out.items():
+        refuse_lost_critical(out_dir / f"{split}.jsonl", "cot_orig", [
+            (r["id"], orig_critical_values(r, r["cot_orig"]), r["cot_refined"]) for r in split_rows])
     for split, split_rows in out.items():
         path = out_dir / f"{split}.jsonl"
         validate_curated_rows(split_rows, path)  # the schema training reads with: never write what it refuses
         write_jsonl(path, split_rows)
     metrics = {**summarize(curated), **summarize(out["train"], "train_"), **summarize(out["test"], "test_")}
-    metrics.update(waste_metrics(rows, cfg))
+    metrics.update(waste_metrics(rows, curated, references, tok))
     metrics.update(critical_share(out["train"]))
     write_json(out_dir / "metrics.json", metrics)  # no wall time: a reproduction writes the same file
     figure = plot_lengths(curated, out_dir / "lengths.png")

@@ -3,7 +3,9 @@
 A teacher model (`curate.teacher`; null = the policy itself) gets the question and the rules
 output, and a feedback prompt asking it to remove the three kinds of redundancy. Its rewrite is
 kept only if it passes `check_refinement`; otherwise the rules output is kept and the row
-counts as a rejection.
+counts as a rejection. Where ground truth exists (testbed rows), the caller also passes the
+critical values each rewrite must keep (`waste.critical_values`): a rewrite that drops one is
+rejected as "lost_critical".
 
 What "a number the solution needs" means here (simple on purpose): the final answer, plus the
 result of every equation in the rules output, i.e. the number right after each `=` sign
@@ -14,7 +16,7 @@ operands can be re-derived from the question.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 
 from hawkeye.answers import answers_match, extract_answer
 from hawkeye.curation.rules import normalize_number, numbers
@@ -46,9 +48,11 @@ def needed_numbers(solution: str) -> set[str]:
     return needed
 
 
-def check_refinement(candidate: str, reference: str, length: Callable[[str], int] = len) -> str | None:
+def check_refinement(
+    candidate: str, reference: str, length: Callable[[str], int] = len, required: Collection[str] = ()
+) -> str | None:
     """Why `candidate` cannot replace `reference` ("empty", "longer", "lost_answer",
-    "lost_numbers"), or None if it can."""
+    "lost_numbers", "lost_critical": a value of `required` is missing), or None if it can."""
     if not candidate.strip():
         return "empty"
     if length(candidate) > length(reference):
@@ -58,6 +62,8 @@ def check_refinement(candidate: str, reference: str, length: Callable[[str], int
         return "lost_answer"
     if needed_numbers(reference) - numbers(candidate):
         return "lost_numbers"
+    if set(required) - numbers(candidate):
+        return "lost_critical"
     return None
 
 
@@ -68,9 +74,11 @@ def llm_refine(
     max_new_tokens: int,
     seed: int,
     length: Callable[[str], int] = len,
+    required: Sequence[Collection[str]] | None = None,
 ) -> list[tuple[str, str | None]]:
     """One (refined text, rejection reason or None) per row; a rejected row keeps the rules output.
-    Rows whose rules output is empty are passed through (nothing to refine)."""
+    Rows whose rules output is empty are passed through (nothing to refine). `required[i]`: the
+    normalised numbers row i's rewrite must keep (ground truth, where there is some)."""
     todo = [i for i, text in enumerate(rules_outputs) if text.strip()]
     prompts = [render(teacher.tokenizer, feedback_messages(questions[i], rules_outputs[i])) for i in todo]
     greedy = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)
@@ -78,6 +86,6 @@ def llm_refine(
     results: list[tuple[str, str | None]] = [(text, None) for text in rules_outputs]
     for i, gen in zip(todo, gens, strict=True):
         candidate = gen.text.strip()
-        reason = check_refinement(candidate, rules_outputs[i], length)
+        reason = check_refinement(candidate, rules_outputs[i], length, required[i] if required else ())
         results[i] = (rules_outputs[i], reason) if reason else (candidate, None)
     return results

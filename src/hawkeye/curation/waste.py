@@ -9,6 +9,9 @@ removed. Then
     recall    = removed waste tokens / waste tokens     (did it cut all the waste?)
 
 summed over rows (micro-averaged), so long CoTs weigh by their tokens.
+
+The same ground truth says what a refinement must keep: every number of a critical segment and the
+final answer (`critical_values`). The curate stage refuses a refinement that drops one.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hawkeye.curation.rules import numbers
 from hawkeye.data.sources.testbed_reading import WASTE_KINDS
 
 
@@ -78,10 +82,24 @@ def kept_tokens(orig: list[int], new: list[int], is_waste: list[bool]) -> list[b
 def score(segments: list[dict[str, str]], refined: str, tokenizer: Any) -> WasteScore:
     """How `refined` (a refinement of the segments' joined text) removed the planted waste."""
     orig, is_waste = labelled_tokens(segments, tokenizer)
-    new = tokenizer(" " + refined.strip(), add_special_tokens=False)["input_ids"] if refined.strip() else []
+    # Layout is not content: the rules put a merged run of steps on its own line, and "\nShe" is not
+    # the token " She" of the original, which would count a kept critical word as removed.
+    flat = " ".join(refined.split())
+    new = tokenizer(" " + flat, add_special_tokens=False)["input_ids"] if flat else []
     removed = [not k for k in kept_tokens(orig, new, is_waste)]
     return WasteScore(
         removed=sum(removed),
         removed_waste=sum(r and w for r, w in zip(removed, is_waste, strict=True)),
         waste=sum(is_waste),
     )
+
+
+def critical_values(segments: list[dict[str, str]], answer: str | None) -> set[str]:
+    """The normalised numbers of the critical segments and of the final answer."""
+    out = set().union(*(numbers(s["text"]) for s in segments if s["kind"] == "critical"))
+    return out | (numbers(answer) if answer else set())
+
+
+def lost_critical(segments: list[dict[str, str]], answer: str | None, refined: str) -> list[str]:
+    """The critical values (`critical_values`) that `refined` no longer writes, sorted."""
+    return sorted(critical_values(segments, answer) - numbers(refined), key=float)
