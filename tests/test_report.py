@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from conftest import compose_config
+from hawkeye.collapse import window
 from hawkeye.paths import REPO_ROOT
-from hawkeye.reporting.curves import read_curve, summarize_arms, summarize_run, window
+from hawkeye.reporting.curves import read_curve, summarize_arms, summarize_run
 from hawkeye.reporting.verdict import claim_sentence
 from hawkeye.runs import discover_arm_runs
 from hawkeye.tracking.names import train_metric
@@ -221,14 +222,17 @@ def test_report_stage_writes_the_numbers_the_verdict_and_the_figures(smoke_overr
         assert (out / fig).stat().st_size > 10_000
     assert "| no_b | no | – | 2 | 20 | 1 | 1.00 ± 0.00 → 0.05 ± 0.00 |" in summary
     assert "- `no_b` (trained without B): collapsed in 2 of 2 seeds (seed 1, seed 2)." in summary
-    assert "The paper's claim (1) held on this run." in summary
+    assert "**Setting `default`: claim (1) held.**" in summary
+    assert "| no_b | 1 | 20 | 1 | 60.0 | 24.0 | 1.00 → 0.05 | 0.12 | 80.0 → 10.0 | 70.0 | yes |" in summary
+    # the default arm against the target: 47.5% fewer tokens, +5 points pooled over the two seeds
+    assert "- **test: target met**. `b_allow` A → B over 2 seeds: 47.5% fewer CoT tokens" in summary
+    assert "_No gate results (run the gate stage)._" in summary
     assert "10 finished train runs, 8 distinct (λ, α, arm) points" in summary
     assert "| 0.1 | 0.5 | B (allow) | 1 | 1 | 27.3 | 70.0 |" in summary    # a sweep point: 60·0.5/1.1
     assert "| 0.001 | 0.3 | b_allow | 2 | 1 | 25.5 | 80.0 |" in summary    # the arm: mean of two seeds
-    assert "| b_allow seed2: A → B | 90.0 [" in summary                     # the evaluation with intervals
-    assert "| 10 | Hawkeye (Full) | 30 (0) | 1.00 | 0.90 | 1.50 |" in summary and "0.71, 0.69" in summary
+    assert "| b_allow seed2: A → B | 90.0 [70.0, 100.0] | 10.0 [0.0, 30.0] |" in summary  # paired interval
+    assert "| b_allow | yes | allow | A → B | 2 | 85.0 ± 7.1 | 5.0 [0.0, 15.0] |" in summary
     assert summary.index("| Baseline (base A alone)") < summary.index("| Base A → B")  # table order kept
-    assert "| test | Hawkeye (Full) | 10 |" in summary                       # the poster-style table
     report_run = MlflowClient(mlflow_uri).search_runs([exp_id], "tags.stage = 'report'")[0]
     assert report_run.data.metrics["arm/no_b/collapsed_runs"] == 2
     assert not math.isnan(report_run.data.metrics["arm/b_allow/length_last_mean"])

@@ -107,8 +107,8 @@ def test_latency_arm_is_its_first_seed_and_a_missing_one_names_the_key(tmp_path:
     for seed in (3, 1, 2):
         make_arm(tmp_path, "b_allow", seed)
     make_arm(tmp_path, "no_b", 1, responder="none")
-    cfg = _cfg(tmp_path)
-    assert latency_run(cfg, trained_runs(cfg)).key == "b_allow/seed1"
+    cfg = _cfg(tmp_path, "arms.default=b_allow")  # the default arm is the one timed
+    assert cfg.eval.latency_arm == "b_allow" and latency_run(cfg, trained_runs(cfg)).key == "b_allow/seed1"
     cfg = _cfg(tmp_path, "eval.latency_arm=no_b")
     assert latency_run(cfg, trained_runs(cfg)).key == "no_b/seed1"
     cfg = _cfg(tmp_path, "eval.latency_arm=b_mask")
@@ -208,7 +208,7 @@ def test_pooled_accuracy_difference_pairs_questions_over_seeds() -> None:
     one = SystemResult("arm/seed1/a_b", "s1", A_TO_B, [False, False] + [True, False] * 19, [5] * 40, arm="arm", seed=1)
     two = SystemResult("arm/seed2/a_b", "s2", A_TO_B, [True, True] + [True, False] * 19, [5] * 40, arm="arm", seed=2)
     rows = score_systems([base, one, two], 0.95, 1000, 0)
-    assert [r["accuracy_delta"] for r in rows] == [0.0, -1 / 40, 1 / 40]
+    assert [r["accuracy_delta"] for r in rows] == pytest.approx([0.0, -1 / 40, 1 / 40])
     (arm,) = aggregate_arms(rows, [base, one, two], 0.95, 1000, 0)
     assert arm["accuracy_delta_pooled"] == pytest.approx(0.0)
     assert arm["accuracy_delta_pooled_ci_low"] < 0 < arm["accuracy_delta_pooled_ci_high"]

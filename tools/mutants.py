@@ -38,6 +38,9 @@ CURATE_FLAGS = "tests/test_curate_stage.py::test_empty_generation_and_truncation
 COLLAPSE_RUN = "tests/test_train.py::test_collapse_is_detected_and_stops_a_real_run"
 COLLAPSE_UNIT = "tests/test_train.py::test_collapse_detector_applies_the_one_definition"
 REPORT = "tests/test_report.py"
+ORDER = "tests/test_seeding_and_order.py"
+VIEWS = "tests/test_testbed.py::test_b_views_follow_one_rule"
+SYSTEMS = "tests/test_runs.py::test_systems_read_each_arm_the_way_it_trained"
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,34 @@ MUTANTS = [
     Mutant("responder_ignores_mode", "mask", "src/hawkeye/responder/model.py",
            "responder_prompt(q, c, self.answer_leak)", 'responder_prompt(q, c, "allow")', (MASK, REWARD),
            "training's B reads the raw CoT whatever answer_leak says"),
+    Mutant("mask_keeps_last_computed", "mask", "src/hawkeye/responder/reads.py",
+           "return [r for r in (answer, computed) if r is not None]", "return [r for r in (answer,) if r is not None]",
+           (MASK,), "B reads A's last '= y' when A states no answer (or boxes another number)"),
+    Mutant("b_view_no_recompute", "mask", "src/hawkeye/warmstart/examples.py",
+           'first_to_write = shown - 1 if rule == "mask" and seen != cot else shown', "first_to_write = shown",
+           (VIEWS,), "B's masked views skip the step whose result is hidden: B is never taught to redo it"),
+    Mutant("eval_b_reads_raw", "mask", "src/hawkeye/evaluation/quality.py",
+           "built = [responder_prompt(q, c, answer_leak)", 'built = [responder_prompt(q, c, "allow")',
+           (SYSTEMS,), "evaluation's B reads the raw CoT whatever the arm trained with"),
+    # ---- seeding and sampling, data order, distributed sharding
+    Mutant("seed_same_every_step", "seeding", "src/hawkeye/seeding.py",
+           "return seed + (step * world_size + rank) * SEED_STRIDE", "return seed + rank * SEED_STRIDE",
+           (ORDER,), "every step samples with the same seeds"),
+    Mutant("seed_ranks_collide", "seeding", "src/hawkeye/seeding.py",
+           "return seed + (step * world_size + rank) * SEED_STRIDE", "return seed + step * SEED_STRIDE",
+           (ORDER,), "every rank samples with the same seeds (identical rollouts on all GPUs)"),
+    Mutant("hf_unseeded", "seeding", "src/hawkeye/generation/hf.py",
+           "torch.manual_seed(params.seed)", "torch.seed()", (ORDER,),
+           "HF sampling ignores the call's seed: runs and resumes are not reproducible"),
+    Mutant("order_same_each_epoch", "data order", "src/hawkeye/training/data.py",
+           "np.random.default_rng(seed + epoch)", "np.random.default_rng(seed)", (ORDER,),
+           "every epoch visits the questions in the same order"),
+    Mutant("order_ignores_seed", "data order", "src/hawkeye/training/data.py",
+           "np.random.default_rng(seed + epoch)", "np.random.default_rng(epoch)", (ORDER,),
+           "the question order does not depend on the run's seed (seeds are not independent)"),
+    Mutant("shard_same_for_all_ranks", "sharding", "src/hawkeye/training/data.py",
+           "return items[rank * per_rank : (rank + 1) * per_rank]", "return items[:per_rank]", (ORDER,),
+           "every rank trains on the first share of the step's questions"),
     # ---- the collapse detector, in a real run
     Mutant("collapse_never_stops", "collapse", "src/hawkeye/training/callbacks.py",
            "        if self.stop:\n            trainer.should_stop = True", "        pass",
