@@ -1,4 +1,4 @@
-"""`python -m hawkeye.serve`: the A→B pipeline behind one OpenAI-compatible chat endpoint."""
+"""`python -m hawkeye.serve`: the A→B pipeline behind one OpenAI-compatible chat endpoint (`hawkeye.serving`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hawkeye.models.load import load_causal_lm, load_tokenizer, resolve_model_path
-from hawkeye.serve import ChatModel, LocalHFChatModel, Pipeline, build_app
-from hawkeye.serving.chat_models import Decoding, Generated, RemoteChatModel
+from hawkeye.serving.app import build_app
+from hawkeye.serving.chat_models import ChatModel, Decoding, Generated, LocalHFChatModel, RemoteChatModel
+from hawkeye.serving.pipeline import Pipeline
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def tiny_client(tiny_models_dir: Path) -> TestClient:
 
 
 def test_health_and_models(tiny_client: TestClient) -> None:
-    assert tiny_client.get("/health").json() == {"status": "ok"}
+    assert tiny_client.get("/health").json() == {"status": "ok", "models": {"model": "ok"}}  # both unnamed
     assert tiny_client.get("/v1/models").json()["data"][0]["id"] == "hawkeye"
 
 

@@ -45,6 +45,7 @@ class EvalConfig:
     responder_url: str | None = None
     hawkeye_url: str | None = None       # also time `python -m hawkeye.serve` at this URL ("serve")
     warmup_requests: int = 1             # per server, before timing (first-request compile/caches)
+    idle_probe_s: float = 3.0            # before timing: each server's CPU use while nothing is asked of it
     # Intervals: percentile bootstrap over questions, resampled jointly for every row (paired), seeded.
     confidence: float = 0.95
     bootstrap_resamples: int = 2000
@@ -73,6 +74,8 @@ class EvalConfig:
         for name in self.latency_datasets or []:
             if name not in self.datasets:
                 raise ConfigError(f"latency_datasets={self.latency_datasets} must be a subset of datasets={self.datasets}")
+        if self.idle_probe_s <= 0:
+            raise ConfigError(f"idle_probe_s={self.idle_probe_s} must be > 0")
         if self.warmup_requests < 0:
             raise ConfigError(f"warmup_requests={self.warmup_requests} must be >= 0")
         if self.latency_min_requests_per_slot < 0:

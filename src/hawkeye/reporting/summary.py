@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hawkeye.evaluation.markdown import dataset_sections, results_table
+from hawkeye.evaluation.latency.report import poster_table
+from hawkeye.evaluation.markdown import dataset_sections
 from hawkeye.reporting.collect import TrainRun
 from hawkeye.reporting.curves import ArmSummary, RunSummary
 from hawkeye.reporting.pareto import ParetoPoint
@@ -131,5 +132,5 @@ def render_summary(
     else:
         confidence = float(evaluation["context"].get("confidence", 0.95))
         out += dataset_sections(evaluation["results"], confidence, "###")
-        out += ["### Poster-style table", "", results_table(evaluation["results"])]
+        out += ["### Poster-style table", "", poster_table(evaluation["results"])]
     return "\n".join(out)
