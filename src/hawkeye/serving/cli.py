@@ -43,7 +43,8 @@ def pipeline_from_config(cfg: Any, stack: contextlib.ExitStack, engine: str = "v
     remote = {r for r in models if urls[r]} if engine == "hf" else set(models)
     endpoints = start_endpoints({r: models[r] for r in remote}, urls, cfg.rollout.vllm, str(cfg.eval.host),
                                 resolve(cfg.paths.runs_dir) / "serve" / "logs", stack,
-                                float(cfg.eval.server_start_timeout_s), seed=int(cfg.seed))
+                                float(cfg.eval.server_start_timeout_s), seed=int(cfg.seed),
+                                cores=cfg.eval.server_cores)
 
     def make(role: str) -> ChatModel:
         m = models[role]
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout-s", type=float, default=30.0,
                         help="longest wait on A or B for a byte (connect, first byte, between chunks) before the "
                              "client gets a 504 (default 30)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides before and after the flags, as Hydra apps take them
     if args.timeout_s <= 0:
         parser.error(f"--timeout-s={args.timeout_s} must be > 0")
 

@@ -34,7 +34,8 @@ class Endpoint:
 
 def start_endpoints(models: Mapping[str, Model], urls: Mapping[str, str | None], vllm_cfg: Any, host: str,
                     log_dir: str | os.PathLike[str], stack: contextlib.ExitStack, start_timeout_s: float,
-                    seed: int = 0, cores: Mapping[str, Sequence[int] | None] | None = None) -> dict[str, Endpoint]:
+                    seed: int = 0, cores: Mapping[str, Sequence[int] | None] | None = None,
+                    engine_timings: bool = True) -> dict[str, Endpoint]:
     """An endpoint per role of `models`: its URL when given, else a vLLM server started now (servers of
     distinct models start together and are torn down by `stack`). `cores` pins a role's server to
     those CPU cores (a model shared by two roles runs on the first role's)."""
@@ -49,7 +50,8 @@ def start_endpoints(models: Mapping[str, Model], urls: Mapping[str, str | None],
             endpoints[role] = Endpoint(str(urls[role]), served_model(str(urls[role])))
         elif model.path not in to_start:
             to_start[model.path] = vllm_server(model.path, role.replace("_", "-"), host, log_dir, vllm_cfg,
-                                               model_cfg=model.cfg, seed=seed, cores=(cores or {}).get(role))
+                                               model_cfg=model.cfg, seed=seed, cores=(cores or {}).get(role),
+                                               engine_timings=engine_timings)
     if to_start:
         stack.enter_context(running(list(to_start.values()), start_timeout_s))
     for role, model in models.items():

@@ -158,17 +158,19 @@ def running(servers: Sequence[ServerProcess], timeout_s: float) -> Iterator[Sequ
 
 def vllm_server(model_path: str, served_name: str, host: str, log_dir: str | os.PathLike[str],
                 vllm_cfg: Any, model_cfg: Any = None, seed: int = 0, port: int | None = None,
-                cores: Sequence[int] | None = None) -> ServerProcess:
+                cores: Sequence[int] | None = None, engine_timings: bool = True) -> ServerProcess:
     """`python -m vllm.entrypoints.openai.api_server` for one model, with `rollout.vllm`'s engine
-    arguments (`generation.vllm_args`). The server reports per-request timings (queue, prefill,
-    decode) in each stream's usage chunk, which the latency breakdown reads."""
+    arguments (`generation.vllm_args`). `engine_timings`: the server reports each request's own
+    timings (queue wait, prefill, decode) in its stream's usage chunk, which the latency breakdown
+    reads (this needs vLLM's statistics on); else statistics are off."""
     if port:  # fail now, naming the port, not after the engine's 25-60 s start
         check_port_free(host, port, f"vLLM server {served_name}")
     port = port or free_port(host)
     args = engine_args(model_cfg if model_cfg is not None else {"dtype": "float32"}, vllm_cfg, model_path, seed)
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", *server_flags(args),
            "--served-model-name", served_name, "--host", host, "--port", str(port),
-           "--enable-per-request-metrics", "--disable-uvicorn-access-log"]
+           "--disable-uvicorn-access-log",
+           *(["--enable-per-request-metrics"] if engine_timings else ["--disable-log-stats"])]
     env = dict(os.environ)
     for key, value in engine_env(vllm_cfg).items():
         env.setdefault(key, value)  # a value the user exported wins
