@@ -43,13 +43,21 @@ def requests_per_level(cfg: DictConfig, n_questions: int, concurrency: int) -> i
 
 
 def full_over_baseline(cells: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Hawkeye (Full) over Baseline (Full) time per request (mean and p50) at one level."""
+    """Hawkeye (Full) over Baseline (Full) at one level: time per request (mean and p50), and CPU
+    seconds per request (every process measured together: the ratio time per request tends to once
+    the cores are saturated, its floor on this machine)."""
     out = {}
     for stat in ("mean", "p50"):
         base, full = cells["baseline_full"].get(f"e2e_s_{stat}"), cells["full"].get(f"e2e_s_{stat}")
-        ok = base is not None and full is not None and base > 0 and not math.isnan(base)
-        out[f"e2e_{stat}"] = full / base if ok else math.nan
+        out[f"e2e_{stat}"] = _ratio(full, base)
+    cpu = [sum((cells[m].get("cpu_s_per_request") or {}).values()) for m in ("full", "baseline_full")]
+    out["cpu_per_request"] = _ratio(*cpu)
     return out
+
+
+def _ratio(x: float | None, y: float | None) -> float:
+    ok = x is not None and y is not None and y > 0 and not math.isnan(y)
+    return x / y if ok else math.nan
 
 
 def cpu_probes(endpoints: dict[str, Endpoint]) -> dict[str, Any]:

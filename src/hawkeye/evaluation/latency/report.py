@@ -85,14 +85,20 @@ def breakdown_table(latency: dict[str, Any]) -> str:
 
 
 def cpu_table(latency: dict[str, Any]) -> str:
-    """CPU seconds per request of each process (client, each server), cores kept busy, client loop lag."""
+    """CPU ms per request of each process (client, each server) and in all, tokens per request, cores
+    kept busy, client loop lag; per level, Full over Baseline in CPU per request."""
     procs = sorted({p for _, _, cell in _cells(latency) for p in cell.get("cpu_s_per_request") or {}})
-    lines = ["| Concurrency | Method | " + " | ".join(f"CPU s/req: {p}" for p in procs)
-             + " | cores busy | client loop lag p90 (s) |", "|---|---|" + "---|" * (len(procs) + 2)]
+    lines = ["| Concurrency | Method | " + " | ".join(f"CPU ms/req: {p}" for p in procs)
+             + " | all | Tokens | cores busy | client loop lag p90 (s) | Full / Baseline CPU per request |",
+             "|---|---|" + "---|" * (len(procs) + 5)]
     for c, method, cell in _cells(latency):
         cpu = cell.get("cpu_s_per_request") or {}
-        lines.append(f"| {c} | {LABELS.get(method, method)} | " + " | ".join(_fmt(cpu.get(p), 4) for p in procs)
-                     + f" | {_fmt(cell.get('cpu_busy_cores'))} | {_fmt(cell.get('loop_lag_s_p90'), 4)} |")
+        ratio = _ratio(latency, c)
+        r = _fmt(ratio.get("cpu_per_request")) if ratio and method == "full" else ""
+        lines.append(f"| {c} | {LABELS.get(method, method)} | "
+                     + " | ".join(_fmt(1000 * cpu[p] if p in cpu else None, 1) for p in procs)
+                     + f" | {_fmt(1000 * sum(cpu.values()), 1)} | {_fmt(cell.get('tokens_mean'), 0)} | "
+                     f"{_fmt(cell.get('cpu_busy_cores'))} | {_fmt(cell.get('loop_lag_s_p90'), 4)} | {r} |")
     return "\n".join(lines) + "\n"
 
 
@@ -155,8 +161,9 @@ def render_latency(results: dict[str, dict[str, Any]], context: dict[str, Any]) 
                   "prefill (vLLM's own per-request figures, in brackets) and the servers' HTTP and streaming work; "
                   "A close = A's last token to its stream's end; hand-off = the client building and sending B's "
                   "request.", "", breakdown_table(lat),
-                  "CPU seconds per served request (each server's whole process group), cores kept busy over the cell, "
-                  "and how late the client's event loop ran. Idle servers used "
+                  "CPU per served request (each server's whole process group, and the client), cores kept busy over "
+                  "the cell, and how late the client's event loop ran. Once the cores are saturated, Full / Baseline "
+                  "time per request tends to Full / Baseline CPU per request. Idle servers used "
                   + (", ".join(f"{p} {_fmt(v, 1)}%" for p, v in idle.items()) or "–") + " of a core.", "",
                   cpu_table(lat)]
     if all("quality" in r for r in results.values()):  # the latency part run alone has no quality columns
