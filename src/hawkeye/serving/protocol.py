@@ -136,7 +136,7 @@ def usage(a_prompt: int, a_completion: int, b_prompt: int, b_completion: int) ->
 
 
 def _not_json(constant: str) -> Any:
-    """NaN and Infinity are not JSON (Python's parser takes them; a NaN temperature would pass every check)."""
+    """NaN and Infinity are not JSON, though Python's parser takes them: refused here, no field ever sees one."""
     raise ValueError(f"{constant} is not a JSON value")
 
 
