@@ -167,8 +167,9 @@ def shape(cfg: Any) -> dict[str, Any]:
 def run_trl(a: argparse.Namespace, out: Path) -> dict[str, Any]:
     from hawkeye.cot import cot_length
     from hawkeye.generation.base import Generation
-    from hawkeye.generation.hf import _eos_ids
-    from hawkeye.generation.vllm_backend import _set_launcher_env
+    from hawkeye.generation.eos import eos_ids
+    from hawkeye.generation.vllm_args import engine_env
+    from hawkeye.generation.vllm_backend import set_launcher_env
     from hawkeye.models.load import load_model_and_tokenizer
     from hawkeye.prompts import reasoning_messages
     from hawkeye.responder.model import Responder
@@ -178,8 +179,9 @@ def run_trl(a: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     cfg = side_config(a, out, check_tracking=False)
     if a.backend == "vllm":  # TRL's colocated engine: vLLM's external launcher, one process
-        _set_launcher_env()
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(cfg.rollout.vllm.cpu_kvcache_space_gib)))
+        set_launcher_env()
+        for key, value in engine_env(cfg.rollout.vllm).items():  # the project's engine environment
+            os.environ.setdefault(key, value)
     from accelerate import Accelerator
     from datasets import Dataset
     from transformers import TrainerCallback
@@ -195,7 +197,7 @@ def run_trl(a: argparse.Namespace, out: Path) -> dict[str, Any]:
                                  for x in ordered])
     policy, tok, _ = load_model_and_tokenizer(cfg.policy, cfg.paths.models_dir)
     responder = Responder.from_config(cfg)
-    eos = set(_eos_ids(policy, tok))  # the ids hawkeye's HF rollouts stop on
+    eos = set(eos_ids(policy.generation_config, tok))  # the ids hawkeye's rollouts stop on
     lam, alpha = float(cfg["lambda"]), float(cfg.alpha)
     calls = [0]
     prof = StepProfile()

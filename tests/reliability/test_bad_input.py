@@ -378,7 +378,7 @@ def test_port_check_names_the_port(busy_port: int) -> None:
 
 def test_vllm_server_helper_refuses_a_used_port_before_starting(busy_port: int, tmp_path: Path) -> None:
     """Without the check, vLLM fails only after its 25-60 s engine start."""
-    from hawkeye.evaluation.servers import vllm_server
+    from hawkeye.serving.servers import vllm_server
 
     vllm_cfg = {"max_model_len": 256, "tensor_parallel_size": 1, "gpu_memory_utilization": 0.3,
                 "enforce_eager": True, "cpu_kvcache_space_gib": 1}
@@ -390,7 +390,7 @@ def test_vllm_server_helper_refuses_a_used_port_before_starting(busy_port: int, 
 def test_serve_on_a_used_port_fails_naming_it_before_loading_models(
     busy_port: int, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hawkeye.serve as serve
+    import hawkeye.serving.cli as serve
 
     loaded = []
     monkeypatch.setattr(serve, "pipeline_from_config", lambda *a, **k: loaded.append(1))

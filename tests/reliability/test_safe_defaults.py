@@ -35,19 +35,23 @@ def test_eval_servers_bind_localhost_by_default(preset: str) -> None:
 def test_vllm_server_helper_uses_the_configured_host(tmp_path: Path) -> None:
     import inspect
 
-    from hawkeye.evaluation import servers, stage
+    from hawkeye import runtime
+    from hawkeye.evaluation import run
+    from hawkeye.evaluation.latency import __main__ as latency_main
+    from hawkeye.serving import cli, servers
 
     vllm_cfg = {"max_model_len": 256, "tensor_parallel_size": 1, "gpu_memory_utilization": 0.3,
                 "enforce_eager": True, "cpu_kvcache_space_gib": 1}
     server = servers.vllm_server("models/x", "x", "127.0.0.1", tmp_path, vllm_cfg)
     assert server.cmd[server.cmd.index("--host") + 1] == "127.0.0.1"
     assert server.base_url.startswith("http://127.0.0.1:")
-    assert inspect.signature(servers.free_port).parameters["host"].default == "127.0.0.1"
-    assert "ev.host" in inspect.getsource(stage.start_endpoints)  # the eval config's host, not 0.0.0.0
+    assert inspect.signature(runtime.free_port).parameters["host"].default == "127.0.0.1"
+    for module in (run, latency_main, cli):  # every caller of start_endpoints: the config's host, not 0.0.0.0
+        assert "str(ev.host)" in inspect.getsource(module) or "str(cfg.eval.host)" in inspect.getsource(module)
 
 
 def test_serve_binds_localhost_by_default(tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hawkeye.serve as serve
+    import hawkeye.serving.cli as serve
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(serve, "pipeline_from_config", lambda *a, **k: None)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from hawkeye.errors import ConfigError
 
 QUALITY_BACKENDS = ("engine", "server")
+SERVER_ROLES = ("baseline_a", "hawkeye_a", "responder")
 
 
 @dataclass
@@ -45,6 +47,12 @@ class EvalConfig:
     responder_url: str | None = None
     hawkeye_url: str | None = None       # also time `python -m hawkeye.serve` at this URL ("serve")
     warmup_requests: int = 1             # per server, before timing (first-request compile/caches)
+    # CPU cores each role's vLLM server may run on (Linux affinity), e.g. {hawkeye_a: [0], responder: [1]};
+    # a role not named runs on any core. Also the servers `hawkeye.serve` starts.
+    server_cores: dict[str, list[int]] = field(default_factory=dict)
+    # vLLM reports each request's queue wait and prefill (the breakdown's engine figures); needs its statistics on
+    engine_timings: bool = True
+    idle_probe_s: float = 3.0            # before timing: each server's CPU use while nothing is asked of it
     # Intervals: percentile bootstrap over questions, resampled jointly for every row (paired), seeded.
     confidence: float = 0.95
     bootstrap_resamples: int = 2000
@@ -67,6 +75,13 @@ class EvalConfig:
         for name in self.latency_datasets or []:
             if name not in self.datasets:
                 raise ConfigError(f"latency_datasets={self.latency_datasets} must be a subset of datasets={self.datasets}")
+        for role, cores in self.server_cores.items():
+            if role not in SERVER_ROLES:
+                raise ConfigError(f"server_cores: unknown role {role!r}; the roles are {SERVER_ROLES}")
+            if not cores or any(not 0 <= c < (os.cpu_count() or 1) for c in cores):
+                raise ConfigError(f"server_cores.{role}={list(cores)} must name cores 0..{(os.cpu_count() or 1) - 1}")
+        if self.idle_probe_s <= 0:
+            raise ConfigError(f"idle_probe_s={self.idle_probe_s} must be > 0")
         if self.warmup_requests < 0:
             raise ConfigError(f"warmup_requests={self.warmup_requests} must be >= 0")
         if self.latency_min_requests_per_slot < 0:

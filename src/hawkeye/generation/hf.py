@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from hawkeye.generation.base import Generation, SamplingParams
+from hawkeye.generation.eos import eos_ids
 
 
 class HFBackend:
@@ -37,7 +38,7 @@ class HFBackend:
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         sampling = params.temperature > 0
-        stop_ids = _eos_ids(self.model, tok)
+        stop_ids = eos_ids(self.model.generation_config, tok)
         stop_ids += [t for t in params.stop_token_ids if t not in stop_ids]
         out = self.model.generate(
             **enc,
@@ -70,10 +71,3 @@ class HFBackend:
     def close(self) -> None:
         pass
 
-
-def _eos_ids(model: Any, tok: Any) -> list[int]:
-    ids = model.generation_config.eos_token_id
-    ids = [ids] if isinstance(ids, int) else list(ids or [])
-    if tok.eos_token_id is not None and tok.eos_token_id not in ids:
-        ids.append(tok.eos_token_id)
-    return ids

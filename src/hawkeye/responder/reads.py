@@ -103,8 +103,8 @@ def what_b_reads(cot: str, answer_leak: str) -> str:
     """The CoT as Model B is given it under `reward.answer_leak` (allow | mask | penalize).
 
     The one home of this rule. `hawkeye.prompts.responder_prompt` applies it and builds B's messages;
-    training (`responder.model.Responder`), evaluation (`evaluation.quality`, `evaluation.timing`), serving
-    (`serve.py`) and the warm-start gate all go through that, so B sees the same text in each."""
+    training (`responder.model.Responder`), evaluation (`evaluation.quality`), serving and
+    its timing (`serving.pipeline`) and the warm-start gate all go through that, so B sees the same text in each."""
     if answer_leak == "mask":
         return mask_answer(cot)
     if answer_leak in ("allow", "penalize"):

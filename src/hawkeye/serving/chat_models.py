@@ -1,17 +1,27 @@
-"""Model A or Model B as `hawkeye.serve` uses it: stream new text for chat messages, then report
-the call's own token usage (prompt and completion tokens, as the model's tokenizer counts them)."""
+"""Model A or Model B as the A → B pipeline calls it: stream new text for chat messages, and record
+the call in a `Generated` (token usage, finish reason, when each chunk arrived, the server's own
+timings).
+
+- `RemoteChatModel`: a model behind an OpenAI-compatible server (vLLM). Every wait on it is
+  bounded: no byte for `timeout_s` (a stuck server accepts the connection and never answers) is a
+  504, a refused or broken connection a 502, both in OpenAI's error body (`ApiError`). Nothing is
+  cached across requests but the served model's name, so a server that comes back is used again.
+- `LocalHFChatModel`: an in-process HF model (tiny models, tests).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from hawkeye.generation.eos import eos_ids
 from hawkeye.prompts import render
 from hawkeye.serving.protocol import ApiError
 
@@ -26,15 +36,30 @@ class Decoding:
 
 @dataclass
 class Generated:
-    """What one model call reports once its stream has ended."""
+    """One model call, as it went. Times are `time.perf_counter()` seconds in this process."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0  # the new tokens, EOS included when it stopped on one (as vLLM counts)
-    finish_reason: str = "stop"  # "stop" (EOS) or "length" (hit max_tokens)
+    finish_reason: str = "stop"  # "stop" (EOS or a stop token) or "length" (hit max_tokens)
+    t_sent: float = 0.0          # the request left
+    chunk_times: list[float] = field(default_factory=list)   # each received chunk that carried tokens
+    chunk_tokens: list[int] = field(default_factory=list)    # ... and how many
+    t_end: float = 0.0           # the stream ended (its usage and end received)
+    engine: dict[str, float] = field(default_factory=dict)  # the server's own timings (vLLM: queue_time_ms, ...)
+
+    def add_chunk(self, t: float, n_tokens: int) -> None:
+        if n_tokens > 0:
+            self.chunk_times.append(t)
+            self.chunk_tokens.append(n_tokens)
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens streamed (chunk by chunk): a stop token the server does not stream is not among them."""
+        return sum(self.chunk_tokens)
 
 
 class ChatModel:
-    """Stream new text for chat messages; fill `out` with the call's usage when the stream ends."""
+    """Stream new text for chat messages; fill `out` as the stream goes."""
 
     name = "model"
 
@@ -43,33 +68,57 @@ class ChatModel:
         raise NotImplementedError
         yield ""
 
+    async def down(self) -> str | None:
+        """Why the model cannot serve now (None: it can)."""
+        return None
+
 
 class RemoteChatModel(ChatModel):
-    """A model behind an OpenAI-compatible server (vLLM applies the model's chat template and
-    reports usage with `stream_options.include_usage`, which is where the counts come from)."""
+    """A model behind an OpenAI-compatible server.
 
-    def __init__(self, base_url: str, model: str | None = None, timeout_s: float = 600.0,
-                 name: str = "model") -> None:
+    With `tokenizer`, prompts are rendered with the model's chat template and sent as token ids to
+    `/v1/completions` (`add_special_tokens=False`), as the offline backends tokenize them, and each
+    chunk's `token_ids` counts its tokens exactly. Without, the messages go to
+    `/v1/chat/completions` and the server applies its template. Usage comes from the server
+    (`stream_options.include_usage`). `stop_token_ids` end the generation as EOS does (A's
+    `think_end`: `hawkeye.cot`).
+    """
+
+    def __init__(self, base_url: str, model: str | None = None, tokenizer: Any = None,
+                 stop_token_ids: Sequence[int] = (), timeout_s: float = 30.0, name: str = "model") -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.tokenizer = tokenizer
+        self.stop_token_ids = [int(t) for t in stop_token_ids]
+        self.timeout_s = float(timeout_s)
         self.name = name
-        self.client = httpx.AsyncClient(timeout=timeout_s)
+        # timeout_s bounds every wait: connecting, the first byte, each gap between chunks, a free connection
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s),
+                                        limits=httpx.Limits(max_connections=None, max_keepalive_connections=512))
+
+    def payload(self, messages: list[dict[str, str]], max_tokens: int, decoding: Decoding) -> tuple[str, dict[str, Any]]:
+        """(path, body) of the streaming request for `messages`."""
+        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "temperature": decoding.temperature,
+                                "stream": True, "stream_options": {"include_usage": True}}
+        if decoding.seed is not None:
+            body["seed"] = decoding.seed
+        if self.stop_token_ids:
+            body["stop_token_ids"] = self.stop_token_ids  # vLLM's extension of the OpenAI API
+        if self.tokenizer is None:
+            return "/v1/chat/completions", body | {"messages": messages}
+        ids = self.tokenizer(render(self.tokenizer, messages), add_special_tokens=False)["input_ids"]
+        return "/v1/completions", body | {"prompt": list(ids), "return_token_ids": True}
 
     async def stream(self, messages: list[dict[str, str]], max_tokens: int, decoding: Decoding,
                      out: Generated) -> AsyncIterator[str]:
         where = f"{self.name} at {self.base_url}"
+        got_usage = False
         try:
             if self.model is None:
-                r = await self.client.get(self.base_url + "/v1/models")
-                r.raise_for_status()
-                self.model = r.json()["data"][0]["id"]
-            payload: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                                       "temperature": decoding.temperature, "stream": True,
-                                       "stream_options": {"include_usage": True}}
-            if decoding.seed is not None:
-                payload["seed"] = decoding.seed
-            got_usage = False
-            async with self.client.stream("POST", self.base_url + "/v1/chat/completions", json=payload) as resp:
+                self.model = await self._served_model()
+            path, body = self.payload(messages, max_tokens, decoding)
+            out.t_sent = time.perf_counter()
+            async with self.client.stream("POST", self.base_url + path, json=body) as resp:
                 if resp.status_code != 200:
                     raise _upstream_error(where, resp.status_code, (await resp.aread()).decode(errors="replace"))
                 async for line in resp.aiter_lines():
@@ -79,20 +128,45 @@ class RemoteChatModel(ChatModel):
                     chunk = json.loads(data)
                     if "error" in chunk:
                         raise ApiError(502, f"{where} failed mid-stream: {chunk['error']}")
+                    now = time.perf_counter()
                     for choice in chunk.get("choices") or []:
                         if choice.get("finish_reason"):
                             out.finish_reason = "length" if choice["finish_reason"] == "length" else "stop"
-                        if text := (choice.get("delta") or {}).get("content"):
+                        text = choice.get("text") or (choice.get("delta") or {}).get("content") or ""
+                        ids = choice.get("token_ids")
+                        out.add_chunk(now, len(ids) if ids is not None else int(bool(text)))
+                        if text:
                             yield text
                     if usage := chunk.get("usage"):
                         out.prompt_tokens = int(usage["prompt_tokens"])
                         out.completion_tokens = int(usage["completion_tokens"])
+                        out.engine = {k: float(v) for k, v in (chunk.get("metrics") or {}).items()
+                                      if isinstance(v, (int, float))}
                         got_usage = True
+            out.t_end = time.perf_counter()
+        except httpx.TimeoutException as e:
+            raise ApiError(504, f"{where} sent nothing for {self.timeout_s:g} s ({type(e).__name__}): the server "
+                                "is stuck or overloaded") from e
         except httpx.HTTPError as e:
             raise ApiError(502, f"{where} unreachable or failed: {type(e).__name__}: {e}") from e
         if not got_usage:
-            raise ApiError(502, f"{where} sent no usage chunk: hawkeye.serve needs an upstream that supports "
+            raise ApiError(502, f"{where} sent no usage chunk: the pipeline needs an upstream that supports "
                                 "stream_options.include_usage (vLLM does)")
+
+    async def _served_model(self) -> str:
+        r = await self.client.get(self.base_url + "/v1/models")
+        r.raise_for_status()
+        return str(r.json()["data"][0]["id"])
+
+    async def down(self) -> str | None:
+        try:
+            r = await self.client.get(self.base_url + "/health", timeout=min(self.timeout_s, 5.0))
+        except httpx.HTTPError as e:
+            return f"{self.base_url}: {type(e).__name__}: {e}".rstrip(": ")
+        return None if r.status_code == 200 else f"{self.base_url}/health: HTTP {r.status_code}"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 def _upstream_error(where: str, status: int, body: str) -> ApiError:
@@ -106,20 +180,19 @@ def _upstream_error(where: str, status: int, body: str) -> ApiError:
 
 
 class LocalHFChatModel(ChatModel):
-    """An in-process HF model, streamed token by token (for tiny models and tests).
+    """An in-process HF model, streamed as text pieces (for tiny models and tests).
 
     One generate() at a time (a shared model); the request's stream stops the generation when the
     client goes away, and an error inside generate() ends the stream instead of leaving it waiting.
+    Each text piece is recorded as one chunk; `completion_tokens` is the exact count.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, name: str = "model") -> None:
+    def __init__(self, model: Any, tokenizer: Any, name: str = "model", stop_token_ids: Sequence[int] = ()) -> None:
         self.model, self.tokenizer, self.name = model, tokenizer, name
         self.turn = asyncio.Lock()  # requests queue here, not in threads
         self.context = int(getattr(model.config, "max_position_embeddings", 0) or 0)
-        eos = model.generation_config.eos_token_id
-        self.eos_ids = set([eos] if isinstance(eos, int) else (eos or []))
-        if tokenizer.eos_token_id is not None:
-            self.eos_ids.add(tokenizer.eos_token_id)
+        self.stop_ids = eos_ids(model.generation_config, tokenizer)
+        self.stop_ids += [int(t) for t in stop_token_ids if t not in self.stop_ids]
 
     async def stream(self, messages: list[dict[str, str]], max_tokens: int, decoding: Decoding,
                      out: Generated) -> AsyncIterator[str]:
@@ -153,12 +226,13 @@ class LocalHFChatModel(ChatModel):
                         temperature=decoding.temperature if sampling else None,
                         top_p=None, top_k=0 if sampling else None,  # pure temperature sampling, as vLLM
                         streamer=streamer, stopping_criteria=StoppingCriteriaList([StopWhenCancelled()]),
-                        pad_token_id=tok.pad_token_id, eos_token_id=sorted(self.eos_ids))
+                        pad_token_id=tok.pad_token_id, eos_token_id=self.stop_ids)
                 new_ids.extend(seq[0, n_prompt:].tolist())
             except BaseException as e:  # surfaced by the consumer below
                 failure.append(e)
                 streamer.end()  # unblocks the consumer (generate() did not reach its own end())
 
+        out.t_sent = time.perf_counter()
         async with self.turn:
             thread = threading.Thread(target=work, daemon=True, name=f"generate-{self.name}")
             thread.start()
@@ -166,6 +240,7 @@ class LocalHFChatModel(ChatModel):
                 it = iter(streamer)
                 while (text := await asyncio.to_thread(next, it, None)) is not None:
                     if text:
+                        out.add_chunk(time.perf_counter(), 1)
                         yield text
             finally:
                 cancelled.set()  # a no-op after a normal end; stops generate() if the client left
@@ -173,4 +248,5 @@ class LocalHFChatModel(ChatModel):
         if failure:
             raise ApiError(500, f"{self.name}: generation failed: {type(failure[0]).__name__}: {failure[0]}")
         out.prompt_tokens, out.completion_tokens = n_prompt, len(new_ids)
-        out.finish_reason = "stop" if new_ids and new_ids[-1] in self.eos_ids else "length"
+        out.finish_reason = "stop" if new_ids and new_ids[-1] in self.stop_ids else "length"
+        out.t_end = time.perf_counter()

@@ -64,8 +64,10 @@ class ChatRequest(BaseModel):
 def parse_chat_request(raw: bytes) -> tuple[ChatRequest, str]:
     """The validated request and its question (the last message's text), or an ApiError."""
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(raw, parse_constant=_not_json)
+    except RecursionError as e:  # [[[[...]]]] deeper than the parser's recursion limit
+        raise ApiError(400, "body: not valid JSON (nested too deeply)", "body") from e
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, NaN / Infinity
         raise ApiError(400, f"body: not valid JSON ({e})", "body") from e
     if not isinstance(data, dict):
         raise ApiError(400, f"body: must be a JSON object, got {type(data).__name__}", "body")
@@ -131,6 +133,11 @@ def usage(a_prompt: int, a_completion: int, b_prompt: int, b_completion: int) ->
     return {"prompt_tokens": a_prompt + b_prompt, "completion_tokens": completion,
             "total_tokens": a_prompt + b_prompt + completion,
             "completion_tokens_details": {"reasoning_tokens": a_completion}}
+
+
+def _not_json(constant: str) -> Any:
+    """NaN and Infinity are not JSON, though Python's parser takes them: refused here, no field ever sees one."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

@@ -1,6 +1,6 @@
 """A `GenerationBackend` over a running OpenAI-compatible vLLM server (`/v1/completions`).
 
-Lets the quality part reuse the servers the latency part starts anyway, instead of paying for a
+Lets the evaluation's quality part reuse the servers its latency part starts anyway, instead of paying for a
 second vLLM engine start (25-60 s each on 2 CPU cores). Prompts are sent as token ids from the
 model's own tokenizer (`add_special_tokens=False`), as the offline backends tokenize them, and
 decoding is greedy, so results match `vllm.LLM` with the same model.

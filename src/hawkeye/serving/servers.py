@@ -1,9 +1,10 @@
-"""Lifecycle of OpenAI-compatible servers (vLLM's, or `hawkeye.serve`) started for a benchmark.
+"""Lifecycle of OpenAI-compatible servers (vLLM's, or `hawkeye.serve`) started as subprocesses.
 
 Each server runs in its own process group (`start_new_session`), so teardown can signal the
-server and every worker it spawned. Teardown always runs: on success, on an error, on Ctrl-C and
-on SIGTERM (turned into KeyboardInterrupt while a server is up). It sends SIGTERM to the group,
-waits, then SIGKILLs what is left, and checks that no process of the group survives.
+server and every worker it spawned, and its CPU use can be read as the group's. Teardown always
+runs: on success, on an error, on Ctrl-C and on SIGTERM (turned into KeyboardInterrupt while a
+server is up, `runtime.sigterm_as_interrupt`). It sends SIGTERM to the group, waits, then SIGKILLs
+what is left, and checks that no process of the group survives.
 """
 
 from __future__ import annotations
@@ -11,28 +12,20 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import psutil
 
 from hawkeye.errors import ModelError
-from hawkeye.runtime import check_port_free
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+from hawkeye.generation.vllm_args import engine_args, engine_env, server_flags
+from hawkeye.runtime import check_port_free, free_port, sigterm_as_interrupt
 
 
 def group_members(pgid: int) -> list[int]:
@@ -46,17 +39,29 @@ def group_members(pgid: int) -> list[int]:
 
 
 class ServerProcess:
-    """A server command, started in its own process group, ready once `health_url` answers 200."""
+    """A server command, started in its own process group, ready once `health_url` answers 200.
+
+    `cores`: the CPU cores the whole group may run on (Linux affinity, inherited by every process
+    the server spawns); None: any core.
+    """
 
     def __init__(self, cmd: Sequence[str], base_url: str, log_path: str | os.PathLike[str],
-                 env: dict[str, str] | None = None, name: str = "server") -> None:
+                 env: dict[str, str] | None = None, name: str = "server",
+                 cores: Sequence[int] | None = None) -> None:
         self.cmd = list(cmd)
         self.base_url = base_url.rstrip("/")
         self.log_path = Path(log_path)
         self.env = env
         self.name = name
+        self.cores = list(cores) if cores else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.pgid: int | None = None
+
+    @property
+    def served_name(self) -> str:
+        """The model name the server answers to (its --served-model-name, else its name)."""
+        flag = "--served-model-name"
+        return self.cmd[self.cmd.index(flag) + 1] if flag in self.cmd else self.name
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +72,9 @@ class ServerProcess:
         finally:
             log.close()  # the child holds its own copy of the descriptor
         self.pgid = self.proc.pid  # a new session: the leader's pid is the group id
+        if self.cores:
+            # set at once, long before the interpreter has started (seconds) and spawned any worker
+            os.sched_setaffinity(self.proc.pid, self.cores)
 
     def wait_ready(self, timeout_s: float) -> None:
         assert self.proc is not None
@@ -83,11 +91,26 @@ class ServerProcess:
         raise ModelError(f"{self.name} not healthy after {timeout_s:g} s at {self.base_url}. "
                          f"Last log lines:\n{self.log_tail()}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the live processes of the server's group."""
+        total = 0.0
+        for pid in group_members(self.pgid) if self.pgid is not None else []:
+            with contextlib.suppress(psutil.Error):
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+        return total
+
+    def signal(self, sig: int) -> None:
+        """Send `sig` to every process of the group (SIGSTOP / SIGCONT: a stuck server, in tests)."""
+        if self.pgid is not None:
+            os.killpg(self.pgid, sig)
+
     def stop(self, grace_s: float = 15.0) -> None:
         """SIGTERM the whole group, then SIGKILL survivors; raise if any process is left."""
         if self.proc is None or self.pgid is None:
             return
         with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pgid, signal.SIGCONT)  # a stopped group cannot act on SIGTERM
             os.killpg(self.pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and (self.proc.poll() is None or group_members(self.pgid)):
@@ -115,7 +138,7 @@ class ServerProcess:
 @contextlib.contextmanager
 def running(servers: Sequence[ServerProcess], timeout_s: float) -> Iterator[Sequence[ServerProcess]]:
     """Start every server at once (start-ups overlap), wait until all are healthy, always stop all."""
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             for s in servers:
                 s.start()
@@ -133,42 +156,23 @@ def running(servers: Sequence[ServerProcess], timeout_s: float) -> Iterator[Sequ
                 raise errors[0]
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """While servers are up, SIGTERM raises KeyboardInterrupt so the `finally` above runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def vllm_server(model_path: str, served_name: str, host: str, log_dir: str | os.PathLike[str],
-                vllm_cfg: Any, seed: int = 0, dtype: str = "float32", port: int | None = None) -> ServerProcess:
-    """`python -m vllm.entrypoints.openai.api_server` for one model (greedy requests, eager mode)."""
+                vllm_cfg: Any, model_cfg: Any = None, seed: int = 0, port: int | None = None,
+                cores: Sequence[int] | None = None, engine_timings: bool = True) -> ServerProcess:
+    """`python -m vllm.entrypoints.openai.api_server` for one model, with `rollout.vllm`'s engine
+    arguments (`generation.vllm_args`). `engine_timings`: the server reports each request's own
+    timings (queue wait, prefill, decode) in its stream's usage chunk, which the latency breakdown
+    reads (this needs vLLM's statistics on); else statistics are off."""
     if port:  # fail now, naming the port, not after the engine's 25-60 s start
         check_port_free(host, port, f"vLLM server {served_name}")
     port = port or free_port(host)
-    cmd = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", model_path, "--served-model-name", served_name,
-        "--host", host, "--port", str(port),
-        "--dtype", dtype, "--seed", str(seed),
-        "--max-model-len", str(vllm_cfg["max_model_len"]),
-        "--tensor-parallel-size", str(vllm_cfg["tensor_parallel_size"]),
-        "--gpu-memory-utilization", str(vllm_cfg["gpu_memory_utilization"]),
-        "--disable-log-stats",
-    ]
-    if vllm_cfg["enforce_eager"]:
-        cmd.append("--enforce-eager")
+    args = engine_args(model_cfg if model_cfg is not None else {"dtype": "float32"}, vllm_cfg, model_path, seed)
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", *server_flags(args),
+           "--served-model-name", served_name, "--host", host, "--port", str(port),
+           "--disable-uvicorn-access-log",
+           *(["--enable-per-request-metrics"] if engine_timings else ["--disable-log-stats"])]
     env = dict(os.environ)
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(vllm_cfg["cpu_kvcache_space_gib"]))
+    for key, value in engine_env(vllm_cfg).items():
+        env.setdefault(key, value)  # a value the user exported wins
     return ServerProcess(cmd, f"http://{host}:{port}", Path(log_dir) / f"vllm-{served_name}.log", env=env,
-                         name=f"vLLM server {served_name}")
+                         name=f"vLLM server {served_name}", cores=cores)

@@ -1,0 +1,30 @@
+"""The token ids a generation stops on as end-of-sequence: the one home of that rule.
+
+Every engine (HF `generate`, vLLM offline and behind a server, the in-process chat model of
+`hawkeye.serve`) stops on the same ids, so their greedy outputs and `len(c)` agree: the model's
+`generation_config.eos_token_id` (an id or a list), plus the tokenizer's `eos_token_id`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def eos_ids(generation_config: Any, tokenizer: Any) -> list[int]:
+    """generation_config's EOS ids (None: none), then the tokenizer's if it is not among them."""
+    ids = getattr(generation_config, "eos_token_id", None) if generation_config is not None else None
+    out = [ids] if isinstance(ids, int) else list(ids or [])
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in out:
+        out.append(tokenizer.eos_token_id)
+    return out
+
+
+def eos_ids_of_folder(path: str, tokenizer: Any) -> list[int]:
+    """`eos_ids` for a model folder that is not loaded (a vLLM engine reads the weights itself)."""
+    from transformers import GenerationConfig
+
+    try:
+        config = GenerationConfig.from_pretrained(path)
+    except OSError:  # no generation_config.json
+        config = None
+    return eos_ids(config, tokenizer)
