@@ -30,7 +30,7 @@ def build_report(cfg: DictConfig) -> str:
     curves = [(run, read_curve(run, rule)) for run in discover_arm_runs(resolve(cfg.paths.train_dir))]
     summaries = [(summarize_run(run, curve, rule), curve) for run, curve in curves]
     arms = summarize_arms([s for s, _ in summaries])
-    evaluation = load_evaluation(resolve(cfg.paths.eval_dir))
+    evaluation = load_evaluation(resolve(cfg.paths.eval_dir), list(cfg.eval.datasets), float(cfg.eval.confidence))
     gate = load_gate(gate_path(cfg))
     with stage_run(cfg, stage="report", run_name=f"report {cfg.tracking.experiment}"):
         client = MlflowClient(tracking_uri(cfg))

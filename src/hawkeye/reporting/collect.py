@@ -86,26 +86,25 @@ def train_runs(client: Any, experiment: str, sweep_id: str | None = None) -> lis
     return sorted(latest.values(), key=lambda r: (r.arm, r.lam, r.alpha, r.seed if r.seed is not None else -1))
 
 
-def load_evaluation(eval_dir: Path) -> dict[str, Any] | None:
-    """The evaluate stage's results, rebuilt from `metrics.json` (tables) and `latency.json` (every
-    latency cell and the run context); None when the stage has not run."""
-    metrics_path, latency_path = eval_dir / "metrics.json", eval_dir / "latency.json"
+def load_evaluation(eval_dir: Path, datasets: list[str], confidence: float) -> dict[str, Any] | None:
+    """The evaluate stage's quality results, rebuilt from `metrics.json`, in the order of `datasets` (JSON
+    keys are sorted on disk); None when the stage has not run. Latency is not read: the report is a
+    deterministic output, and timings differ run to run (they stay in `latency.json`/`latency.md`)."""
+    metrics_path = eval_dir / "metrics.json"
     if not metrics_path.is_file():
         return None
     metrics = _read_json(metrics_path)
-    latency = _read_json(latency_path) if latency_path.is_file() else {}
     results = {}
     for name, m in metrics.items():
         if not isinstance(m, dict) or "systems" not in m:
             raise DataError(f"{metrics_path}: dataset {name!r} has no 'systems' table (written by an older "
                             "evaluate stage? run it again)")
         results[name] = {"n": m.get("quality", {}).get("n"), "quality": m["quality"],
-                         "systems": sorted(m["systems"].values(), key=lambda r: r.get("order", 0)), "arms": list(m.get("arms", {}).values()),
-                         "latency": (latency.get("results") or {}).get(name) or {}}
-    context = {k: v for k, v in latency.items() if k != "results"}
-    order = {name: i for i, name in enumerate(context.get("datasets") or [])}  # JSON keys are sorted on disk
+                         "systems": sorted(m["systems"].values(), key=lambda r: r.get("order", 0)),
+                         "arms": list(m.get("arms", {}).values())}
+    order = {name: i for i, name in enumerate(datasets)}
     results = dict(sorted(results.items(), key=lambda kv: order.get(kv[0], len(order))))
-    return {"results": results, "context": context}
+    return {"results": results, "context": {"confidence": confidence}}
 
 
 def _read_json(path: Path) -> Any:

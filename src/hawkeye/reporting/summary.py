@@ -135,6 +135,8 @@ def render_summary(
     else:
         confidence = float(evaluation["context"].get("confidence", 0.95))
         out += dataset_sections(evaluation["results"], confidence, "###")
+        out += ["Serving latency is not in this file (timings differ from run to run, and this report is an output "
+                "a reproduction must match): see `latency.md` beside the evaluation's `metrics.json`.", ""]
     out += [
         "## Accuracy against CoT length (every finished train run in MLflow)",
         "",
