@@ -27,8 +27,7 @@ def main(cfg: DictConfig) -> None:
     print(
         f"curated {metrics['rows']} rows -> {curate.output_dir(cfg)}: "
         f"mean CoT {metrics['mean_cot_orig_tokens']:.1f} -> {metrics['mean_cot_refined_tokens']:.1f} tokens "
-        f"(compression {metrics['compression_ratio']:.3f}), orig accuracy {metrics['orig_correct_accuracy']:.3f}, "
-        f"{metrics['wall_time_s']:.1f} s"
+        f"(compression {metrics['compression_ratio']:.3f}), orig accuracy {metrics['orig_correct_accuracy']:.3f}"
     )
 
 

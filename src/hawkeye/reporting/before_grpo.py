@@ -97,6 +97,11 @@ def section(gate: dict[str, Any] | None) -> list[str]:
         "",
         abilities_table(gate),
     ]
+    if rule := gate.get("settings_rule"):
+        lines += [f"**The settings' rule** (docs/testbed.md), from these numbers: α = {rule['alpha']:.3f} (the critical "
+                  f"steps' share of c_orig) and λ = {rule['lambda']:.3g} (a CoT as long as c_orig costs a quarter of EM); "
+                  f"with short CoTs paying, α = {rule['short_alpha']:g} and λ = {rule['short_lambda']:.3g}. The arms train "
+                  "with the λ and α in the table below.", ""]
     if gate.get("landscape"):
         lines += [
             "**Where each arm's reward points** (mean R = EM − λ·max(0, len(c) − α·len(c_orig))² of four reference "

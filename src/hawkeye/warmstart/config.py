@@ -58,7 +58,16 @@ class GateConfig:
     b_finish_ratio_min: float = 0.85      # B finishing the critical steps with the last one or two removed
     b_reads_c_orig_ratio_min: float = 0.9  # B reading A's own CoT c_orig
     truncated_max: float = 0.05      # c_orig cut at rollout.max_new_tokens: len(c_orig) is A's, not the cap's
+    short_alpha: float = 0.1         # the short-CoT setting's target (below the critical content): rule_settings
     enforce: bool = True             # false: report the gate, do not fail the stage
+
+    def __post_init__(self) -> None:
+        if not 0 < self.short_alpha <= 1:
+            raise ConfigError(f"gate.short_alpha={self.short_alpha} must be in (0, 1]")
+        for key in ("a_greedy_min", "a_sampled_min", "b_alone_max", "b_finish_ratio_min", "b_reads_c_orig_ratio_min",
+                    "truncated_max"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"gate.{key}={getattr(self, key)} must be in [0, 1]")
 
 
 @dataclass

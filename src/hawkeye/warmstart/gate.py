@@ -126,6 +126,26 @@ def summarize(per_row: dict[str, list[float]], rows: list[dict[str, Any]]) -> tu
 
 POLICIES = ("c_orig", "critical", "stop_early", "direct")
 
+# The rule that sets the testbed's penalty (docs/testbed.md), from the validation split's numbers:
+QUARTER = 0.25  # a CoT as long as c_orig costs a quarter of EM
+
+
+def rule_settings(per_row: dict[str, list[float]], short_alpha: float) -> dict[str, float]:
+    """The settings the written rule gives (the config must carry them, rounded):
+    - alpha: the critical steps' share of A's c_orig (the target sits at the known critical content);
+    - lambda: a CoT as long as c_orig costs a quarter of EM, λ·((1 − α)·len(c_orig))² = 1/4;
+    - short_lambda, at alpha = `short_alpha` (a target below the critical content): twice the λ at which,
+      for A alone, a direct answer earns as much as the critical steps (mean EM gain of the critical
+      steps over answering directly, over their mean squared excess over the target), so that a
+      short CoT pays."""
+    orig, critical = per_row["len/c_orig"], per_row["critical_tokens_mean"]
+    alpha = sum(critical) / sum(orig)
+    mean_orig = sum(orig) / len(orig)
+    excess = [max(0.0, n - short_alpha * o) ** 2 for n, o in zip(per_row["len/critical"], orig, strict=True)]
+    gain = _mean(per_row["a_greedy"]) - _mean(per_row["a_direct"])
+    return {"alpha": alpha, "lambda": QUARTER / ((1 - alpha) * mean_orig) ** 2,
+            "short_alpha": short_alpha, "short_lambda": 2 * gain / _mean(excess)}
+
 
 def landscape(per_row: dict[str, list[float]], rows: list[dict[str, Any]],
               arms: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:

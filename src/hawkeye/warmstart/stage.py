@@ -133,6 +133,7 @@ def run_gate(cfg: DictConfig, val_rows: list[dict[str, Any]]) -> dict[str, Any]:
         uses_b = c.responder.get("name_or_path") is not None
         arms[arm] = {"lambda": float(c["lambda"]), "alpha": float(c.alpha), "rule": str(c.reward.answer_leak) if uses_b else None}
     return {"rows": len(rows), "rules": rules, "gate": metrics, "by_ops": by_ops,
+            "settings_rule": gate.rule_settings(per_row, float(cfg.warmstart.gate.short_alpha)),
             "landscape": {"arms": arms, "reward": gate.landscape(per_row, rows, arms)},
             "checks": gate.checks(metrics, cfg.warmstart.gate, rules)}
 
