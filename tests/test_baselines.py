@@ -247,3 +247,11 @@ def test_the_comparison_table_without_baselines_or_evaluation_says_so() -> None:
     assert "| GRPO without B | `no_b` | A alone | 0 | _not evaluated_ | – | – | – |" in text
     assert "Every method loses accuracy against the Baseline: each paired 95% interval lies below 0." in text
     assert "_No evaluation results" in "\n".join(comparison_section(None, arms_cfg))
+
+
+def test_the_report_carries_the_comparison() -> None:
+    from hawkeye.reporting.summary import render_summary
+
+    cfg = compose_config([])
+    text = render_summary("hawkeye", {}, [], [], cfg.collapse, [], [], None, arms_cfg=cfg.arms)
+    assert "## One table: Baseline, supervised baselines and GRPO (held-out)" in text
