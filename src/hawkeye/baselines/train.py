@@ -77,7 +77,7 @@ def finished(cfg: Any, kind: str, seed: int) -> bool:
 
 
 def train_one(cfg_dict: dict[str, Any], kind: str, seed: int, pairs: list[tuple[str, str]]) -> float:
-    """One baseline run (top level: a spawned worker pickles it by name); returns its wall seconds."""
+    """One baseline run; returns its wall seconds."""
     import torch
 
     from hawkeye.models.load import load_model_and_tokenizer
@@ -112,7 +112,8 @@ def train_one(cfg_dict: dict[str, Any], kind: str, seed: int, pairs: list[tuple[
 
 
 def _in_worker(cfg_dict: dict[str, Any], kind: str, seed: int, pairs: list[tuple[str, str]]) -> float:
-    """`train_one` in a pool worker; a worker runs several jobs, so each sets its own log prefix."""
+    """`train_one` in a pool worker (top level: spawn pickles it by name); a worker runs several jobs,
+    so each sets its own log prefix."""
     logging.basicConfig(level=logging.INFO, format=f"[baselines {kind} seed {seed}] %(message)s", force=True)
     return train_one(cfg_dict, kind, seed, pairs)
 
