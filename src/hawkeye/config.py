@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from hawkeye.baselines.config import BaselinesConfig
 from hawkeye.collapse import CollapseConfig
 from hawkeye.curation.config import CurateConfig
 from hawkeye.data.config import DataConfig
@@ -37,6 +38,7 @@ class PathsConfig:
     train_dir: str = "runs/train"
     eval_dir: str = "runs/eval"
     reports_dir: str = "reports"
+    baselines_dir: str | None = "runs/baselines"  # the supervised baselines (`make baselines`)
 
 
 GROUP_SCHEMAS: dict[str, type] = {
@@ -53,6 +55,7 @@ GROUP_SCHEMAS: dict[str, type] = {
     "warmstart": WarmstartConfig,
     "arms": ArmsConfig,
     "collapse": CollapseConfig,
+    "baselines": BaselinesConfig,
     "paths": PathsConfig,
 }
 SCALARS: dict[str, tuple[type, ...]] = {

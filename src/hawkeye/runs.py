@@ -61,7 +61,9 @@ class TrainedRun:
     lam: float | None = None
     alpha: float | None = None
     run_id: str | None = None
-    source: str = "arm"    # "arm" (found by globbing), "single" (train_dir/final), "path" (eval.policy_checkpoint)
+    # "arm" (found by globbing), "single" (train_dir/final), "path" (eval.policy_checkpoint),
+    # "baseline" (a supervised baseline: `hawkeye.baselines`)
+    source: str = "arm"
     model_dir: Path | None = None  # the HF folder; default run_dir/final
 
     @property
@@ -131,9 +133,9 @@ def _float(x: Any) -> float | None:
     return None if x is None else float(x)
 
 
-def discover_arm_runs(train_dir: str | Path) -> list[TrainedRun]:
+def discover_arm_runs(train_dir: str | Path, source: str = "arm") -> list[TrainedRun]:
     """Every `<train_dir>/<arm>/seed<k>/` with a config.json, sorted by (arm, seed)."""
-    runs = [read_run(path.parent, default_arm=path.parent.parent.name)
+    runs = [read_run(path.parent, default_arm=path.parent.parent.name, source=source)
             for path in sorted(Path(train_dir).glob(f"*/seed*/{CONFIG}"))]
     seen: dict[tuple[str, int], Path] = {}
     for r in runs:

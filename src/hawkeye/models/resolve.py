@@ -6,7 +6,8 @@ same B and the same token caps from one config.
 
 `eval.policy_checkpoint` picks the trained A's:
 - "auto": every arm run under `paths.train_dir` (`hawkeye.runs`); without any, `${paths.train_dir}`
-  itself when it holds one run of `src/train.py` (the single-run layout);
+  itself when it holds one run of `src/train.py` (the single-run layout); and the supervised
+  baselines under `paths.baselines_dir` trained from this base A (`hawkeye.baselines.runs`);
 - null: none (only the base A);
 - a path: that one HF folder, labelled "checkpoint".
 The trained A timed and served as Hawkeye is `eval.latency_arm`'s lowest seed (`latency_run`); B
@@ -17,11 +18,13 @@ together: what the latency part times and `hawkeye.serve` serves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from hawkeye.errors import ConfigError
+from hawkeye.baselines.runs import current_runs as baseline_runs
+from hawkeye.errors import ConfigError, DataError
 from hawkeye.models.load import load_tokenizer, resolve_model_path
 from hawkeye.paths import resolve
 from hawkeye.runs import TrainedRun, config_path, discover_arm_runs, final_dir, read_run
@@ -45,19 +48,29 @@ def trained_runs(cfg: DictConfig) -> list[TrainedRun]:
         path = resolve(str(choice))
         return [TrainedRun("checkpoint", int(cfg.seed), path, str(cfg.reward.answer_leak), str(cfg.responder.name),
                            source="path", model_dir=path)]
-    runs = discover_arm_runs(train_dir)
-    if runs:
-        return runs
-    if (final_dir(train_dir) / "config.json").is_file():  # one run of `src/train.py` (no arms)
-        if config_path(train_dir).is_file():
-            return [read_run(train_dir, default_arm="trained", source="single")]
-        return [TrainedRun("trained", int(cfg.seed), train_dir, str(cfg.reward.answer_leak),
-                           str(cfg.responder.name), source="single")]
-    return []
+    runs = discover_arm_runs(train_dir) or _single_run(cfg, train_dir)
+    baselines = baseline_runs(cfg)
+    clash = {r.arm for r in runs} & {r.arm for r in baselines}
+    if clash:
+        raise DataError(f"{sorted(clash)} name both GRPO runs under {train_dir} and baseline runs under "
+                        f"{resolve(cfg.paths.baselines_dir)}")
+    return runs + baselines
+
+
+def _single_run(cfg: DictConfig, train_dir: Path) -> list[TrainedRun]:
+    """`${paths.train_dir}` itself when it holds one run of `src/train.py` (no arms)."""
+    if not (final_dir(train_dir) / "config.json").is_file():
+        return []
+    if config_path(train_dir).is_file():
+        return [read_run(train_dir, default_arm="trained", source="single")]
+    return [TrainedRun("trained", int(cfg.seed), train_dir, str(cfg.reward.answer_leak),
+                       str(cfg.responder.name), source="single")]
 
 
 def latency_run(cfg: DictConfig, runs: list[TrainedRun]) -> TrainedRun | None:
-    """The trained A timed as Hawkeye: `eval.latency_arm`'s lowest seed (None: time the base A)."""
+    """The trained A timed as Hawkeye: `eval.latency_arm`'s lowest seed (None: time the base A).
+    A supervised baseline is never Hawkeye."""
+    runs = [r for r in runs if r.source != "baseline"]
     if not runs:
         return None
     chosen = [r for r in runs if r.arm == cfg.eval.latency_arm]

@@ -9,6 +9,7 @@ from typing import Any
 from hawkeye.evaluation.markdown import dataset_sections
 from hawkeye.reporting import before_grpo
 from hawkeye.reporting.collect import TrainRun
+from hawkeye.reporting.comparison import comparison_section
 from hawkeye.reporting.curves import ArmSummary, RunSummary
 from hawkeye.reporting.pareto import ParetoPoint
 from hawkeye.reporting.target import MAX_ACCURACY_DROP, MIN_COMPRESSION, target_lines
@@ -126,6 +127,7 @@ def render_summary(
     if default_arm is not None:
         out += [f"## The default arm against the target (≥ {100 * MIN_COMPRESSION:g}% fewer CoT tokens, within "
                 f"{100 * MAX_ACCURACY_DROP:g} points of the base A)", "", *target_lines(evaluation, default_arm)]
+    out += comparison_section(evaluation, arms_cfg)
     out += [
         "## Evaluation on the held-out splits",
         "",

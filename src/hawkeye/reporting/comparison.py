@@ -1,0 +1,129 @@
+"""One table of every way to shorten A's CoT, on the held-out splits: the Baseline (base A alone), the
+supervised baselines (`hawkeye.baselines`) and GRPO without and with B, from the evaluation's per-arm
+aggregates (mean ± sample sd over seeds; the accuracy difference to the Baseline pooled over seeds,
+with its paired interval over questions). The sentences under it are generated from the numbers.
+
+Which answer a row scores is the method's deployment: GRPO without B is used alone, GRPO with B
+through B. The SFT baselines were trained without B, so they get both rows: A alone, and A → B with
+B reading the CoT under the default arm's rule (`reward.answer_leak`), as for GRPO with B.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE
+
+
+@dataclass(frozen=True)
+class Method:
+    label: str
+    arm: str | None   # None: the Baseline (the base A's own row)
+    reader: str
+
+
+def methods(arms_cfg: Any) -> list[Method]:
+    """The table's rows, in order; GRPO's arms are the config's default arm and its pair without B."""
+    rows = [Method("Baseline", None, A_ALONE),
+            Method("SFT-refined", "sft_refined", A_ALONE), Method("SFT-refined", "sft_refined", A_TO_B),
+            Method("SFT-critical (ground truth)", "sft_critical", A_ALONE),
+            Method("SFT-critical (ground truth)", "sft_critical", A_TO_B)]
+    if arms_cfg is not None:
+        pair = dict(arms_cfg.pairs).get("default")
+        if pair:
+            rows.append(Method("GRPO without B", str(pair[1]), A_ALONE))
+        rows.append(Method("GRPO with B", str(arms_cfg.default), A_TO_B))
+    return rows
+
+
+def _num(x: Any, scale: float = 1.0, digits: int = 1) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * scale:.{digits}f}"
+
+
+def _pm(row: dict[str, Any], metric: str, scale: float = 1.0) -> str:
+    mean, sd = row.get(f"{metric}_mean"), row.get(f"{metric}_sd")
+    spread = "" if sd is None or (isinstance(sd, float) and math.isnan(sd)) else f" ± {_num(sd, scale)}"
+    return _num(mean, scale) + ("" if mean is None else spread)
+
+
+def _delta(row: dict[str, Any]) -> str:
+    return (f"{_num(row['accuracy_delta_pooled'], 100)} [{_num(row['accuracy_delta_pooled_ci_low'], 100)}, "
+            f"{_num(row['accuracy_delta_pooled_ci_high'], 100)}]")
+
+
+def _reader(m: Method, row: dict[str, Any] | None) -> str:
+    if m.reader == A_ALONE:
+        return "A alone"
+    return f"A → B (B reads `{row['answer_leak']}`)" if row else "A → B"
+
+
+def table(result: dict[str, Any], rows: list[Method], confidence: float) -> tuple[str, list[tuple[Method, dict]]]:
+    """The Markdown table of one dataset, and the (method, aggregate) pairs it found."""
+    base = next(r for r in result["systems"] if r["key"] == BASELINE)
+    aggs = {(a["arm"], a["reader"]): a for a in result.get("arms") or []}
+    ci = f"{100 * confidence:g}% CI"
+    lines = [f"| Method | Arm | Answer from | Seeds | Accuracy (%) | CoT tokens | Compression (%) | "
+             f"Δ accuracy vs Baseline (points), seeds pooled [{ci}, paired] |",
+             "|---|---|---|---|---|---|---|---|"]
+    found = []
+    for m in rows:
+        if m.arm is None:
+            lines.append(f"| {m.label} | base A | A alone | – | {_num(base['accuracy'], 100)} | "
+                         f"{_num(base['cot_tokens'])} | – | – |")
+            continue
+        row = aggs.get((m.arm, m.reader))
+        if row is None:
+            lines.append(f"| {m.label} | `{m.arm}` | {_reader(m, None)} | 0 | _not evaluated_ | – | – | – |")
+            continue
+        found.append((m, row))
+        lines.append(f"| {m.label} | `{m.arm}` | {_reader(m, row)} | {len(row['seeds'])} | "
+                     f"{_pm(row, 'accuracy', 100)} | {_pm(row, 'cot_tokens')} | {_pm(row, 'compression', 100)} | "
+                     f"{_delta(row)} |")
+    return "\n".join(lines) + "\n", found
+
+
+def _name(m: Method) -> str:
+    return f"{m.label} ({'A alone' if m.reader == A_ALONE else 'A → B'})"
+
+
+def verdict(found: list[tuple[Method, dict[str, Any]]], confidence: float) -> list[str]:
+    """What the table says, from its numbers: the most accurate method, and the most compressing one
+    whose accuracy difference to the Baseline is not detectably negative."""
+    if not found:
+        return []
+    ci = f"{100 * confidence:g}%"
+    best = max(found, key=lambda f: f[1]["accuracy_mean"])
+    lines = [f"- Highest accuracy: {_name(best[0])}, {_num(best[1]['accuracy_mean'], 100)}% "
+             f"({_num(best[1]['accuracy_delta_pooled'], 100)} points against the Baseline)."]
+    kept = [f for f in found if f[1]["accuracy_delta_pooled_ci_high"] >= 0]
+    if kept:
+        m, row = max(kept, key=lambda f: f[1]["compression_mean"])
+        lines.append(f"- Most compression without a detectable accuracy loss (the paired {ci} interval reaches 0 "
+                     f"or lies above it): {_name(m)}, {_num(row['compression_mean'], 100)}% fewer CoT tokens, "
+                     f"{_delta(row)} points.")
+    else:
+        lines.append(f"- Every method loses accuracy against the Baseline: each paired {ci} interval lies below 0.")
+    below = [_name(m) for m, row in found if row["accuracy_delta_pooled_ci_high"] < 0]
+    if below and kept:
+        lines.append(f"- Detectably below the Baseline: {', '.join(below)}.")
+    return lines
+
+
+def comparison_section(evaluation: dict[str, Any] | None, arms_cfg: Any) -> list[str]:
+    """The report's comparison: one table per held-out dataset, and what it says."""
+    out = ["## One table: Baseline, supervised baselines and GRPO (held-out)", ""]
+    if not evaluation:
+        return [*out, "_No evaluation results (run the evaluate stage)._", ""]
+    confidence = float(evaluation["context"].get("confidence", 0.95))
+    out += ["Accuracy, CoT tokens and compression (1 − tokens / the Baseline's) are means ± sample sd over seeds. "
+            "SFT-refined is base A fine-tuned on its own CoTs refined by rules; SFT-critical on the generator's "
+            "critical steps, ground truth no real dataset has (a reference point). A method is scored as it is "
+            "deployed: GRPO without B alone, GRPO with B through B; the SFT baselines, trained without B, both ways. "
+            "`make baselines` trains and evaluates the SFT baselines.", ""]
+    rows = methods(arms_cfg)
+    for dataset, result in evaluation["results"].items():
+        text, found = table(result, rows, confidence)
+        out += [f"**{dataset}** ({result.get('n')} questions)", "", text, *verdict(found, confidence), ""]
+    return out
