@@ -23,7 +23,8 @@ baselines:        ## after `make repro`: the SFT baselines (conf/baselines), the
 probes:           ## after `make repro`: one GRPO probe per force (conf/arms/probes.yaml), scored on the validation split
 	$(VENV_PATH) OMP_NUM_THREADS=1 python pipelines/train_arms.py arms=probes paths.train_dir=runs/probes/train
 	$(VENV_PATH) OMP_NUM_THREADS=1 python pipelines/evaluate.py arms=probes paths.train_dir=runs/probes/train \
-	    paths.baselines_dir=null paths.eval_dir=runs/probes/eval "eval.datasets=[testbed_val]" eval.latency=false
+	    paths.baselines_dir=null paths.eval_dir=runs/probes/eval "eval.datasets=[testbed_val]" eval.latency=false \
+	    eval.latency_datasets=null
 smoke:            ## the whole chain on tiny random models, in about a minute (no downloads)
 	.venv/bin/python pipelines/prepare.py experiment=smoke
 	.venv/bin/python pipelines/curate.py experiment=smoke

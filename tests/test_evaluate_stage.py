@@ -114,7 +114,8 @@ def test_quality_through_servers_and_latency(smoke_overrides: list[str], tmp_pat
     _make_arms(tmp_path / "train", tiny_models_dir, {"b_allow": ("allow", "tiny-responder")}, (1,))
     out = _run([*smoke_overrides, "eval.quality_backend=server", f"eval.policy_url={fake_url}",
                 f"eval.base_policy_url={fake_url}", f"eval.responder_url={fake_url}", "eval.datasets=[gsm8k_test]",
-                "eval.concurrency=[1,3]", "eval.latency_requests=5", "eval.policy_checkpoint=auto"], tmp_path)
+                "eval.concurrency=[1,3]", "eval.latency_requests=5", "eval.policy_checkpoint=auto",
+                "eval.latency_arm=b_allow"], tmp_path)
     metrics = json.loads((out / "metrics.json").read_text())["gsm8k_test"]
     q = metrics["quality"]
     assert q["baseline_accuracy"] == pytest.approx(0.5) and q["hawkeye_accuracy"] == pytest.approx(0.5)
@@ -169,11 +170,11 @@ def test_a_trained_a_server_is_never_timed_as_the_baseline(tmp_path: Path, tiny_
     _make_arms(tmp_path / "train", tiny_models_dir, {"b_allow": ("allow", "tiny-responder")}, (1,))
     cfg = compose_config(["experiment=smoke", f"paths.models_dir={tiny_models_dir}", f"paths.train_dir={tmp_path / 'train'}",
                           "eval.policy_checkpoint=auto", "eval.policy_url=http://127.0.0.1:9/",
-                          "eval.responder_url=http://127.0.0.1:9/"])
+                          "eval.responder_url=http://127.0.0.1:9/", "eval.latency_arm=b_allow"])
     served = resolve_served(cfg)
     urls = {"hawkeye_a": cfg.eval.policy_url, "baseline_a": None, "responder": cfg.eval.responder_url}
     with contextlib.ExitStack() as stack:
         eps = endpoints.start_endpoints(served.models, urls, cfg.rollout.vllm, "127.0.0.1", tmp_path, stack, 1.0)
     assert eps["hawkeye_a"].base_url == "http://127.0.0.1:9/"
     assert eps["baseline_a"].base_url != "http://127.0.0.1:9/" and started == [served.models["baseline_a"].path]
-    assert served.run is not None and served.answer_leak == "allow"  # the timed run's own, from its run.json
+    assert served.run is not None and served.answer_leak == "allow"  # the timed run's own, from its config.json
