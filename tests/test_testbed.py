@@ -188,7 +188,7 @@ def test_the_gate_checks_b_under_every_rule_an_arm_with_b_reads_by() -> None:
     from hawkeye.training.arms import reading_rules
 
     cfg = validate(compose_config(["experiment=testbed"]))
-    assert sorted(reading_rules(cfg)) == ["allow", "mask"]
+    assert sorted(reading_rules(cfg)) == ["allow", "mask"]  # b_mask, b_allow, b_mask_short
     only_no_b = validate(compose_config(["experiment=testbed", "arms.run=[no_b]"]))
     assert reading_rules(only_no_b) == []
 
@@ -237,10 +237,12 @@ def test_arm_jobs_cover_every_arm_and_seed() -> None:
 
     cfg = validate(compose_config(["experiment=testbed", "arms.seeds=[1,2]"]))
     got = [(arm, seed) for arm, seed, _ in jobs(cfg)]
-    assert got == [("b_allow", 1), ("b_allow", 2), ("b_mask", 1), ("b_mask", 2), ("no_b", 1), ("no_b", 2)]
+    arms = ["b_mask", "no_b", "b_allow", "b_mask_short", "no_b_short"]
+    assert got == [(arm, seed) for arm in arms for seed in (1, 2)]
     overrides = dict(o.split("=", 1) for o in jobs(cfg)[-1][2])
-    assert overrides["responder.name_or_path"] == "null" and overrides["tracking.arm"] == "no_b"
-    assert overrides["paths.train_dir"].endswith("no_b/seed2") and overrides["seed"] == "2"
+    assert overrides["responder.name_or_path"] == "null" and overrides["tracking.arm"] == "no_b_short"
+    assert overrides["paths.train_dir"].endswith("no_b_short/seed2") and overrides["seed"] == "2"
+    assert overrides["alpha"] == "0.1"  # the short setting's own target
 
 
 def test_a_failing_arm_names_arm_seed_and_log(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from hawkeye.generation.base import SamplingParams
 from hawkeye.generation.hf import HFBackend
 from hawkeye.models.load import load_causal_lm, load_tokenizer
 from hawkeye.paths import REPO_ROOT
-from hawkeye.prompts import reasoning_messages, render, responder_messages
+from hawkeye.prompts import reasoning_messages, render, responder_prompt
 
 pytestmark = pytest.mark.slow
 
@@ -64,12 +64,13 @@ def test_grpo_with_b_compresses_and_keeps_accuracy(tmp_path: Path) -> None:
     cap = 96
     base = greedy(models / "testbed-a", [render(load_tokenizer(str(models / "testbed-a")),
                                                 reasoning_messages(r["question"])) for r in rows], cap)
-    trained_dir = tmp_path / "runs" / "train" / "b_allow" / "seed1" / "final"
+    trained_dir = tmp_path / "runs" / "train" / "b_mask" / "seed1" / "final"
     tok = load_tokenizer(str(trained_dir))
     trained = greedy(trained_dir, [render(tok, reasoning_messages(r["question"])) for r in rows], cap)
     b_tok = load_tokenizer(str(models / "testbed-b"))
-    answers = greedy(models / "testbed-b", [render(b_tok, responder_messages(r["question"], g.text))
-                                            for r, g in zip(rows, trained, strict=True)], 32)
+    # B reads the trained A's CoT as the arm trained it to: with A's result hidden, so B computes
+    answers = greedy(models / "testbed-b", [render(b_tok, responder_prompt(r["question"], g.text, "mask")[1])
+                                            for r, g in zip(rows, trained, strict=True)], 64)
 
     def tokens(gens: list) -> float:
         return sum(g.num_tokens - (g.finish_reason == "stop") for g in gens) / len(gens)

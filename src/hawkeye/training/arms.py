@@ -24,13 +24,12 @@ from hawkeye import runs
 from hawkeye.errors import ConfigError, HawkeyeError
 from hawkeye.paths import REPO_ROOT, resolve
 
-NO_B = ["responder.name=none", "responder.name_or_path=null"]  # A is scored on its own answer
-
 
 def _default_arms() -> dict[str, list[str]]:
+    """The schema's defaults (conf/arms/default.yaml holds the testbed's five arms)."""
     return {
         "b_mask": ["reward.answer_leak=mask"],     # B reads A's CoT with A's result hidden: B computes
-        "no_b": NO_B,
+        "no_b": ["responder.name=none", "responder.name_or_path=null"],  # A is scored on its own answer
         "b_allow": ["reward.answer_leak=allow"],   # the paper's setting: B reads A's CoT as written
     }
 
