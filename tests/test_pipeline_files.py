@@ -126,3 +126,17 @@ def test_dvc_hashes_code_without_bytecode_caches() -> None:
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0 and len(out.stdout.split()) == 2, out.stdout + out.stderr
+
+
+def test_dvc_does_not_hash_what_differs_on_every_machine() -> None:
+    """The train stage's output holds, beside its results, what differs from run to run and is no
+    result: wall times, logs, MLflow run ids with the resume checkpoints. DVC ignores exactly those, so
+    a reproduction's dvc.lock matches the committed one where the results do."""
+    volatile = ["runs/train/timings.json", "runs/train/b_mask/seed1/train.log",
+                "runs/train/b_mask/seed1/checkpoints/last.ckpt", "runs/train/b_mask/seed1/checkpoints/mlflow_run.json"]
+    results = ["runs/train/b_mask/seed1/config.json", "runs/train/b_mask/seed1/metrics.json",
+               "runs/train/b_mask/seed1/final/model.safetensors", "runs/train/b_mask/seed1/collapse_curve.tsv"]
+    dvc = str(Path(sys.executable).parent / "dvc")
+    ignored = subprocess.run([dvc, "check-ignore", *volatile, *results], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=120).stdout.split()
+    assert sorted(ignored) == sorted(volatile)

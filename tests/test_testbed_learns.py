@@ -79,6 +79,7 @@ def test_grpo_with_b_compresses_and_keeps_accuracy(tmp_path: Path) -> None:
     hawkeye_acc = sum(exact_match(g.text, r["answer"]) for g, r in zip(answers, rows, strict=True)) / len(rows)
     cut = 1 - tokens(trained) / tokens(base)
     report = f"base A {tokens(base):.1f} tokens acc {base_acc:.2f}; trained A->B {tokens(trained):.1f} tokens acc {hawkeye_acc:.2f}"
+    print(report)  # the measured figures, in the log of every run
     assert base_acc >= 0.5, f"the warm start did not learn the task: {report}"
     assert cut >= 0.30, f"GRPO cut only {cut:.0%} of A's CoT tokens: {report}"
     assert hawkeye_acc >= base_acc - 0.10, f"accuracy fell more than 10 points: {report}"

@@ -63,4 +63,12 @@ def _setting_verdict(setting: str, with_b: ArmSummary, no_b: ArmSummary) -> str:
     else:
         verdict = "claim (1) held only in part"
     return (f"**Setting `{setting}`: {verdict}.** Without B (`{no_b.arm}`) the policy collapsed in {_seeds(no_b)}; "
-            f"with B (`{with_b.arm}`, answer_leak={with_b.answer_leak}) in {_seeds(with_b)}.")
+            f"with B (`{with_b.arm}`, answer_leak={with_b.answer_leak}) in {_seeds(with_b)}. "
+            f"Over the last k steps, without B: {_where(no_b)}; with B: {_where(with_b)}.")
+
+
+def _where(arm: ArmSummary) -> str:
+    """Where an arm ended, in the definition's two terms (means over its seeds)."""
+    ratio = sum(r.critical_ratio_last for r in arm.runs) / len(arm.runs)
+    drop = sum(r.em_drop for r in arm.runs) / len(arm.runs)
+    return f"CoT at {ratio:.2f} × the critical content, training EM {-100 * drop:+.1f} points"
