@@ -241,7 +241,8 @@ def test_arm_jobs_cover_every_arm_and_seed() -> None:
     assert got == [(arm, seed) for arm in arms for seed in (1, 2)]
     overrides = dict(o.split("=", 1) for o in jobs(cfg)[-1][2])
     assert overrides["responder.name_or_path"] == "null" and overrides["tracking.arm"] == "no_b_short"
-    assert overrides["paths.train_dir"].endswith("no_b_short/seed2") and overrides["seed"] == "2"
+    # relative as configured: the run's config.json must name no folder of the machine it ran on
+    assert overrides["paths.train_dir"] == "runs/train/no_b_short/seed2" and overrides["seed"] == "2"
     assert overrides["alpha"] == "0.1"  # the short setting's own target
 
 

@@ -1,13 +1,16 @@
 """The method learns: on the scaled-down testbed (experiment=testbed_quick), GRPO with Model B cuts
-A's CoT tokens by at least 30% while the A -> B accuracy stays within 10 points of base A alone.
+A's CoT tokens by at least 25% while the A -> B accuracy stays within 8 points of base A alone.
 
-Every stage is the real entry point (`prepare`, `warmstart`, `curate`, `train`), seeded. The
-thresholds come from measurement with a margin. Measured on the 2-core dev machine (seed 1,
-experiment=testbed_quick, 50 GRPO steps): base A 51.6 tokens at 83% alone and 83% through B;
-trained A -> B 31.0 tokens (a 40% cut) at 77% (6.2 points down). The planted waste is about half of a
-verbose CoT, so a cut of 30% is well inside it; a drop of more than 10 points means the policy cut
-into the critical steps. (With B trained 400 steps instead of 800, B read the base A's CoTs at 67%,
-and the same GRPO run ended 24 points below base A: that is why the quick preset trains B longer.)
+Every stage is the real entry point (`prepare`, `warmstart`, `curate`, `train_arms`), seeded, in the
+arm where B computes (`b_mask`: B reads A's CoT with A's result hidden). The thresholds come from
+measurement with a margin. Measured on a quiet 2-core x86-64 machine (seed 1, experiment=testbed_quick:
+1-2 operations, A 1,000 and B 3,000 warm-start steps, 50 GRPO steps), on the 64 test questions: base A
+40.2 tokens at 92% alone; trained A -> B 27.3 tokens (a 32% cut) at 92% (0 points down). About half of
+a verbose CoT is planted waste, so a 25% cut is well inside it, and a GRPO step that does not learn
+cuts nothing; a drop of more than 8 points means the policy cut into the critical steps or B cannot
+finish what A leaves out. (With B trained 2,000 steps instead of 3,000, B redid the hidden last step
+of two-operation CoTs 65% of the time, and the same run ended at 28.3 tokens and 80%, 12 points down:
+that is why the quick preset trains B this long.)
 """
 
 from __future__ import annotations
@@ -81,5 +84,5 @@ def test_grpo_with_b_compresses_and_keeps_accuracy(tmp_path: Path) -> None:
     report = f"base A {tokens(base):.1f} tokens acc {base_acc:.2f}; trained A->B {tokens(trained):.1f} tokens acc {hawkeye_acc:.2f}"
     print(report)  # the measured figures, in the log of every run
     assert base_acc >= 0.5, f"the warm start did not learn the task: {report}"
-    assert cut >= 0.30, f"GRPO cut only {cut:.0%} of A's CoT tokens: {report}"
-    assert hawkeye_acc >= base_acc - 0.10, f"accuracy fell more than 10 points: {report}"
+    assert cut >= 0.25, f"GRPO cut only {cut:.0%} of A's CoT tokens: {report}"
+    assert hawkeye_acc >= base_acc - 0.08, f"accuracy fell more than 8 points: {report}"

@@ -99,7 +99,10 @@ def jobs(cfg: Any) -> list[tuple[str, int, list[str]]]:
     for arm in cfg.arms.run:
         overrides = cfg.arms.arms[arm]
         for seed in cfg.arms.seeds:
-            extra = [f"seed={seed}", f"paths.train_dir={arm_dir(cfg, arm, seed)}", f"tracking.arm={arm}"]
+            # as configured (relative to the repository root, where every run starts), so the run's
+            # config.json names no folder of this machine
+            run_dir = runs.arm_dir(cfg.paths.train_dir, arm, seed)
+            extra = [f"seed={seed}", f"paths.train_dir={run_dir}", f"tracking.arm={arm}"]
             out.append((arm, int(seed), list(overrides) + extra))
     return out
 
