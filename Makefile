@@ -1,4 +1,4 @@
-.PHONY: setup test lint repro params smoke packaged sweep probes baselines
+.PHONY: setup test lint repro params smoke packaged sweep probes
 # DVC runs each stage's `python` from PATH: put the venv first, so no activation is needed.
 VENV_PATH := PATH="$(CURDIR)/.venv/bin:$$PATH"
 
@@ -17,9 +17,6 @@ sweep:            ## the Pareto grid after `make repro`: lambda x alpha with B, 
 	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3 tracking.arm=no_b \
 	    responder=none & n=$$!; wait $$b && wait $$n
 	$(VENV_PATH) python pipelines/report.py
-baselines:        ## after `make repro`: the SFT baselines (conf/baselines), then evaluate and report again with them
-	$(VENV_PATH) OMP_NUM_THREADS=1 python pipelines/baselines.py --config-dir . --config-name params
-	$(VENV_PATH) OMP_NUM_THREADS=1 dvc repro --force --single-item evaluate report
 probes:           ## after `make repro`: one GRPO probe per force (conf/arms/probes.yaml), scored on the validation split
 	$(VENV_PATH) OMP_NUM_THREADS=1 python pipelines/train_arms.py arms=probes paths.train_dir=runs/probes/train
 	$(VENV_PATH) OMP_NUM_THREADS=1 python pipelines/evaluate.py arms=probes paths.train_dir=runs/probes/train \

@@ -1,7 +1,7 @@
-"""The supervised baselines (`make baselines`): base A fine-tuned on its own refined CoTs
+"""The supervised baselines (DVC stage `baselines`): base A fine-tuned on its own refined CoTs
 (sft_refined) and on the generator's critical-only CoTs (sft_critical), per seed.
 
-    python pipelines/baselines.py --config-dir . --config-name params    # what `make baselines` runs
+    python pipelines/baselines.py --config-dir . --config-name params    # what the `baselines` stage runs
     python pipelines/baselines.py experiment=testbed_quick baselines.seeds=[1]
 
 Each run writes ${paths.baselines_dir}/<baseline>/seed<k>/ (the layout of a GRPO arm run), which the

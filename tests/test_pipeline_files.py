@@ -133,9 +133,12 @@ def test_dvc_does_not_hash_what_differs_on_every_machine() -> None:
     result: wall times, logs, MLflow run ids with the resume checkpoints. DVC ignores exactly those, so
     a reproduction's dvc.lock matches the committed one where the results do."""
     volatile = ["runs/train/timings.json", "runs/train/b_mask/seed1/train.log",
-                "runs/train/b_mask/seed1/checkpoints/last.ckpt", "runs/train/b_mask/seed1/checkpoints/mlflow_run.json"]
+                "runs/train/b_mask/seed1/checkpoints/last.ckpt", "runs/train/b_mask/seed1/checkpoints/mlflow_run.json",
+                "runs/baselines/timings.json", "runs/baselines/sft_refined/seed1/checkpoints/last.ckpt"]
     results = ["runs/train/b_mask/seed1/config.json", "runs/train/b_mask/seed1/metrics.json",
-               "runs/train/b_mask/seed1/final/model.safetensors", "runs/train/b_mask/seed1/collapse_curve.tsv"]
+               "runs/train/b_mask/seed1/final/model.safetensors", "runs/train/b_mask/seed1/collapse_curve.tsv",
+               "runs/baselines/sft_refined/seed1/config.json", "runs/baselines/sft_refined/seed1/inputs.json",
+               "runs/baselines/sft_refined/seed1/final/model.safetensors"]
     dvc = str(Path(sys.executable).parent / "dvc")
     ignored = subprocess.run([dvc, "check-ignore", *volatile, *results], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=120).stdout.split()

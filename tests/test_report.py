@@ -214,8 +214,9 @@ def test_report_stage_writes_the_numbers_the_verdict_and_the_figures(smoke_overr
         _log_train_run(client, exp_id, 0.001, 0.3, seed, "b_allow", "tiny-responder", [60, 24 + seed], [0.8, 0.8])
     _log_train_run(client, exp_id, 9.0, 0.9, 1, None, "x", [1, 1], [0, 0], status="FAILED")  # never drawn
 
+    # runs_dir in tmp_path: the report must not find the gate of a pipeline run in the checkout
     _load_report_app().main(compose_config([*smoke_overrides, "collapse.window_steps=1", "arms.default=b_allow",
-                                            "arms.pairs={default:[b_allow,no_b]}"]))
+                                            "arms.pairs={default:[b_allow,no_b]}", f"paths.runs_dir={tmp_path / 'runs'}"]))
     out = tmp_path / "reports"
     summary = (out / "summary.md").read_text()
     for fig in ("collapse.png", "pareto.png"):

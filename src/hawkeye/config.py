@@ -38,7 +38,7 @@ class PathsConfig:
     train_dir: str = "runs/train"
     eval_dir: str = "runs/eval"
     reports_dir: str = "reports"
-    baselines_dir: str | None = "runs/baselines"  # the supervised baselines (`make baselines`)
+    baselines_dir: str | None = "runs/baselines"  # the supervised baselines (stage `baselines`)
 
 
 GROUP_SCHEMAS: dict[str, type] = {

@@ -9,10 +9,10 @@ A baseline run is a run folder in the layout of `hawkeye.runs` at
 - `inputs.json`: fingerprints of the base A and the curated training file it was trained from;
 - `metrics.json`: what it trained on; `checkpoints/`: resume state.
 
-The baselines are optional (`make baselines`), so no DVC stage declares them as an input of the
-evaluation. The evaluation uses a baseline run only while both fingerprints still match the
-config's base A and curated file: after a new warm start or curation a run is stale, and is left
-out with a warning instead of being scored as if it belonged to this base A.
+The evaluation uses a baseline run only while both fingerprints still match the config's base A and
+curated file: in `dvc repro` the `baselines` stage reruns whenever they change, but a run trained by
+hand (`python pipelines/baselines.py ...`) may be stale, and is then left out with a warning instead
+of being scored as if it belonged to this base A.
 """
 
 from __future__ import annotations
@@ -72,5 +72,5 @@ def current_runs(cfg: Any) -> list[TrainedRun]:
     for r in runs:
         if r not in current:
             log.warning("baseline run %s left out: it was trained from another base A or curated file than %s "
-                        "and %s (rerun `make baselines`)", r.run_dir, cfg.policy.name_or_path, curated_train_path(cfg))
+                        "and %s (rerun the `baselines` stage)", r.run_dir, cfg.policy.name_or_path, curated_train_path(cfg))
     return current

@@ -121,7 +121,7 @@ def comparison_section(evaluation: dict[str, Any] | None, arms_cfg: Any) -> list
             "SFT-refined is base A fine-tuned on its own CoTs refined by rules; SFT-critical on the generator's "
             "critical steps, ground truth no real dataset has (a reference point). A method is scored as it is "
             "deployed: GRPO without B alone, GRPO with B through B; the SFT baselines, trained without B, both ways. "
-            "`make baselines` trains and evaluates the SFT baselines.", ""]
+            "The `baselines` stage trains the SFT baselines, and the evaluate stage scores them.", ""]
     rows = methods(arms_cfg)
     for dataset, result in evaluation["results"].items():
         text, found = table(result, rows, confidence)
