@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +179,27 @@ def test_a_trained_a_server_is_never_timed_as_the_baseline(tmp_path: Path, tiny_
     assert eps["hawkeye_a"].base_url == "http://127.0.0.1:9/"
     assert eps["baseline_a"].base_url != "http://127.0.0.1:9/" and started == [served.models["baseline_a"].path]
     assert served.run is not None and served.answer_leak == "allow"  # the timed run's own, from its config.json
+
+
+def test_what_compression_removed_is_logged_per_seed_and_per_arm(smoke_overrides: list[str], tmp_path: Path,
+                                                                 mlflow_uri: str, tiny_models_dir: Path) -> None:
+    """On testbed rows (ground truth in `segments`) every trained A's removal measures reach metrics.json
+    and MLflow, for each seed and as the arm's mean."""
+    from hawkeye.data.sources.testbed import TestbedSpec, generate
+    from hawkeye.evaluation.removal import MEASURES
+
+    _make_arms(tmp_path / "train", tiny_models_dir, {"b_mask": ("mask", "tiny-responder")}, (1, 2))
+    write_jsonl(tmp_path / "prepared" / "testbed_test.jsonl", generate("test", 4, 0, TestbedSpec()))
+    _load_pipeline().main(compose_config([*smoke_overrides, "eval.latency=false", "eval.policy_checkpoint=auto",
+                                          "eval.datasets=[testbed_test]", "eval.latency_arm=b_mask"]))
+    m = json.loads((tmp_path / "eval" / "metrics.json").read_text())["testbed_test"]
+    row = m["systems"]["b_mask/seed2/a"]
+    assert all(f"removal_{k}" in row for k in MEASURES)
+    # the tiny random A states no critical step, so "kept steps correct" (and, with no base
+    # waste, "waste left") is undefined (not logged)
+    defined = [k for k in MEASURES if row[f"removal_{k}"] is not None and not math.isnan(row[f"removal_{k}"])]
+    assert {"steps_kept", "leaves_last", "no_steps"} <= set(defined)
+    run = mlflow.search_runs(experiment_names=["hawkeye-smoke"]).iloc[0]
+    for k in defined:
+        assert f"metrics.eval/b_mask/seed2/a/removal_{k}" in run.index
+        assert f"metrics.eval/arms/b_mask/a/removal_{k}_mean" in run.index

@@ -20,6 +20,7 @@ from typing import Any
 import mlflow
 from omegaconf import DictConfig
 
+from hawkeye.evaluation import removal
 from hawkeye.evaluation.backends import open_backend
 from hawkeye.evaluation.latency import machine
 from hawkeye.evaluation.latency.measure import latency_for_dataset
@@ -43,8 +44,9 @@ from hawkeye.tracking import names
 from hawkeye.tracking.mlflow_run import stage_run
 
 READER_SLUGS = {A_ALONE: "a", A_TO_B: "a_b"}
+# per system (each seed's A alone and A -> B): quality, and what compression removed (testbed rows only)
 ROW_METRICS = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "cot_tokens", "token_delta", "token_delta_ci_low",
-               "token_delta_ci_high", "compression", "b_tokens")
+               "token_delta_ci_high", "compression", "b_tokens", *(f"removal_{m}" for m in removal.MEASURES))
 # the context keys that describe quality (results.md); the rest (the timed run, the machine) is latency's
 QUALITY_CONTEXT = ("datasets", "models", "trained", "quality_backend", "confidence", "bootstrap_resamples")
 
