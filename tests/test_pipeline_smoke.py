@@ -51,8 +51,11 @@ def chain(root: Path, models_dir: Path, env: dict[str, str], stages: list[str]) 
 def test_smoke_chain_logs_every_stage_and_reproduces(tmp_path: Path, tiny_models_dir: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1"}
-    a, b = tmp_path / "a", tmp_path / "b"
-    chain(a, tiny_models_dir, env, ["prepare", "curate", "train", "evaluate", "report"])
+    # Both chains run in the same folder, then move aside: a reproduction is run where the first ran
+    # (a clone's folder), and the paths the configs record are the same.
+    work, a, b = tmp_path / "work", tmp_path / "a", tmp_path / "b"
+    chain(work, tiny_models_dir, env, ["prepare", "curate", "train", "evaluate", "report"])
+    work.rename(a)
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("hawkeye-smoke")
@@ -89,7 +92,8 @@ def test_smoke_chain_logs_every_stage_and_reproduces(tmp_path: Path, tiny_models
     # Reproducibility: same seed -> identical curated data and the same training metrics. The second
     # chain logs to a store of its own, as a fresh clone does (the report reads every run in its store).
     env_b = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow_b.db'}"}
-    chain(b, tiny_models_dir, env_b, ["prepare", "curate", "train", "evaluate", "report"])
+    chain(work, tiny_models_dir, env_b, ["prepare", "curate", "train", "evaluate", "report"])
+    work.rename(b)
     # Every output meant to be deterministic is the same byte for byte: no wall time, no absolute path,
     # no run id. What may differ is named: logs, resume state and the MLflow id (with the checkpoints),
     # and the latency outputs (timings).
