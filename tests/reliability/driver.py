@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import sys
 import time
 from pathlib import Path
@@ -64,6 +65,10 @@ MODES = {
 }
 
 if __name__ == "__main__":
+    # Ctrl-C reaches the stage as it does in a terminal, whatever the test process passed down: a
+    # process started in the background by a shell without job control, or one in which Lightning
+    # handled a KeyboardInterrupt, ignores SIGINT, and an ignored signal is inherited across exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     patch, script = MODES[sys.argv[1]]
     sys.path.insert(0, str(REPO / "src"))
     patch()
