@@ -244,3 +244,14 @@ def test_report_without_arms_or_evaluation_says_so(smoke_overrides: list[str], t
     summary = (tmp_path / "reports" / "summary.md").read_text()
     assert "_No arm runs" in summary and "was not tested" in summary and "_No evaluation results" in summary
     assert (tmp_path / "reports" / "pareto.png").is_file()
+
+
+def test_the_target_line_with_one_seed_has_no_spread() -> None:
+    """One seed (the CI-size pipeline) gives no sample sd: the line says the figures without one."""
+    from hawkeye.evaluation.table import A_TO_B
+    from hawkeye.reporting.target import target_lines
+
+    row = {"arm": "b_mask", "reader": A_TO_B, "seeds": [1], "compression_mean": 0.5, "compression_sd": None,
+           "accuracy_delta_pooled": -0.01, "accuracy_delta_pooled_ci_low": -0.05, "accuracy_delta_pooled_ci_high": 0.03}
+    (line, _) = target_lines({"results": {"test": {"arms": [row]}}}, "b_mask")
+    assert "**test: target met**" in line and "(per seed 50.0)" in line

@@ -31,10 +31,12 @@ def target_lines(evaluation: dict[str, Any] | None, arm: str) -> list[str]:
         verdict = "met" if met_comp and met_acc else "NOT met"
         why = [] if met_comp else [f"compression {100 * comp:.1f}% < {100 * MIN_COMPRESSION:g}%"]
         why += [] if met_acc else [f"accuracy {100 * delta:+.1f} points < −{100 * MAX_ACCURACY_DROP:g}"]
+        sd = row.get("compression_sd")  # None with one seed: no spread to show
+        spread = f" ± {100 * sd:.1f}" if sd is not None else ""
         lines.append(
             f"- **{dataset}: target {verdict}**{' (' + '; '.join(why) + ')' if why else ''}. `{arm}` A → B over "
             f"{len(row['seeds'])} seeds: {100 * comp:.1f}% fewer CoT tokens than the base A (per seed "
-            f"{100 * row['compression_mean']:.1f} ± {100 * row['compression_sd']:.1f}), accuracy "
+            f"{100 * row['compression_mean']:.1f}{spread}), accuracy "
             f"{100 * delta:+.1f} points against the base A alone [95% CI {100 * lo:+.1f}, {100 * hi:+.1f}] "
             f"(questions paired, seeds pooled).")
     return [*lines, ""]
