@@ -69,6 +69,6 @@ def _setting_verdict(setting: str, with_b: ArmSummary, no_b: ArmSummary) -> str:
 
 def _where(arm: ArmSummary) -> str:
     """Where an arm ended, in the definition's two terms (means over its seeds)."""
-    ratio = sum(r.critical_ratio_last for r in arm.runs) / len(arm.runs)
-    drop = sum(r.em_drop for r in arm.runs) / len(arm.runs)
+    ratio, _ = arm.mean_sd("critical_ratio_last")
+    drop, _ = arm.mean_sd("em_drop")
     return f"CoT at {ratio:.2f} × the critical content, training EM {-100 * drop:+.1f} points"
