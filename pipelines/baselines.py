@@ -4,7 +4,7 @@
     python pipelines/baselines.py --config-dir . --config-name params    # what the `baselines` stage runs
     python pipelines/baselines.py experiment=testbed_quick baselines.seeds=[1]
 
-Each run writes ${paths.baselines_dir}/<baseline>/seed<k>/ (the layout of a GRPO arm run), which the
+Each run writes ${paths.baselines_dir}/[ws<k>/]<baseline>/seed<s>/ (the layout of a GRPO arm run), which the
 evaluate stage scores beside the arms; this script writes ${paths.baselines_dir}/timings.json
 (wall seconds per run).
 """
@@ -19,15 +19,19 @@ from omegaconf import DictConfig
 import hawkeye.runtime
 from hawkeye.baselines.train import output_dir, run_baselines
 from hawkeye.files import write_json
+from hawkeye.replicates import label, replicates
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     cfg = hawkeye.runtime.start(cfg)
-    timings = run_baselines(cfg)  # a missing or bad curated file fails first, naming it
+    timings = {}
+    for ws, rcfg in replicates(cfg):  # each warm start's base A, fine-tuned on its own curated rows
+        timings[label(ws)] = run_baselines(rcfg)  # a missing or bad curated file fails first, naming it
+        for kind, seeds in timings[label(ws)].items():
+            print(f"[baselines] {label(ws)} {kind}: " + ", ".join(f"seed {s} {t:.0f} s" for s, t in seeds.items()),
+                  flush=True)
     write_json(output_dir(cfg) / "timings.json", {"seconds": timings})
-    for kind, seeds in timings.items():
-        print(f"[baselines] {kind}: " + ", ".join(f"seed {s} {t:.0f} s" for s, t in seeds.items()))
 
 
 if __name__ == "__main__":  # the runs are spawned workers: keep the entry point guarded

@@ -3,7 +3,7 @@
     python pipelines/gate.py                        # experiment=testbed (the default)
     python pipelines/gate.py warmstart.gate.enforce=false
 
-Writes `runs/warmstart/gate.json` (every metric, per number of operations too, and each check).
+Writes `runs/warmstart/gate.json`: per warm start, every metric (per number of operations too) and each check.
 Fails, naming the metric, its value and its threshold, when the gate is missed.
 """
 
@@ -24,8 +24,9 @@ def main(cfg: DictConfig) -> None:
     cfg = hawkeye.runtime.start(cfg)
     with stage_run(cfg, stage="gate", run_name=f"gate {cfg.policy.name}+{cfg.responder.name}"):
         summary = stage.gate_stage(cfg)
-    values = ", ".join(f"{k}={v:.3f}" for k, v in summary["gate"].items())
-    print(f"gate {'passed' if summary['passed'] else 'MISSED'} on {summary['split']}: {values}")
+    for ws, s in summary["warm_starts"].items():
+        values = ", ".join(f"{k}={v:.3f}" for k, v in s["gate"].items())
+        print(f"gate {ws} {'passed' if s['passed'] else 'MISSED'} on {summary['split']}: {values}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
     python pipelines/warmstart.py                        # experiment=testbed (the default)
     python pipelines/warmstart.py warmstart.a.steps=200  # quicker, and probably below the gate
 
-Writes `policy.name_or_path` and `responder.name_or_path` (HF folders); a run killed mid-way resumes
-from `runs/warmstart/checkpoints/`.
+Writes one A and one B per warm start (`warmstart.seeds`) as HF folders under
+`models/warmstarts/ws<k>/` (`hawkeye.replicates`); a run killed mid-way resumes from
+`runs/warmstart/ws<k>/checkpoints/`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def main(cfg: DictConfig) -> None:
     stage.load_split(cfg, cfg.data.train_split)  # bad or missing data fails before any training
     with stage_run(cfg, stage="warmstart", run_name=f"warmstart {cfg.policy.name}+{cfg.responder.name}"):
         summary = stage.run(cfg)
-    print(f"warm start: {summary['train_time_s']:.0f} s training; parameters: {summary['params']}")
+    print(f"warm starts {summary['warm_starts']}: {summary['train_time_s']:.0f} s training; "
+          f"parameters: {summary['params']}")
 
 
 if __name__ == "__main__":  # the two models train in spawned processes: keep the entry point guarded

@@ -35,6 +35,7 @@ class PathsConfig:
     prepared_dir: str = "data/prepared"
     curated_dir: str = "data/curated"
     runs_dir: str = "runs"
+    warmstart_dir: str = "runs/warmstart"  # the gate's results; each replicate's resume state (ws<k>/)
     train_dir: str = "runs/train"
     eval_dir: str = "runs/eval"
     reports_dir: str = "reports"

@@ -65,6 +65,7 @@ class TrainedRun:
     # "baseline" (a supervised baseline: `hawkeye.baselines`)
     source: str = "arm"
     model_dir: Path | None = None  # the HF folder; default run_dir/final
+    warm_start: int | None = None  # the warm-start replicate it trained from (`hawkeye.replicates`)
 
     @property
     def path(self) -> Path:
@@ -126,6 +127,7 @@ def read_run(run_dir: Path, default_arm: str, source: str = "arm") -> TrainedRun
         alpha=_float(config.get("alpha")),
         run_id=read_run_id(run_dir),
         source=source,
+        warm_start=config.get("tracking.warm_start"),
     )
 
 

@@ -71,30 +71,57 @@ def removal_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def arms_table(arms: list[dict[str, Any]]) -> str:
-    """Per arm and system: mean ± sample sd over seeds (no ± for a single seed)."""
-    lines = ["| Arm | Trained with B | B reads CoT | System | Seeds | Accuracy (%) | Δ accuracy vs Baseline, seeds "
-             "pooled (points) [95% CI] | CoT tokens | Compression (%) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for a in arms:
-        pooled = _fmt(100 * a["accuracy_delta_pooled"], 1) + _interval(
-            a["accuracy_delta_pooled_ci_low"], a["accuracy_delta_pooled_ci_high"], 100) \
-            if "accuracy_delta_pooled" in a else "–"
+def _ci(r: dict[str, Any], metric: str, scale: float = 100, digits: int = 1) -> str:
+    return _fmt(r[f"{metric}_mean" if f"{metric}_mean" in r else metric] * scale, digits) + _interval(
+        r[f"{metric}_ci_low"], r[f"{metric}_ci_high"], scale, digits)
+
+
+def methods_table(methods: list[dict[str, Any]]) -> str:
+    """Per method and reader, over every warm start and seed: accuracy and its difference to the base A alone
+    with the nested interval, the half-width each level adds, the spreads, and cost as deployed."""
+    lines = ["| Method | Trained with B | Answer from | Runs | Accuracy (%) [95% CI] | Δ vs base A alone (points) "
+             "[95% CI] | ± from questions / + seeds / + warm starts | sd between warm starts / seeds (points) | "
+             "A tokens | B tokens | A + B tokens | fewer A tokens (%) [95% CI] | fewer A + B tokens (%) [95% CI] |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in methods:
+        trained = "–" if m["uses_b_in_training"] is None else ("yes" if m["uses_b_in_training"] else "no")
+        base = m.get("key") == "baseline"
+        hw = " / ".join(_fmt(100 * m[f"half_width_{k}"], 1) for k in ("questions", "seeds", "warm_starts"))
+        spread = " / ".join(_fmt(100 * m[f"spread_{k}"], 1) for k in ("warm_starts", "seeds"))
         lines.append(
-            f"| {a['arm']} | {'yes' if a['uses_b_in_training'] else 'no'} | {a['answer_leak']} | {a['reader']} | "
-            f"{len(a['seeds'])} | {_pm(a['accuracy_mean'], a['accuracy_sd'], 100)} | {pooled} | "
-            f"{_pm(a['cot_tokens_mean'], a['cot_tokens_sd'])} | {_pm(a['compression_mean'], a['compression_sd'], 100)} |")
+            f"| {m['arm']} | {trained} | {m['reader']} | {len(m['seeds'])} | {_ci(m, 'accuracy')} | "
+            f"{'–' if base else _ci(m, 'accuracy_delta_pooled')} | {'–' if base else hw} | {spread} | "
+            f"{_fmt(m['cot_tokens_mean'], 1)} | {_fmt(m['b_tokens_mean'], 1)} | {_fmt(m['ab_tokens_mean'], 1)} | "
+            f"{'–' if base else _ci(m, 'compression')} | {'–' if base else _ci(m, 'compression_ab')} |")
+    return "\n".join(lines) + "\n"
+
+
+def method_removal_table(methods: list[dict[str, Any]]) -> str:
+    """What compression removed, per method (its A-alone row), mean ± sd over runs."""
+    alone = [m for m in methods if m["reader"] == "A alone" and any(k.startswith("removal_") for k in m)]
+    if not alone:
+        return ""
+    columns = [(k, label) for k, label in REMOVAL_COLUMNS if any(f"removal_{k}_mean" in m for m in alone)]
+    lines = ["| Model A | " + " | ".join(label for _, label in columns) + " |", "|---|" + "---|" * len(columns)]
+    for m in alone:
+        lines.append(f"| {m['arm']} | " + " | ".join(
+            _pm(m.get(f"removal_{k}_mean"), m.get(f"removal_{k}_sd"), 100) for k, _ in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
 def dataset_sections(results: dict[str, dict[str, Any]], confidence: float, heading: str = "###") -> list[str]:
     out = []
     for name, r in results.items():
-        out += [f"{heading} {name} ({r.get('n', '?')} questions)", "", quality_table(r["systems"], confidence)]
-        if removal := removal_table(r["systems"]):
-            out += ["What compression removed (against the ground truth; `hawkeye.evaluation.removal`):", "", removal]
-        if r.get("arms"):
-            out += ["Per arm, mean ± sample sd over seeds:", "", arms_table(r["arms"])]
+        out += [f"{heading} {name} ({r.get('n', '?')} questions)", "",
+                "Every method over all warm starts and seeds; intervals from the nested bootstrap (warm starts, "
+                "seeds in them, questions: `hawkeye.evaluation.nested`). The base A's runs are one per warm start.",
+                "", methods_table(r["methods"])]
+        if removal := method_removal_table(r["methods"]):
+            out += ["What compression removed (against the ground truth; `hawkeye.evaluation.removal`), mean ± sd "
+                    "over runs:", "", removal]
+        for ws, w in (r.get("warm_starts") or {}).items():
+            out += [f"Warm start `{ws}`, per run (intervals over questions only):", "",
+                    quality_table(w["systems"], confidence)]
         if (r.get("latency") or {}).get("methods"):
             out += ["Latency (closed loop, streaming):", "", latency_table(r["latency"])]
     return out
@@ -106,12 +133,14 @@ def render_results(results: dict[str, dict[str, Any]], context: dict[str, Any]) 
     lines = [
         "# Evaluation results",
         "",
-        f"- Model A (base): `{models.get('baseline_a')}`; Model B: `{models.get('responder')}`",
+        f"- Warm starts: {', '.join(f'`{w}`' for w in context.get('warm_starts', [])) or 'none'}; the first one's "
+        f"Model A (base): `{models.get('baseline_a')}`; Model B: `{models.get('responder')}`",
         f"- Trained Model A runs: {', '.join(f'`{k}`' for k in context.get('trained', {})) or 'none'}",
         f"- Quality: greedy, {context.get('quality_backend')} backend; accuracy = exact match of the answering "
         "model's text; CoT tokens = A's mean generated tokens (no EOS); compression = 1 − CoT tokens / Baseline CoT "
-        f"tokens. Intervals: {100 * confidence:g}% percentile bootstrap over questions "
-        f"({context.get('bootstrap_resamples')} resamples, seeded; the token delta resamples questions paired).",
+        f"tokens. Intervals: {100 * confidence:g}% percentile bootstrap ({context.get('bootstrap_resamples')} resamples, "
+        "seeded): nested over warm starts, seeds and questions for every method; over questions only (paired) "
+        "in the per-run tables.",
         "",
         *dataset_sections(results, confidence, "##"),
         "Serving latency (and the poster-style table with it) is in `latency.md`.",

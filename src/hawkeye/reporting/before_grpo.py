@@ -85,8 +85,17 @@ def direct_preferred(gate: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def section(gate: dict[str, Any] | None) -> list[str]:
+    """The gate of every warm start (`gate.json` holds one summary per replicate)."""
     if gate is None:
         return ["_No gate results (run the gate stage)._", ""]
+    lines = []
+    for ws, one in gate["warm_starts"].items():
+        lines += [f"### Warm start `{ws}`: gate {'passed' if one['passed'] else 'MISSED'}", "",
+                  *warm_start_section({"split": gate["split"], **one})]
+    return lines
+
+
+def warm_start_section(gate: dict[str, Any]) -> list[str]:
     prefers = direct_preferred(gate)
     lines = [
         f"Measured on `{gate['split']}` ({gate['rows']} questions), before any GRPO step.",

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from hawkeye.files import write_text
 from hawkeye.paths import resolve
+from hawkeye.replicates import replicates
 from hawkeye.reporting.before_grpo import load_gate
 from hawkeye.reporting.collect import load_evaluation, train_runs
 from hawkeye.reporting.curves import read_curve, summarize_arms, summarize_run
@@ -27,7 +28,8 @@ def build_report(cfg: DictConfig) -> str:
     rule = cfg.collapse
     out = resolve(cfg.paths.reports_dir)
     # Inputs first: a bad arm folder or evaluation file fails before an MLflow run is opened.
-    curves = [(run, read_curve(run, rule)) for run in discover_arm_runs(resolve(cfg.paths.train_dir))]
+    found = [run for _, rcfg in replicates(cfg) for run in discover_arm_runs(resolve(rcfg.paths.train_dir))]
+    curves = [(run, read_curve(run, rule)) for run in found]
     summaries = [(summarize_run(run, curve, rule), curve) for run, curve in curves]
     arms = summarize_arms([s for s, _ in summaries])
     evaluation = load_evaluation(resolve(cfg.paths.eval_dir), list(cfg.eval.datasets), float(cfg.eval.confidence))

@@ -96,12 +96,13 @@ def load_evaluation(eval_dir: Path, datasets: list[str], confidence: float) -> d
     metrics = _read_json(metrics_path)
     results = {}
     for name, m in metrics.items():
-        if not isinstance(m, dict) or "systems" not in m:
-            raise DataError(f"{metrics_path}: dataset {name!r} has no 'systems' table (written by an older "
+        if not isinstance(m, dict) or "methods" not in m:
+            raise DataError(f"{metrics_path}: dataset {name!r} has no 'methods' table (written by an older "
                             "evaluate stage? run it again)")
         results[name] = {"n": m.get("quality", {}).get("n"), "quality": m["quality"],
-                         "systems": sorted(m["systems"].values(), key=lambda r: r.get("order", 0)),
-                         "arms": list(m.get("arms", {}).values())}
+                         "methods": sorted(m["methods"].values(), key=lambda r: r.get("order", 0)),
+                         "warm_starts": {ws: {"systems": sorted(w.values(), key=lambda r: r.get("order", 0))}
+                                         for ws, w in (m.get("warm_starts") or {}).items()}}
     order = {name: i for i, name in enumerate(datasets)}
     results = dict(sorted(results.items(), key=lambda kv: order.get(kv[0], len(order))))
     return {"results": results, "context": {"confidence": confidence}}

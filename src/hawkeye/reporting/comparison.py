@@ -1,7 +1,8 @@
 """One table of every way to shorten A's CoT, on the held-out splits: the Baseline (base A alone), the
 supervised baselines (`hawkeye.baselines`) and GRPO without and with B, from the evaluation's per-arm
-aggregates (mean ± sample sd over seeds; the accuracy difference to the Baseline pooled over seeds,
-with its paired interval over questions). The sentences under it are generated from the numbers.
+figures over every warm start and seed (`evaluation.replicated`: the accuracy difference to the Baseline
+with its nested interval over warm starts, seeds and questions). The sentences under it are generated
+from the numbers, and decided by the intervals (`reporting.decide`).
 
 Which answer a row scores is the method's deployment: GRPO without B is used alone, GRPO with B
 through B. The SFT baselines were trained without B, so they get both rows: A alone, and A → B with
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE
+from hawkeye.reporting import decide
 
 
 @dataclass(frozen=True)
@@ -61,26 +63,26 @@ def _reader(m: Method, row: dict[str, Any] | None) -> str:
 
 def table(result: dict[str, Any], rows: list[Method], confidence: float) -> tuple[str, list[tuple[Method, dict]]]:
     """The Markdown table of one dataset, and the (method, aggregate) pairs it found."""
-    base = next(r for r in result["systems"] if r["key"] == BASELINE)
-    aggs = {(a["arm"], a["reader"]): a for a in result.get("arms") or []}
+    base = next(r for r in result["methods"] if r.get("key") == BASELINE)
+    aggs = {(a["arm"], a["reader"]): a for a in result.get("methods") or []}
     ci = f"{100 * confidence:g}% CI"
-    lines = [f"| Method | Arm | Answer from | Seeds | Accuracy (%) | CoT tokens | Compression (%) | "
-             f"Δ accuracy vs Baseline (points), seeds pooled [{ci}, paired] |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"| Method | Arm | Answer from | Runs | Accuracy (%) | A tokens | A + B tokens | fewer A + B tokens (%) | "
+             f"Δ accuracy vs Baseline (points) [{ci}, nested] |",
+             "|---|---|---|---|---|---|---|---|---|"]
     found = []
     for m in rows:
         if m.arm is None:
-            lines.append(f"| {m.label} | base A | A alone | – | {_num(base['accuracy'], 100)} | "
-                         f"{_num(base['cot_tokens'])} | – | – |")
+            lines.append(f"| {m.label} | base A | A alone | {len(base['seeds'])} | {_num(base['accuracy_mean'], 100)} | "
+                         f"{_num(base['cot_tokens_mean'])} | {_num(base['ab_tokens_mean'])} | – | – |")
             continue
         row = aggs.get((m.arm, m.reader))
         if row is None:
-            lines.append(f"| {m.label} | `{m.arm}` | {_reader(m, None)} | 0 | _not evaluated_ | – | – | – |")
+            lines.append(f"| {m.label} | `{m.arm}` | {_reader(m, None)} | 0 | _not evaluated_ | – | – | – | – |")
             continue
         found.append((m, row))
         lines.append(f"| {m.label} | `{m.arm}` | {_reader(m, row)} | {len(row['seeds'])} | "
-                     f"{_pm(row, 'accuracy', 100)} | {_pm(row, 'cot_tokens')} | {_pm(row, 'compression', 100)} | "
-                     f"{_delta(row)} |")
+                     f"{_pm(row, 'accuracy', 100)} | {_num(row['cot_tokens_mean'])} | {_num(row['ab_tokens_mean'])} | "
+                     f"{_num(row['compression_ab_mean'], 100)} | {_delta(row)} |")
     return "\n".join(lines) + "\n", found
 
 
@@ -89,25 +91,17 @@ def _name(m: Method) -> str:
 
 
 def verdict(found: list[tuple[Method, dict[str, Any]]], confidence: float) -> list[str]:
-    """What the table says, from its numbers: the most accurate method, and the most compressing one
-    whose accuracy difference to the Baseline is not detectably negative."""
+    """What the table says, decided by each method's nested interval against the Baseline: higher, lower,
+    or cannot tell (the interval contains 0)."""
     if not found:
         return []
     ci = f"{100 * confidence:g}%"
-    best = max(found, key=lambda f: f[1]["accuracy_mean"])
-    lines = [f"- Highest accuracy: {_name(best[0])}, {_num(best[1]['accuracy_mean'], 100)}% "
-             f"({_num(best[1]['accuracy_delta_pooled'], 100)} points against the Baseline)."]
-    kept = [f for f in found if f[1]["accuracy_delta_pooled_ci_high"] >= 0]
-    if kept:
-        m, row = max(kept, key=lambda f: f[1]["compression_mean"])
-        lines.append(f"- Most compression without a detectable accuracy loss (the paired {ci} interval reaches 0 "
-                     f"or lies above it): {_name(m)}, {_num(row['compression_mean'], 100)}% fewer CoT tokens, "
-                     f"{_delta(row)} points.")
-    else:
-        lines.append(f"- Every method loses accuracy against the Baseline: each paired {ci} interval lies below 0.")
-    below = [_name(m) for m, row in found if row["accuracy_delta_pooled_ci_high"] < 0]
-    if below and kept:
-        lines.append(f"- Detectably below the Baseline: {', '.join(below)}.")
+    by = {"higher": [], "lower": [], decide.CANNOT_TELL: []}
+    for m, row in found:
+        by[decide.difference(row["accuracy_delta_pooled_ci_low"], row["accuracy_delta_pooled_ci_high"])].append(
+            f"{_name(m)} {_delta(row)}")
+    lines = [f"- Against the Baseline's accuracy (nested {ci} interval, points): "
+             + "; ".join(f"**{k}**: {', '.join(v)}" for k, v in by.items() if v) + "."]
     return lines
 
 
@@ -117,7 +111,8 @@ def comparison_section(evaluation: dict[str, Any] | None, arms_cfg: Any) -> list
     if not evaluation:
         return [*out, "_No evaluation results (run the evaluate stage)._", ""]
     confidence = float(evaluation["context"].get("confidence", 0.95))
-    out += ["Accuracy, CoT tokens and compression (1 − tokens / the Baseline's) are means ± sample sd over seeds. "
+    out += ["Accuracy (mean ± sample sd over runs), A's CoT tokens, A + B tokens (cost as deployed) and the reduction "
+            "of A + B tokens against the Baseline's, over every warm start and seed. "
             "SFT-refined is base A fine-tuned on its own CoTs refined by rules; SFT-critical on the generator's "
             "critical steps, ground truth no real dataset has (a reference point). A method is scored as it is "
             "deployed: GRPO without B alone, GRPO with B through B; the SFT baselines, trained without B, both ways. "

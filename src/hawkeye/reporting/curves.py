@@ -164,5 +164,5 @@ def summarize_arms(runs: list[RunSummary]) -> list[ArmSummary]:
     for r in runs:
         arms.setdefault(r.run.arm, ArmSummary(r.run.arm, r.run.uses_b, r.run.answer_leak, [])).runs.append(r)
     for a in arms.values():
-        a.runs.sort(key=lambda r: r.run.seed)
+        a.runs.sort(key=lambda r: (r.run.warm_start or 0, r.run.seed))
     return list(arms.values())

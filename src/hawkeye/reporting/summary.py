@@ -43,12 +43,12 @@ def arm_table(arms: list[ArmSummary]) -> str:
 
 
 def run_table(runs: list[RunSummary]) -> str:
-    lines = ["| Arm | Seed | Steps | k | len(c_orig) | critical | CoT / len(c_orig) first → last | "
+    lines = ["| Arm | Warm start | Seed | Steps | k | len(c_orig) | critical | CoT / len(c_orig) first → last | "
              "CoT / critical, last | EM (%) first → last | EM drop (points) | Collapsed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(
-            f"| {r.run.arm} | {r.run.seed} | {r.steps} | {r.k} | {_f(r.orig_tokens, '.1f')} | "
+            f"| {r.run.arm} | {r.run.warm_start or '–'} | {r.run.seed} | {r.steps} | {r.k} | {_f(r.orig_tokens, '.1f')} | "
             f"{_f(r.critical_tokens, '.1f')} | {_f(r.length_first)} → {_f(r.length_last)} | "
             f"{_f(r.critical_ratio_last)} | "
             f"{_f(100 * r.em_first, '.1f')} → {_f(100 * r.em_last, '.1f')} | {_f(100 * r.em_drop, '.1f')} | "

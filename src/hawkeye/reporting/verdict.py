@@ -23,8 +23,9 @@ def definition(rule: Any, k_values: set[int]) -> str:
 
 def _seeds(arm: ArmSummary) -> str:
     hit = arm.collapsed
-    names = ", ".join(f"seed {r.run.seed}" for r in hit)
-    return f"{len(hit)} of {len(arm.runs)} seeds" + (f" ({names})" if hit else "")
+    names = ", ".join(f"ws{r.run.warm_start} seed {r.run.seed}" if r.run.warm_start else f"seed {r.run.seed}"
+                      for r in hit)
+    return f"{len(hit)} of {len(arm.runs)} runs" + (f" ({names})" if hit else "")
 
 
 def per_arm_lines(arms: list[ArmSummary]) -> list[str]:

@@ -15,3 +15,5 @@ class TrackingConfig:
     # Which arm of an ablation a training run is (b_allow, b_mask, no_b; null outside the arms):
     # tagged `arm` on the MLflow run so reports and `mlflow ui` can group runs by it.
     arm: str | None = None
+    # Which warm-start replicate a run belongs to (`hawkeye.replicates`; null without warm start): tag `warm_start`.
+    warm_start: int | None = None

@@ -153,6 +153,7 @@ def stage_run(
             "experiment_preset": str(cfg.get("experiment", "")),
             "hardware": f"{platform.machine()} {os.cpu_count()} cores",
             "arm": str(cfg["tracking"].get("arm") or "none"),
+            "warm_start": str(cfg["tracking"].get("warm_start") or "none"),
         }
         all_tags.update({f"version.{k}": v for k, v in package_versions().items()})
         all_tags.update(tags or {})

@@ -80,9 +80,14 @@ class WarmstartConfig:
     b: SFTConfig = field(default_factory=lambda: SFTConfig(hidden=96, layers=3, heads=3, intermediate=256))
     b_views: BViews = field(default_factory=BViews)
     gate: GateConfig = field(default_factory=GateConfig)
+    # One replicate per seed (`hawkeye.replicates`): a tokenizer, A and B each, and everything downstream
+    # once per replicate. [] = no warm start (an experiment on given weights).
+    seeds: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.a.check("a")
+        if len(set(self.seeds)) != len(self.seeds) or any(s < 1 for s in self.seeds):
+            raise ConfigError(f"seeds={list(self.seeds)} must be distinct integers >= 1")
         self.b.check("b")
         if not 0 <= self.direct_fraction <= 1:
             raise ConfigError(f"direct_fraction={self.direct_fraction} must be in [0, 1]")

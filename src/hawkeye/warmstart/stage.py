@@ -1,9 +1,11 @@
 """The `warmstart` stage: tokenizer, Model A and Model B of the testbed trained from scratch, then the gate.
 
-A and B train side by side, one process and one core each (they are independent until the gate),
-then both are written as standard HF folders (safetensors, tokenizer, chat template) at
-`policy.name_or_path` and `responder.name_or_path`, and the gate measures them on the validation
-split (`data.val_split`): the test split is touched only by the final evaluation.
+One warm start per replicate (`warmstart.seeds`, `hawkeye.replicates`): each draws its own tokenizer
+sample, A and B with their own initialisation and data order. Every model trains in a process of its
+own on one core, two at a time (they are independent until the gate); each pair is written as standard
+HF folders (safetensors, tokenizer, chat template) at its replicate's `policy.name_or_path` and
+`responder.name_or_path`, and the gate measures every pair on the validation split (`data.val_split`):
+the test split is touched only by the final evaluation.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hawkeye.errors import ConfigError, DataError
 from hawkeye.files import read_jsonl, write_json
 from hawkeye.paths import resolve
 from hawkeye.prompts import DIRECT_INSTRUCTION, REASONING_INSTRUCTION, RESPONDER_INSTRUCTION
+from hawkeye.replicates import label, replicates, sft_seed, warm_starts
 from hawkeye.responder.reads import ANSWER_PLACEHOLDER
 from hawkeye.tracking import names
 from hawkeye.training.arms import arm_config, reading_rules
@@ -49,7 +52,8 @@ def output_dirs(cfg: Any) -> dict[str, Path]:
 
 
 def run_dir(cfg: Any) -> Path:
-    return resolve(cfg.paths.runs_dir) / "warmstart"
+    """A replicate's warm-start folder (its resume checkpoints)."""
+    return resolve(cfg.paths.warmstart_dir)
 
 
 def tokenizer_corpus(rows: list[dict[str, Any]]) -> list[str]:
@@ -59,7 +63,8 @@ def tokenizer_corpus(rows: list[dict[str, Any]]) -> list[str]:
                     "Question: Reasoning: user assistant"]
 
 
-def _train_role(role: str, cfg_dict: dict[str, Any], rows: list[dict[str, Any]], tok_dir: str, out_dir: str) -> list[float]:
+def _train_role(role: str, ws: int | None, cfg_dict: dict[str, Any], rows: list[dict[str, Any]], tok_dir: str,
+                out_dir: str) -> list[float]:
     """One model, in its own process on one core (top level: spawn pickles it by name)."""
     import torch
 
@@ -68,11 +73,11 @@ def _train_role(role: str, cfg_dict: dict[str, Any], rows: list[dict[str, Any]],
 
     cfg = OmegaConf.create(cfg_dict)
     torch.set_num_threads(int(cfg.warmstart[role].threads))
-    logging.basicConfig(level=logging.INFO, format=f"[warmstart {role}] %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"[warmstart {label(ws)} {role}] %(message)s")
     w = cfg.warmstart
     tok = load_tokenizer(tok_dir)
     tok.padding_side = "right"  # training batches pad on the right
-    seed = int(cfg.seed) + (0 if role == "a" else 1)
+    seed = sft_seed(int(cfg.seed), ws, role)
     model = sft.build_model(w[role], tok, seed)
     direct, views = float(w.direct_fraction), {k: float(v) for k, v in w.b_views.items()}
 
@@ -87,27 +92,30 @@ def _train_role(role: str, cfg_dict: dict[str, Any], rows: list[dict[str, Any]],
 
 
 def train_models(cfg: DictConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tokenizer, then A and B in parallel; the folders replace the old ones only when both are done."""
+    """Every replicate's tokenizer, then every A and B, two processes at a time; a replicate's folders
+    replace the old ones only when all models are done."""
     w = cfg.warmstart
-    corpus = tokenizer_corpus(random.Random(int(cfg.seed)).sample(rows, min(len(rows), int(w.tokenizer_rows))))
-    outs = output_dirs(cfg)
     models_dir = resolve(cfg.paths.models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".warmstart.", dir=models_dir))
     try:
-        tok_dir = tmp / "tokenizer"
-        train_tokenizer(corpus, int(w.vocab_size), tok_dir)
-        cfg_dict = OmegaConf.to_container(cfg, resolve=True)
+        jobs = []
+        for ws, rcfg in replicates(cfg):
+            sample = random.Random(sft_seed(int(cfg.seed), ws, "tokenizer")).sample(rows, min(len(rows), int(w.tokenizer_rows)))
+            tok_dir = tmp / label(ws) / "tokenizer"
+            train_tokenizer(tokenizer_corpus(sample), int(w.vocab_size), tok_dir)
+            cfg_dict = OmegaConf.to_container(rcfg, resolve=True)
+            jobs += [(ws, role, cfg_dict, tok_dir, output_dirs(rcfg)[role]) for role in ("b", "a")]  # B is longer
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
-            futures = {role: pool.submit(_train_role, role, cfg_dict, rows, str(tok_dir), str(tmp / role))
-                       for role in ("a", "b")}
-            losses = {role: f.result() for role, f in futures.items()}
-        for role, out in outs.items():
+            futures = {(ws, role): pool.submit(_train_role, role, ws, d, rows, str(tok), str(tok.parent / role))
+                       for ws, role, d, tok, _ in jobs}
+            losses = {key: f.result() for key, f in futures.items()}
+        for _ws, role, _, tok, out in jobs:
             if out.exists():
                 shutil.rmtree(out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp / role, out)
+            os.replace(tok.parent / role, out)
         return {"losses": losses, "train_time_s": time.perf_counter() - start}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -139,50 +147,69 @@ def run_gate(cfg: DictConfig, val_rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train the tokenizer, A and B; log the loss curves to the active MLflow run."""
+    """Train every replicate's tokenizer, A and B; log the loss curves to the active MLflow run."""
     import mlflow
 
+    if not warm_starts(cfg)[0]:
+        raise ConfigError("config key 'warmstart.seeds' is empty: the warm start needs at least one seed")
     trained = train_models(cfg, load_split(cfg, cfg.data.train_split))
-    for role, losses in trained["losses"].items():
+    for (ws, role), losses in trained["losses"].items():
         for step in range(0, len(losses), 10):  # every 10th step: enough for the curve
-            mlflow.log_metric(names.metric_name(names.WARMSTART, f"{role}_loss"), losses[step], step=step)
-    params = {role: sum(p.numel() for p in _params(cfg, role)) for role in ("a", "b")}
+            mlflow.log_metric(names.metric_name(names.WARMSTART, label(ws), f"{role}_loss"), losses[step], step=step)
+    params = {role: sum(p.numel() for p in _params(replicates(cfg)[0][1], role)) for role in ("a", "b")}
     mlflow.log_metrics({names.metric_name(names.WARMSTART, "train_time_s"): trained["train_time_s"],
                         **{names.metric_name(names.WARMSTART, f"{role}_params"): float(n) for role, n in params.items()}})
-    return {"train_time_s": trained["train_time_s"], "params": params}
+    return {"train_time_s": trained["train_time_s"], "params": params, "warm_starts": warm_starts(cfg)}
 
 
-def gate_stage(cfg: DictConfig) -> dict[str, Any]:
-    """Measure the gate on the validation split, write `runs/warmstart/gate.json`, log it to the active
-    MLflow run; raise GateError on a miss (unless `warmstart.gate.enforce=false`)."""
-    import mlflow
-
-    if not cfg.data.get("val_split"):
-        raise ConfigError("config key 'data.val_split' is null: the gate runs on a validation split")
-    val_rows = load_split(cfg, cfg.data.val_split)
+def gate_one(cfg: DictConfig, val_rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Any]]:
+    """One replicate's gate summary (for gate.json) and its checks."""
     measured = run_gate(cfg, val_rows)
     results = measured.pop("checks")
     summary = {
-        "split": str(cfg.data.val_split),
         **measured,
         "checks": {c.metric: {"value": c.value, "threshold": c.threshold, "kind": c.kind, "passed": c.passed}
                    for c in results},
         "passed": all(c.passed for c in results),
         "params": {role: sum(p.numel() for p in _params(cfg, role)) for role in ("a", "b")},
     }
+    return summary, results
+
+
+def gate_stage(cfg: DictConfig) -> dict[str, Any]:
+    """Measure the gate of every warm start on the validation split, write `<warmstart_dir>/gate.json`
+    ({"warm_starts": {ws<k>: summary}}), log it to the active MLflow run; raise GateError naming the warm
+    start and the metric on a miss (unless `warmstart.gate.enforce=false`)."""
+    import mlflow
+
+    if not cfg.data.get("val_split"):
+        raise ConfigError("config key 'data.val_split' is null: the gate runs on a validation split")
+    val_rows = load_split(cfg, cfg.data.val_split)
+    per_ws, checks = {}, {}
+    for ws, rcfg in replicates(cfg):
+        per_ws[label(ws)], checks[label(ws)] = gate_one(rcfg, val_rows)
+        print(f"[gate] {label(ws)}: {'passed' if per_ws[label(ws)]['passed'] else 'MISSED'}", flush=True)
+    summary = {"split": str(cfg.data.val_split), "warm_starts": per_ws,
+               "passed": all(s["passed"] for s in per_ws.values())}
     write_json(gate_path(cfg), summary)
-    mlflow.log_metrics({names.metric_name(names.GATE, k): v for k, v in summary["gate"].items()})
-    mlflow.log_metrics({names.metric_name(names.GATE, k, ops): v for k, per in summary["by_ops"].items()
-                        for ops, v in per.items()})
+    for ws, s in per_ws.items():
+        mlflow.log_metrics({names.metric_name(names.GATE, ws, k): v for k, v in s["gate"].items()})
+        mlflow.log_metrics({names.metric_name(names.GATE, ws, k, ops): v for k, per in s["by_ops"].items()
+                            for ops, v in per.items()})
     mlflow.log_metric(names.metric_name(names.GATE, "passed"), float(summary["passed"]))
     if cfg.warmstart.gate.enforce:
-        gate.enforce(results)
+        for ws, results in checks.items():
+            try:
+                gate.enforce(results)
+            except gate.GateError as e:
+                raise gate.GateError(f"warm start {ws}: {e}") from e
     return summary
 
 
 def gate_file(cfg: Any) -> str:
-    """The gate's results as a configured path (relative to the repository unless `paths.runs_dir` is absolute)."""
-    return f"{cfg.paths.runs_dir}/warmstart/gate.json"
+    """The gate's results as a configured path (relative to the repository unless `paths.warmstart_dir` is
+    absolute): one file for every warm start."""
+    return f"{cfg.paths.warmstart_dir}/gate.json"
 
 
 def gate_path(cfg: Any) -> Path:

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hawkeye.evaluation.latency.cost import cost_table
 from hawkeye.evaluation.latency.stats import ENGINE_PARTS, PARTS
 from hawkeye.files import write_json, write_text
 
@@ -166,6 +167,10 @@ def render_latency(results: dict[str, dict[str, Any]], context: dict[str, Any]) 
                   "time per request tends to Full / Baseline CPU per request. Idle servers used "
                   + (", ".join(f"{p} {_fmt(v, 1)}%" for p, v in idle.items()) or "–") + " of a core.", "",
                   cpu_table(lat)]
+        if lat.get("deployed_cost"):
+            lines += ["Cost as deployed (`hawkeye.evaluation.latency.cost`): every method's held-out tokens, over all "
+                      "warm starts and seeds, weighted by each model's measured decode time per token.", "",
+                      cost_table(lat["deployed_cost"])]
     if all("quality" in r for r in results.values()):  # the latency part run alone has no quality columns
         lines += ["## Poster-style table", "", poster_table(results)]
     return "\n".join(lines)

@@ -1,0 +1,41 @@
+"""How the report turns an interval into words: the one home of every decision rule.
+
+Each verdict reads the nested 95% interval (warm starts, seeds, questions: `evaluation.nested`), never the
+point estimate, and says "cannot tell" when the interval straddles the line it judges:
+
+- a difference is a difference only when its interval excludes 0;
+- "within m points" holds only when the interval's lower bound is >= -m, and fails only when its upper
+  bound is below -m;
+- "at least t" (a reduction in tokens) holds only when the lower bound is >= t, and fails only when the upper
+  bound is below t.
+"""
+
+from __future__ import annotations
+
+YES, NO, CANNOT_TELL = "yes", "no", "cannot tell"
+
+
+def at_least(low: float, high: float, threshold: float) -> str:
+    """Is the quantity >= threshold? yes / no / cannot tell, by the interval [low, high]."""
+    if low >= threshold:
+        return YES
+    return NO if high < threshold else CANNOT_TELL
+
+
+def within(low: float, high: float, margin: float) -> str:
+    """Is a difference no worse than -margin? (the target's "within m points")."""
+    return at_least(low, high, -margin)
+
+
+def difference(low: float, high: float) -> str:
+    """"higher", "lower", or "cannot tell" (the interval contains 0)."""
+    if low > 0:
+        return "higher"
+    return "lower" if high < 0 else CANNOT_TELL
+
+
+def combine(*answers: str) -> str:
+    """All must hold: no if any fails, yes if all hold, else cannot tell."""
+    if NO in answers:
+        return NO
+    return YES if all(a == YES for a in answers) else CANNOT_TELL
