@@ -195,14 +195,17 @@ def agg(arm: str, reader: str, acc: float, delta: tuple[float, float, float], co
         leak: str = "mask", seeds: int = 3) -> dict[str, Any]:
     return {"arm": arm, "reader": reader, "seeds": list(range(1, seeds + 1)), "answer_leak": leak,
             "uses_b_in_training": arm == "b_mask", "accuracy_mean": acc, "accuracy_sd": 0.02,
+            "b_tokens_mean": 5.0 if reader == "A → B" else 0.0,
+            "ab_tokens_mean": tokens + (5.0 if reader == "A → B" else 0.0), "compression_ab_mean": comp - 0.1,
             "cot_tokens_mean": tokens, "cot_tokens_sd": 1.5, "compression_mean": comp, "compression_sd": 0.01,
             "accuracy_delta_pooled": delta[0], "accuracy_delta_pooled_ci_low": delta[1],
             "accuracy_delta_pooled_ci_high": delta[2]}
 
 
 def evaluation(arms: list[dict[str, Any]]) -> dict[str, Any]:
-    base = {"key": "baseline", "accuracy": 0.84, "cot_tokens": 79.4}
-    return {"results": {"testbed_test": {"n": 200, "systems": [base], "arms": arms}},
+    base = {"key": "baseline", "seeds": ["ws1", "ws2", "ws3"], "accuracy_mean": 0.84, "cot_tokens_mean": 79.4,
+            "ab_tokens_mean": 79.4}
+    return {"results": {"testbed_test": {"n": 200, "methods": [base, *arms]}},
             "context": {"confidence": 0.95}}
 
 
@@ -219,33 +222,32 @@ def test_the_comparison_table_has_every_method_and_says_which_wins() -> None:
     text = "\n".join(comparison_section(evaluation(arms), arms_cfg))
     table = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert table == [
-        "| Baseline | base A | A alone | – | 84.0 | 79.4 | – | – |",
-        "| SFT-refined | `sft_refined` | A alone | 3 | 78.0 ± 2.0 | 36.6 ± 1.5 | 54.0 ± 1.0 | -6.0 [-10.0, -2.0] |",
-        "| SFT-refined | `sft_refined` | A → B (B reads `mask`) | 3 | 79.0 ± 2.0 | 36.6 ± 1.5 | 54.0 ± 1.0 | "
+        "| Baseline | base A | A alone | 3 | 84.0 | 79.4 | 79.4 | – | – |",
+        "| SFT-refined | `sft_refined` | A alone | 3 | 78.0 ± 2.0 | 36.6 | 36.6 | 44.0 | -6.0 [-10.0, -2.0] |",
+        "| SFT-refined | `sft_refined` | A → B (B reads `mask`) | 3 | 79.0 ± 2.0 | 36.6 | 41.6 | 44.0 | "
         "-5.0 [-9.0, -1.0] |",
-        "| SFT-critical (ground truth) | `sft_critical` | A alone | 3 | 83.0 ± 2.0 | 36.0 ± 1.5 | 55.0 ± 1.0 | "
+        "| SFT-critical (ground truth) | `sft_critical` | A alone | 3 | 83.0 ± 2.0 | 36.0 | 36.0 | 45.0 | "
         "-1.0 [-5.0, 3.0] |",
-        "| SFT-critical (ground truth) | `sft_critical` | A → B (B reads `mask`) | 3 | 82.0 ± 2.0 | 36.0 ± 1.5 | "
-        "55.0 ± 1.0 | -2.0 [-6.0, 2.0] |",
-        "| GRPO without B | `no_b` | A alone | 3 | 70.0 ± 2.0 | 31.8 ± 1.5 | 60.0 ± 1.0 | -14.0 [-19.0, -9.0] |",
-        "| GRPO with B | `b_mask` | A → B (B reads `mask`) | 3 | 81.0 ± 2.0 | 33.4 ± 1.5 | 58.0 ± 1.0 | "
+        "| SFT-critical (ground truth) | `sft_critical` | A → B (B reads `mask`) | 3 | 82.0 ± 2.0 | 36.0 | 41.0 | "
+        "45.0 | -2.0 [-6.0, 2.0] |",
+        "| GRPO without B | `no_b` | A alone | 3 | 70.0 ± 2.0 | 31.8 | 31.8 | 50.0 | -14.0 [-19.0, -9.0] |",
+        "| GRPO with B | `b_mask` | A → B (B reads `mask`) | 3 | 81.0 ± 2.0 | 33.4 | 38.4 | 48.0 | "
         "-3.0 [-7.0, 1.0] |",
     ]
-    assert "- Highest accuracy: SFT-critical (ground truth) (A alone), 83.0% (-1.0 points" in text
-    # GRPO with B compresses most among the methods whose interval reaches 0; no_b compresses more but loses
-    assert "without a detectable accuracy loss (the paired 95% interval reaches 0 or lies above it): GRPO with B " \
-           "(A → B), 58.0% fewer CoT tokens, -3.0 [-7.0, 1.0] points." in text
-    assert "- Detectably below the Baseline: SFT-refined (A alone), SFT-refined (A → B), GRPO without B (A alone)." \
-        in text
+    # decided by each interval: below 0 is lower, straddling 0 cannot tell; no "no detectable loss" wording
+    assert "**lower**: SFT-refined (A alone) -6.0 [-10.0, -2.0], SFT-refined (A → B) -5.0 [-9.0, -1.0], " \
+           "GRPO without B (A alone) -14.0 [-19.0, -9.0]" in text
+    assert "**cannot tell**: SFT-critical (ground truth) (A alone) -1.0 [-5.0, 3.0]" in text
+    assert "detectable" not in text
 
 
 def test_the_comparison_table_without_baselines_or_evaluation_says_so() -> None:
     arms_cfg = compose_config(["arms.default=b_mask", "arms.pairs={default:[b_mask,no_b]}"]).arms
     text = "\n".join(comparison_section(evaluation([agg("b_mask", "A → B", 0.7, (-0.14, -0.2, -0.1), 0.5, 40.0)]),
                                         arms_cfg))
-    assert "| SFT-refined | `sft_refined` | A alone | 0 | _not evaluated_ | – | – | – |" in text
-    assert "| GRPO without B | `no_b` | A alone | 0 | _not evaluated_ | – | – | – |" in text
-    assert "Every method loses accuracy against the Baseline: each paired 95% interval lies below 0." in text
+    assert "| SFT-refined | `sft_refined` | A alone | 0 | _not evaluated_ | – | – | – | – |" in text
+    assert "| GRPO without B | `no_b` | A alone | 0 | _not evaluated_ | – | – | – | – |" in text
+    assert "**lower**: GRPO with B (A → B) -14.0 [-20.0, -10.0]" in text
     assert "_No evaluation results" in "\n".join(comparison_section(None, arms_cfg))
 
 

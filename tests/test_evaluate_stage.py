@@ -48,7 +48,7 @@ def test_quality_only(smoke_overrides: list[str], tmp_path: Path, mlflow_uri: st
     assert q["n"] == 4 and 0 <= q["baseline_accuracy"] <= 1
     assert 0 < q["baseline_tokens"] <= 10 and 0 < q["hawkeye_b_tokens"] <= 8  # eval cap; smoke's B cap
     assert q["hawkeye_tokens"] == pytest.approx(q["hawkeye_a_tokens"] + q["hawkeye_b_tokens"])
-    systems = metrics["gsm8k_test"]["systems"]
+    systems = metrics["gsm8k_test"]["warm_starts"]["none"]
     assert set(systems) == {"baseline", "base_a_b", "b_alone"}  # no trained A: the base rows only
     base = systems["baseline"]
     assert base["accuracy_ci_low"] <= base["accuracy"] <= base["accuracy_ci_high"]
@@ -84,19 +84,21 @@ def test_arms_are_rows_with_intervals_and_seed_aggregates(smoke_overrides: list[
     out = _run([*smoke_overrides, "eval.latency=false", "eval.policy_checkpoint=auto", "eval.datasets=[gsm8k_test]",
                 "eval.latency_arm=b_mask"], tmp_path)
     m = json.loads((out / "metrics.json").read_text())["gsm8k_test"]
-    assert list(m["systems"]) == sorted(["baseline", "base_a_b", "b_mask/seed1/a", "b_mask/seed1/a_b", "b_mask/seed2/a",
+    assert list(m["warm_starts"]["none"]) == sorted(["baseline", "base_a_b", "b_mask/seed1/a", "b_mask/seed1/a_b", "b_mask/seed2/a",
                                          "b_mask/seed2/a_b", "no_b/seed1/a", "no_b/seed1/a_b", "no_b/seed2/a",
                                          "no_b/seed2/a_b"])
-    trained = m["systems"]["no_b/seed2/a"]
+    trained = m["warm_starts"]["none"]["no_b/seed2/a"]
     # The arms hold the base A's weights: greedy CoTs are the base's, so nothing is compressed.
-    assert trained["cot_tokens"] == m["systems"]["baseline"]["cot_tokens"] and trained["compression"] == 0
+    assert trained["cot_tokens"] == m["warm_starts"]["none"]["baseline"]["cot_tokens"] and trained["compression"] == 0
     assert trained["token_delta_ci_low"] == trained["token_delta_ci_high"] == 0
-    assert set(m["arms"]) == {"b_mask/a", "b_mask/a_b", "no_b/a", "no_b/a_b"}
-    assert m["arms"]["no_b/a"]["seeds"] == [1, 2] and m["arms"]["no_b/a"]["uses_b_in_training"] is False
-    assert m["quality"]["hawkeye_accuracy"] == m["systems"]["b_mask/seed1/a_b"]["accuracy"]  # the timed arm
+    assert set(m["methods"]) == {"base A/a", "base A/a_b", "b_mask/a", "b_mask/a_b", "no_b/a", "no_b/a_b"}
+    no_b = m["methods"]["no_b/a"]
+    assert no_b["seeds"] == ["none/seed1", "none/seed2"] and no_b["uses_b_in_training"] is False
+    assert no_b["accuracy_delta_pooled"] == 0 and no_b["compression_mean"] == 0  # the base A's own weights
+    assert m["quality"]["hawkeye_accuracy"] == m["warm_starts"]["none"]["b_mask/seed1/a_b"]["accuracy"]  # the timed arm
     run = mlflow.search_runs(experiment_names=["hawkeye-smoke"]).iloc[0]
     assert run["tags.latency_system"] == "b_mask/seed1/a_b"
-    assert "metrics.eval/arms/no_b/a_b/accuracy_mean" in run.index and "metrics.eval/b_mask/seed2/a/accuracy" in run.index
+    assert "metrics.eval/methods/no_b/a_b/accuracy_mean" in run.index and "metrics.eval/b_mask/seed2/a/accuracy" in run.index
     assert "| no_b seed2: A → B |" in (out / "results.md").read_text()
 
 
@@ -121,7 +123,7 @@ def test_quality_through_servers_and_latency(smoke_overrides: list[str], tmp_pat
     q = metrics["quality"]
     assert q["baseline_accuracy"] == pytest.approx(0.5) and q["hawkeye_accuracy"] == pytest.approx(0.5)
     assert q["baseline_tokens"] == 4 and q["compression"] == pytest.approx(0.0)  # same text: nothing removed; EOS not counted
-    assert metrics["systems"]["b_allow/seed1/a"]["accuracy"] == pytest.approx(0.5)
+    assert metrics["warm_starts"]["none"]["b_allow/seed1/a"]["accuracy"] == pytest.approx(0.5)
     lat = json.loads((out / "latency.json").read_text())
     assert lat["hardware"]["cpu_cores"] >= 1 and lat["latency_system"] == "b_allow/seed1/a_b"
     cells = lat["results"]["gsm8k_test"]["methods"]
@@ -193,7 +195,7 @@ def test_what_compression_removed_is_logged_per_seed_and_per_arm(smoke_overrides
     _load_pipeline().main(compose_config([*smoke_overrides, "eval.latency=false", "eval.policy_checkpoint=auto",
                                           "eval.datasets=[testbed_test]", "eval.latency_arm=b_mask"]))
     m = json.loads((tmp_path / "eval" / "metrics.json").read_text())["testbed_test"]
-    row = m["systems"]["b_mask/seed2/a"]
+    row = m["warm_starts"]["none"]["b_mask/seed2/a"]
     assert all(f"removal_{k}" in row for k in MEASURES)
     # the tiny random A states no critical step, so "kept steps correct" (and, with no base
     # waste, "waste left") is undefined (not logged)

@@ -167,12 +167,12 @@ def _log_train_run(client: Any, exp_id: str, lam: float, alpha: float, seed: int
 
 
 def _fake_evaluation(eval_dir: Path) -> None:
+    from hawkeye.evaluation.replicated import aggregate
     from hawkeye.evaluation.run import write_outputs
     from hawkeye.evaluation.table import (
         A_ALONE,
         A_TO_B,
         SystemResult,
-        aggregate_arms,
         poster_quality,
         score_systems,
     )
@@ -184,12 +184,14 @@ def _fake_evaluation(eval_dir: Path) -> None:
                                     [True] * (7 + seed) + [False] * (3 - seed), [30 + seed] * 10, [5] * 10,
                                     arm="b_allow", seed=seed, uses_b_in_training=True, answer_leak="allow"))
     table = score_systems(systems, 0.95, 500, 0)
+    per_ws = {"ws1": systems, "ws2": systems}  # two warm starts that came out alike
     cell = {"requests": 30, "failed": 0, "tokens_mean": 60.0, "e2e_s_mean": 1.0, "e2e_s_p50": 0.9, "e2e_s_p90": 1.5,
             "ttft_s_p50": 0.1, "ttft_s_p90": 0.2, "tbt_s_mean": 0.01, "tbt_s_p50": 0.01, "tbt_s_p90": 0.02}
     latency = {"methods": {m: {10: dict(cell)} for m in ("baseline_full", "cot_only", "full")},
                "full_over_baseline": {10: {"e2e_mean": 0.71, "e2e_p50": 0.69}}}
-    results = {"test": {"n": 10, "quality": poster_quality(table, "b_allow/seed1/a_b"), "systems": table,
-                        "arms": aggregate_arms(table, systems, 0.95, 500, 0), "latency": latency}}
+    results = {"test": {"n": 10, "quality": poster_quality(table, "b_allow/seed1/a_b"),
+                        "methods": aggregate(per_ws, 0.95, 500, 0),
+                        "warm_starts": {ws: {"systems": table} for ws in per_ws}, "latency": latency}}
     write_outputs(eval_dir, results, {"datasets": ["test"], "confidence": 0.95, "bootstrap_resamples": 500,
                                       "models": {}})
 
@@ -225,14 +227,14 @@ def test_report_stage_writes_the_numbers_the_verdict_and_the_figures(smoke_overr
     assert "- `no_b` (trained without B): collapsed in 2 of 2 seeds (seed 1, seed 2)." in summary
     assert "**Setting `default`: claim (1) held.**" in summary
     assert "| no_b | 1 | 20 | 1 | 60.0 | 24.0 | 1.00 → 0.05 | 0.12 | 80.0 → 10.0 | 70.0 | yes |" in summary
-    # the default arm against the target: 47.5% fewer tokens, +5 points pooled over the two seeds
-    assert "- **test: target met**. `b_allow` A → B over 2 seeds: 47.5% fewer CoT tokens" in summary
+    # the default arm against the target: A + B is 36.5 tokens against 60, 39.2% fewer, below 45% on every draw
+    assert "- **test: target NOT met.** `b_allow` A → B over 2 warm starts × 2 seeds: A + B tokens 39.2% fewer" in summary
     assert "_No gate results (run the gate stage)._" in summary
     assert "10 finished train runs, 8 distinct (λ, α, arm) points" in summary
     assert "| 0.1 | 0.5 | B (allow) | 1 | 1 | 27.3 | 70.0 |" in summary    # a sweep point: 60·0.5/1.1
     assert "| 0.001 | 0.3 | b_allow | 2 | 1 | 25.5 | 80.0 |" in summary    # the arm: mean of two seeds
-    assert "| b_allow seed2: A → B | 90.0 [70.0, 100.0] | 10.0 [0.0, 30.0] |" in summary  # paired interval
-    assert "| b_allow | yes | allow | A → B | 2 | 85.0 ± 7.1 | 5.0 [0.0, 15.0] |" in summary
+    assert "| b_allow seed2: A → B | 90.0 [70.0, 100.0] | 10.0 [0.0, 30.0] |" in summary  # paired, per warm start
+    assert "| b_allow | yes | A → B | 4 | 85.0 [" in summary  # nested over 2 warm starts x 2 seeds
     assert summary.index("| Baseline (base A alone)") < summary.index("| Base A → B")  # table order kept
     report_run = MlflowClient(mlflow_uri).search_runs([exp_id], "tags.stage = 'report'")[0]
     assert report_run.data.metrics["arm/no_b/collapsed_runs"] == 2
@@ -251,7 +253,11 @@ def test_the_target_line_with_one_seed_has_no_spread() -> None:
     from hawkeye.evaluation.table import A_TO_B
     from hawkeye.reporting.target import target_lines
 
-    row = {"arm": "b_mask", "reader": A_TO_B, "seeds": [1], "compression_mean": 0.5, "compression_sd": None,
-           "accuracy_delta_pooled": -0.01, "accuracy_delta_pooled_ci_low": -0.05, "accuracy_delta_pooled_ci_high": 0.03}
-    (line, _) = target_lines({"results": {"test": {"arms": [row]}}}, "b_mask")
-    assert "**test: target met**" in line and "(per seed 50.0)" in line
+    row = {"arm": "b_mask", "reader": A_TO_B, "seeds": ["ws1/seed1"], "warm_starts": ["ws1"], "compression_mean": 0.5,
+           "compression_ab_mean": 0.48, "compression_ab_ci_low": 0.46, "compression_ab_ci_high": 0.5,
+           "accuracy_delta_pooled": -0.01, "accuracy_delta_pooled_ci_low": -0.025, "accuracy_delta_pooled_ci_high": 0.03}
+    (line, _) = target_lines({"results": {"test": {"methods": [row]}}}, "b_mask", 0.03)
+    assert "**test: target met.**" in line and "over 1 warm starts × 1 seeds" in line
+    row["accuracy_delta_pooled_ci_low"] = -0.05  # the point estimate is within 3 points, the bound is not
+    (line, _) = target_lines({"results": {"test": {"methods": [row]}}}, "b_mask", 0.03)
+    assert "**test: target cannot tell.**" in line

@@ -8,6 +8,7 @@ top level is checked here by hand. Every error names the offending key.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from hawkeye.curation.config import CurateConfig
 from hawkeye.data.config import DataConfig
 from hawkeye.errors import ConfigError
 from hawkeye.evaluation.config import EvalConfig
+from hawkeye.evaluation.nested import QUESTIONS_SHARE, questions_needed
 from hawkeye.generation.config import RolloutConfig
 from hawkeye.models.config import ModelConfig
 from hawkeye.reward.config import RewardConfig
@@ -27,6 +29,8 @@ from hawkeye.tracking.config import TrackingConfig
 from hawkeye.training.arms import ArmsConfig
 from hawkeye.training.config import GRPOConfig, TrainerConfig
 from hawkeye.warmstart.config import WarmstartConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -107,8 +111,26 @@ def check_length_penalty(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"config key 'alpha'={cfg['alpha']} must be in (0, 1]")
 
 
+def _check_test_size(cfg: dict[str, Any]) -> None:
+    """A generated test split must be large enough to judge the configured margin (`eval.margin`)."""
+    data, margin = cfg["data"], cfg["eval"]["margin"]
+    if data["name"] != "testbed":
+        return
+    if margin is None:
+        if data["test_size"] < questions_needed(0.03):
+            log.warning("data.test_size=%d: with eval.margin unset, no margin is checked; a 3-point margin needs "
+                        ">= %d questions", data["test_size"], questions_needed(0.03))
+        return
+    need = questions_needed(margin)
+    if data["test_size"] < need:
+        raise ConfigError(f"config key 'data.test_size'={data['test_size']} is too small to judge eval.margin={margin}: "
+                          f"sampling the questions would add more than {QUESTIONS_SHARE:.2f} of it to the interval; "
+                          f"use >= {need} (or eval.margin=null)")
+
+
 def _check_across_groups(cfg: dict[str, Any]) -> None:
     """Constraints that span two groups (a group's schema sees only its own node)."""
+    _check_test_size(cfg)
     g, t = cfg["grpo"], cfg["trainer"]
     world = t["devices"] * t["num_nodes"]  # one process per device under DDP/FSDP
     # Each rank trains on an equal share of the step's questions (hawkeye.training.data.rank_share).

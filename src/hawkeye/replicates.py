@@ -41,9 +41,13 @@ def label(ws: int | None) -> str:
     return "none" if ws is None else f"ws{ws}"
 
 
+ROLES = ("a", "b", "tokenizer")
+
+
 def sft_seed(base_seed: int, ws: int | None, role: str) -> int:
-    """The initialisation and data-order seed of one warm-started model: distinct per replicate and role."""
-    return int(base_seed) + 1000 * int(ws or 0) + (0 if role == "a" else 1)
+    """The seed of one random draw of a warm start (A's or B's initialisation and data order, the tokenizer's
+    sample): distinct per replicate and role."""
+    return int(base_seed) + 1000 * int(ws or 0) + ROLES.index(role)
 
 
 def models_root(cfg: Any) -> Path:

@@ -56,6 +56,10 @@ class EvalConfig:
     # Intervals: percentile bootstrap over questions, resampled jointly for every row (paired), seeded.
     confidence: float = 0.95
     bootstrap_resamples: int = 2000
+    # The accuracy margin the target judges ("within 3 points"); the test split must be large enough that
+    # sampling its questions adds at most 2/3 of it to the interval (`evaluation.nested.questions_needed`).
+    # null: no margin (a warning when the split looks too small).
+    margin: float | None = 0.03
 
     def __post_init__(self) -> None:
         for key in ("max_new_tokens", "responder_max_new_tokens"):
@@ -88,6 +92,8 @@ class EvalConfig:
             raise ConfigError(f"latency_min_requests_per_slot={self.latency_min_requests_per_slot} must be >= 0")
         if not 0 < self.confidence < 1:
             raise ConfigError(f"confidence={self.confidence} must be in (0, 1)")
+        if self.margin is not None and not 0 < self.margin < 1:
+            raise ConfigError(f"margin={self.margin} must be in (0, 1) or null")
         if self.bootstrap_resamples < 100:
             raise ConfigError(f"bootstrap_resamples={self.bootstrap_resamples} must be >= 100")
         if not self.latency_arm:

@@ -18,11 +18,24 @@ every verdict reads).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 LEVELS = ("questions", "seeds", "warm_starts")
+# Sizing the test split: the share of questions on which a trained A and the base A disagree (their paired
+# difference is +-1 there, 0 elsewhere). On the validation split the default arm and the base A disagreed
+# on about a tenth of the questions; the half-width that sampling the questions adds is then about
+# z * sqrt(DISCORDANT / n), and it may take at most QUESTIONS_SHARE of the margin the target judges.
+DISCORDANT = 0.1
+QUESTIONS_SHARE = 2 / 3
+Z95 = 1.96
+
+
+def questions_needed(margin: float) -> int:
+    """The test questions for which sampling them adds at most QUESTIONS_SHARE x `margin` to the half-width."""
+    return math.ceil((Z95 * math.sqrt(DISCORDANT) / (QUESTIONS_SHARE * margin)) ** 2)
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 metrics = _numeric(poster, (names.EVAL,))
                 for ws, table in tables.items():
                     for row in table:
-                        metrics |= _numeric(row, (names.EVAL, ws, row["key"]), ROW_METRICS)
+                        scope = () if ws == label(None) else (ws,)  # no warm starts: the rows' own names
+                        metrics |= _numeric(row, (names.EVAL, *scope, row["key"]), ROW_METRICS)
                 for agg in methods:
                     metrics |= _numeric(agg, (names.EVAL, "methods", agg["arm"], READER_SLUGS[agg["reader"]]))
                 mlflow.log_metrics(metrics)

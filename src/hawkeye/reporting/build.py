@@ -49,7 +49,8 @@ def build_report(cfg: DictConfig) -> str:
         if cfg.tracking.sweep_id:
             context["Sweep"] = f"`{cfg.tracking.sweep_id}` (the Pareto plot draws only its runs)"
         summary = render_summary(cfg.tracking.experiment, context, [s for s, _ in summaries], arms, rule,
-                                 mlflow_runs, points, evaluation, gate=gate, arms_cfg=cfg.arms)
+                                 mlflow_runs, points, evaluation, gate=gate, arms_cfg=cfg.arms,
+                                 margin=float(cfg.eval.margin or 0.03))
         write_text(out / "summary.md", summary)
         mlflow.log_text(summary, "summary.md")
         mlflow.log_metrics(_report_metrics(arms, len(mlflow_runs), len(points)))

@@ -1,6 +1,6 @@
 """The default arm against the compression target, in the poster's regime: A → B on the held-out split at
 ≥ `MIN_COMPRESSION` fewer tokens *as deployed* (A's CoT plus B's answer) than the base A alone, and within
-`MAX_ACCURACY_DROP` of its accuracy. Both are decided by the nested interval over warm starts, seeds and
+`eval.margin` (3 points) of its accuracy. Both are decided by the nested interval over warm starts, seeds and
 questions (`reporting.decide`), and the verdict says "cannot tell" when either interval straddles its line.
 """
 
@@ -12,7 +12,6 @@ from hawkeye.evaluation.table import A_TO_B
 from hawkeye.reporting import decide
 
 MIN_COMPRESSION = 0.45
-MAX_ACCURACY_DROP = 0.03
 WORDS = {decide.YES: "met", decide.NO: "NOT met", decide.CANNOT_TELL: "cannot tell"}
 
 
@@ -20,14 +19,14 @@ def default_arm_row(methods: list[dict[str, Any]], arm: str) -> dict[str, Any] |
     return next((a for a in methods if a["arm"] == arm and a["reader"] == A_TO_B), None)
 
 
-def decision(row: dict[str, Any]) -> tuple[str, str, str]:
+def decision(row: dict[str, Any], margin: float) -> tuple[str, str, str]:
     """(tokens, accuracy, target): each yes / no / cannot tell."""
     tokens = decide.at_least(row["compression_ab_ci_low"], row["compression_ab_ci_high"], MIN_COMPRESSION)
-    acc = decide.within(row["accuracy_delta_pooled_ci_low"], row["accuracy_delta_pooled_ci_high"], MAX_ACCURACY_DROP)
+    acc = decide.within(row["accuracy_delta_pooled_ci_low"], row["accuracy_delta_pooled_ci_high"], margin)
     return tokens, acc, decide.combine(tokens, acc)
 
 
-def target_lines(evaluation: dict[str, Any] | None, arm: str) -> list[str]:
+def target_lines(evaluation: dict[str, Any] | None, arm: str, margin: float) -> list[str]:
     if not evaluation:
         return ["_No evaluation results: the target was not checked._", ""]
     lines = []
@@ -36,7 +35,7 @@ def target_lines(evaluation: dict[str, Any] | None, arm: str) -> list[str]:
         if row is None:
             lines.append(f"- {dataset}: no `{arm}` A → B rows were evaluated.")
             continue
-        tokens, acc, target = decision(row)
+        tokens, acc, target = decision(row, margin)
         lines.append(
             f"- **{dataset}: target {WORDS[target]}.** `{arm}` A → B over {len(row['warm_starts'])} warm starts × "
             f"{len(row['seeds']) // max(len(row['warm_starts']), 1)} seeds: A + B tokens "
@@ -44,6 +43,6 @@ def target_lines(evaluation: dict[str, Any] | None, arm: str) -> list[str]:
             f"{100 * row['compression_ab_ci_low']:.1f}, {100 * row['compression_ab_ci_high']:.1f}] (≥ "
             f"{100 * MIN_COMPRESSION:g}%: {tokens}; A's CoT alone {100 * row['compression_mean']:.1f}% fewer); accuracy "
             f"{100 * row['accuracy_delta_pooled']:+.1f} points [{100 * row['accuracy_delta_pooled_ci_low']:+.1f}, "
-            f"{100 * row['accuracy_delta_pooled_ci_high']:+.1f}] (within {100 * MAX_ACCURACY_DROP:g} points, judged by "
+            f"{100 * row['accuracy_delta_pooled_ci_high']:+.1f}] (within {100 * margin:g} points, judged by "
             f"the lower bound: {acc}).")
     return [*lines, ""]

@@ -25,7 +25,8 @@ def _seeds(arm: ArmSummary) -> str:
     hit = arm.collapsed
     names = ", ".join(f"ws{r.run.warm_start} seed {r.run.seed}" if r.run.warm_start else f"seed {r.run.seed}"
                       for r in hit)
-    return f"{len(hit)} of {len(arm.runs)} runs" + (f" ({names})" if hit else "")
+    unit = "runs" if any(r.run.warm_start for r in arm.runs) else "seeds"
+    return f"{len(hit)} of {len(arm.runs)} {unit}" + (f" ({names})" if hit else "")
 
 
 def per_arm_lines(arms: list[ArmSummary]) -> list[str]:

@@ -1,0 +1,124 @@
+"""The nested bootstrap over warm starts, seeds and questions, the decisions read from its interval, and
+the warm-start replicate layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from hawkeye.evaluation.nested import half_widths, nested_interval, questions_needed, spreads
+from hawkeye.evaluation.replicated import aggregate
+from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE, SystemResult
+from hawkeye.replicates import replicate_config, sft_seed, warm_starts
+from hawkeye.reporting import decide
+from hawkeye.reporting.target import decision
+
+
+def _values(ws_effects: list[float], seed_sd: float, n_seeds: int, n_q: int, rng: np.random.Generator) -> np.ndarray:
+    """Bernoulli outcomes whose rate moves with the warm start, a little with the seed."""
+    rates = np.asarray(ws_effects)[:, None] + rng.normal(0, seed_sd, (len(ws_effects), n_seeds))
+    return (rng.random((len(ws_effects), n_seeds, n_q)) < np.clip(rates, 0, 1)[:, :, None]).astype(float)
+
+
+def test_each_level_widens_the_interval_where_that_level_varies():
+    rng = np.random.default_rng(0)
+    v = _values([0.6, 0.8, 0.95], 0.0, 2, 400, rng)  # warm starts differ a lot, seeds not at all
+    hw = half_widths(v, n_resamples=1000)
+    assert hw["questions"] < hw["warm_starts"] / 2  # the warm starts carry most of the variance
+    assert hw["seeds"] < hw["questions"] * 1.5      # seeds add little when they do not differ
+    same = _values([0.8, 0.8, 0.8], 0.0, 2, 400, rng)
+    assert half_widths(same, n_resamples=1000)["warm_starts"] < hw["warm_starts"] / 2
+
+
+def test_the_interval_covers_the_mean_and_resamples_warm_starts_as_units():
+    v = np.zeros((3, 2, 50))
+    v[0] = 1.0  # one warm start always right, two always wrong: only the warm-start draw moves the mean
+    one_level = nested_interval(v, n_resamples=2000, levels=2)
+    assert one_level.low == one_level.high == pytest.approx(1 / 3)  # questions and seeds cannot move it
+    full = nested_interval(v, n_resamples=2000)
+    assert full.low == 0.0 and full.high == 1.0 and full.mean == pytest.approx(1 / 3)
+
+
+def test_spreads_separate_warm_starts_from_seeds():
+    v = np.zeros((2, 2, 10))
+    v[0, 0], v[0, 1], v[1, 0], v[1, 1] = 1.0, 0.0, 1.0, 0.0  # seeds differ, warm starts do not
+    s = spreads(v)
+    assert s["warm_starts"] == pytest.approx(0.0)
+    assert s["seeds"] == pytest.approx(np.sqrt(0.5))
+
+
+def test_questions_needed_for_a_three_point_margin():
+    n = questions_needed(0.03)
+    assert 900 <= n <= 1000
+    rng = np.random.default_rng(1)
+    diff = np.zeros((1, 1, n))
+    diff[0, 0, rng.choice(n, n // 10, replace=False)] = rng.choice([-1.0, 1.0], n // 10)
+    assert nested_interval(diff, n_resamples=2000).half_width <= 0.021  # questions add <= 2 of the 3 points
+
+
+def test_decisions_read_the_interval_and_say_cannot_tell_when_it_straddles():
+    assert decide.within(-0.02, 0.04, 0.03) == decide.YES
+    assert decide.within(-0.05, 0.01, 0.03) == decide.CANNOT_TELL  # point estimate inside, bound outside
+    assert decide.within(-0.09, -0.04, 0.03) == decide.NO
+    assert decide.difference(-0.01, 0.02) == decide.CANNOT_TELL
+    assert decide.difference(0.01, 0.02) == "higher"
+    assert decide.difference(-0.03, -0.01) == "lower"
+    row = {"compression_ab_ci_low": 0.5, "compression_ab_ci_high": 0.6,
+           "accuracy_delta_pooled_ci_low": -0.045, "accuracy_delta_pooled_ci_high": 0.01}
+    assert decision(row, 0.03) == (decide.YES, decide.CANNOT_TELL, decide.CANNOT_TELL)
+    row["compression_ab_ci_high"] = 0.4
+    row["compression_ab_ci_low"] = 0.2
+    assert decision(row, 0.03)[2] == decide.NO
+
+
+def _system(key, reader, correct, tokens, b_tokens=None, arm=None, seed=None):
+    return SystemResult(key, key, reader, correct, tokens, b_tokens or [0] * len(correct), arm=arm, seed=seed,
+                        uses_b_in_training=None if arm is None else True, answer_leak="mask")
+
+
+def test_aggregate_pairs_each_arm_with_its_own_warm_starts_base_a():
+    n = 20
+    per_ws = {}
+    for ws, base_right in (("ws1", 1.0), ("ws2", 0.0)):
+        systems = [_system(BASELINE, A_ALONE, [bool(base_right)] * n, [10] * n),
+                   _system("base_a_b", A_TO_B, [bool(base_right)] * n, [10] * n, [2] * n)]
+        for seed in (1, 2):  # the arm matches its own warm start's base A exactly, and writes half the tokens
+            systems.append(_system(f"b_mask/seed{seed}/a_b", A_TO_B, [bool(base_right)] * n, [5] * n, [1] * n,
+                                   arm="b_mask", seed=seed))
+        per_ws[ws] = systems
+    rows = {(r["arm"], r["reader"]): r for r in aggregate(per_ws, 0.95, 500, 0)}
+    arm = rows["b_mask", A_TO_B]
+    assert arm["accuracy_delta_pooled"] == 0.0 and arm["accuracy_delta_pooled_ci_low"] == 0.0
+    assert arm["accuracy_mean"] == 0.5 and arm["accuracy_ci_low"] == 0.0 and arm["accuracy_ci_high"] == 1.0
+    assert arm["compression_mean"] == pytest.approx(0.5) and arm["compression_ab_mean"] == pytest.approx(0.4)
+    assert arm["ab_tokens_mean"] == 6.0 and arm["seeds"] == ["ws1/seed1", "ws1/seed2", "ws2/seed1", "ws2/seed2"]
+    assert rows["base A", A_ALONE]["key"] == BASELINE
+
+
+def test_uneven_seeds_across_warm_starts_fail_naming_the_method():
+    per_ws = {"ws1": [_system(BASELINE, A_ALONE, [True], [3]), _system("x/seed1/a", A_ALONE, [True], [3], arm="x", seed=1)],
+              "ws2": [_system(BASELINE, A_ALONE, [True], [3])]}
+    per_ws["ws2"] += [_system(f"x/seed{s}/a", A_ALONE, [True], [3], arm="x", seed=s) for s in (1, 2)]
+    with pytest.raises(ValueError, match="x .*different numbers of seeds"):
+        aggregate(per_ws, 0.95, 200, 0)
+
+
+def test_replicates_have_their_own_models_data_runs_and_seeds():
+    cfg = OmegaConf.create({
+        "seed": 42, "warmstart": {"seeds": [1, 2]},
+        "policy": {"name_or_path": "models/testbed-a"}, "responder": {"name_or_path": "models/testbed-b"},
+        "paths": {"models_dir": "models", "curated_dir": "data/curated", "train_dir": "runs/train",
+                  "baselines_dir": "runs/baselines", "warmstart_dir": "runs/warmstart"},
+        "tracking": {"warm_start": None}})
+    assert warm_starts(cfg) == [1, 2]
+    r2 = replicate_config(cfg, 2)
+    assert r2.policy.name_or_path == "models/warmstarts/ws2/testbed-a"
+    assert r2.responder.name_or_path == "models/warmstarts/ws2/testbed-b"
+    assert (r2.paths.curated_dir, r2.paths.train_dir, r2.paths.baselines_dir, r2.paths.warmstart_dir) == (
+        "data/curated/ws2", "runs/train/ws2", "runs/baselines/ws2", "runs/warmstart/ws2")
+    assert r2.tracking.warm_start == 2
+    seeds = {sft_seed(42, ws, role) for ws in (1, 2) for role in ("a", "b", "tokenizer")}
+    assert len(seeds) == 6
+    cfg.warmstart.seeds = []
+    assert warm_starts(cfg) == [None] and replicate_config(cfg, None) is cfg
