@@ -12,6 +12,8 @@ import math
 from typing import Any
 
 from hawkeye.evaluation.latency.report import latency_table
+from hawkeye.evaluation.removal import MEASURES
+from hawkeye.evaluation.table import A_ALONE
 
 
 def _fmt(x: Any, digits: int = 2) -> str:
@@ -53,21 +55,40 @@ def quality_table(rows: list[dict[str, Any]], confidence: float = 0.95) -> str:
     return "\n".join(lines) + "\n"
 
 
-REMOVAL_COLUMNS = (("steps_kept", "Critical steps kept (%)"), ("kept_correct", "Kept steps correct (%)"),
-                   ("waste_left", "Waste left (% of base A's)"), ("leaves_last", "Stops before the last step (%)"),
-                   ("no_steps", "No step at all (%)"))
+_REMOVAL_LABELS = {"steps_kept": "Critical steps kept (%)", "kept_correct": "Kept steps correct (%)",
+                   "waste_left": "Waste left (% of base A's)", "leaves_last": "Stops before the last step (%)",
+                   "no_steps": "No step at all (%)", "other_share": "Sentences fitting no template (%)"}
+# every measure gets a column, in MEASURES' order: a measure without a label fails at import
+REMOVAL_COLUMNS = tuple((k, _REMOVAL_LABELS[k]) for k in MEASURES)
+
+
+def _removal_header(first: str) -> list[str]:
+    return [f"| {first} | " + " | ".join(label for _, label in REMOVAL_COLUMNS) + " |",
+            "|---|" + "---|" * len(REMOVAL_COLUMNS)]
 
 
 def removal_table(rows: list[dict[str, Any]]) -> str:
     """What compression removed, per Model A (its A-alone row; ground-truth datasets only)."""
-    alone = [r for r in rows if r["reader"] == "A alone" and any(k.startswith("removal_") for k in r)]
+    alone = [r for r in rows if r["reader"] == A_ALONE and any(k.startswith("removal_") for k in r)]
     if not alone:
         return ""
-    lines = ["| Model A | " + " | ".join(label for _, label in REMOVAL_COLUMNS) + " |",
-             "|---|" + "---|" * len(REMOVAL_COLUMNS)]
+    lines = _removal_header("Model A")
     for r in alone:
         name = "Base A" if r["key"] == "baseline" else f"{r['arm']} seed{r['seed']}"
         lines.append(f"| {name} | " + " | ".join(_pct(r.get(f"removal_{k}")) for k, _ in REMOVAL_COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def arms_removal_table(arms: list[dict[str, Any]]) -> str:
+    """What compression removed, per arm: mean ± sample sd over its seeds (A alone: the removal
+    measures read A's CoT, so its A → B aggregate holds the same numbers)."""
+    alone = [a for a in arms if a["reader"] == A_ALONE and any(k.startswith("removal_") for k in a)]
+    if not alone:
+        return ""
+    lines = _removal_header("Arm")
+    for a in alone:
+        lines.append(f"| {a['arm']} | " + " | ".join(
+            _pm(a.get(f"removal_{k}_mean"), a.get(f"removal_{k}_sd"), 100) for k, _ in REMOVAL_COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -95,6 +116,8 @@ def dataset_sections(results: dict[str, dict[str, Any]], confidence: float, head
             out += ["What compression removed (against the ground truth; `hawkeye.evaluation.removal`):", "", removal]
         if r.get("arms"):
             out += ["Per arm, mean ± sample sd over seeds:", "", arms_table(r["arms"])]
+            if removal := arms_removal_table(r["arms"]):
+                out += ["What compression removed, per arm (mean ± sample sd over seeds):", "", removal]
         if (r.get("latency") or {}).get("methods"):
             out += ["Latency (closed loop, streaming):", "", latency_table(r["latency"])]
     return out
