@@ -200,7 +200,12 @@ def test_what_compression_removed_is_logged_per_seed_and_per_arm(smoke_overrides
     # the tiny random A states no critical step, so "kept steps correct" (and, with no base
     # waste, "waste left") is undefined (not logged)
     defined = [k for k in MEASURES if row[f"removal_{k}"] is not None and not math.isnan(row[f"removal_{k}"])]
-    assert {"steps_kept", "leaves_last", "no_steps"} <= set(defined)
+    assert {"steps_kept", "leaves_last", "no_steps", "other_share"} <= set(defined)
+    assert row["removal_no_steps"] == 1.0 and row["removal_other_share"] == 1.0  # its text fits no template
+    results = (tmp_path / "eval" / "results.md").read_text()
+    per_arm = results.split("What compression removed, per arm")[1]
+    assert "| Arm | " in per_arm and "| No step at all (%) | Sentences fitting no template (%) |" in per_arm
+    assert "| b_mask | " in per_arm
     run = mlflow.search_runs(experiment_names=["hawkeye-smoke"]).iloc[0]
     for k in defined:
         assert f"metrics.eval/b_mask/seed2/a/removal_{k}" in run.index

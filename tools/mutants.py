@@ -41,6 +41,7 @@ REPORT = "tests/test_report.py"
 ORDER = "tests/test_seeding_and_order.py"
 VIEWS = "tests/test_testbed.py::test_b_views_follow_one_rule"
 SYSTEMS = "tests/test_runs.py::test_systems_read_each_arm_the_way_it_trained"
+REMOVAL = "tests/test_removal.py"
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,29 @@ MUTANTS = [
     Mutant("collapse_ignores_em", "collapse", "src/hawkeye/collapse.py",
            "and self.em_drop >= self.accuracy_drop", "or self.em_drop >= self.accuracy_drop",
            (COLLAPSE_UNIT, REPORT), "a short CoT that keeps its accuracy counted as collapse (compression is not collapse)"),
+    # ---- what compression removed, against the ground truth
+    Mutant("kept_correct_ignores_running_value", "removal", "src/hawkeye/data/sources/testbed_reading.py",
+           "return (stated.x, stated.op, stated.k, stated.y) == (reference.x, reference.op, reference.k, reference.y)",
+           "return (stated.op, stated.k) == (reference.op, reference.k) and "
+           "eval(f'{stated.x} {stated.op} {stated.k}') == stated.y",
+           (REMOVAL,), "an equation that holds as written counts as right though it starts from a wrong total"),
+    Mutant("kept_correct_ignores_operand", "removal", "src/hawkeye/data/sources/testbed_reading.py",
+           "return (stated.x, stated.op, stated.k, stated.y) == (reference.x, reference.op, reference.k, reference.y)",
+           "return (stated.op, stated.k, stated.y) == (reference.op, reference.k, reference.y)",
+           (REMOVAL,), "a step with the true result from a wrong operand counts as right"),
+    Mutant("kept_correct_over_all_steps", "removal", "src/hawkeye/evaluation/removal.py",
+           '"kept_correct": sum(k.n_correct for k in kept) / n_kept if n_kept',
+           '"kept_correct": sum(k.n_correct for k in kept) / n_steps if n_steps',
+           (REMOVAL,), "kept steps correct divided by all the questions' steps, not by the stated ones"),
+    Mutant("steps_kept_fraction_wrong", "removal", "src/hawkeye/evaluation/removal.py",
+           '"steps_kept": n_kept / n_steps if n_steps', '"steps_kept": n_kept / n_kept if n_kept',
+           (REMOVAL,), "steps kept divided by the kept steps instead of the questions' steps"),
+    Mutant("other_share_counts_answer", "removal", "src/hawkeye/data/sources/testbed_reading.py",
+           'sum(s.kind != "answer" for s in sentences)', "len(sentences)",
+           (REMOVAL,), "the answer sentence counted among the sentences other_share divides by"),
+    Mutant("removal_per_arm_not_shown", "removal", "src/hawkeye/evaluation/markdown.py",
+           'if removal := arms_removal_table(r["arms"]):', 'if removal := "":',
+           (REMOVAL,), "results.md and the report show no per-arm table of what compression removed"),
 ]
 
 

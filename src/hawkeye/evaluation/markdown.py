@@ -12,6 +12,8 @@ import math
 from typing import Any
 
 from hawkeye.evaluation.latency.report import latency_table
+from hawkeye.evaluation.removal import MEASURES
+from hawkeye.evaluation.table import A_ALONE
 
 
 def _fmt(x: Any, digits: int = 2) -> str:
@@ -53,18 +55,24 @@ def quality_table(rows: list[dict[str, Any]], confidence: float = 0.95) -> str:
     return "\n".join(lines) + "\n"
 
 
-REMOVAL_COLUMNS = (("steps_kept", "Critical steps kept (%)"), ("kept_correct", "Kept steps correct (%)"),
-                   ("waste_left", "Waste left (% of base A's)"), ("leaves_last", "Stops before the last step (%)"),
-                   ("no_steps", "No step at all (%)"))
+_REMOVAL_LABELS = {"steps_kept": "Critical steps kept (%)", "kept_correct": "Kept steps correct (%)",
+                   "waste_left": "Waste left (% of base A's)", "leaves_last": "Stops before the last step (%)",
+                   "no_steps": "No step at all (%)", "other_share": "Sentences fitting no template (%)"}
+# every measure gets a column, in MEASURES' order: a measure without a label fails at import
+REMOVAL_COLUMNS = tuple((k, _REMOVAL_LABELS[k]) for k in MEASURES)
+
+
+def _removal_header(first: str) -> list[str]:
+    return [f"| {first} | " + " | ".join(label for _, label in REMOVAL_COLUMNS) + " |",
+            "|---|" + "---|" * len(REMOVAL_COLUMNS)]
 
 
 def removal_table(rows: list[dict[str, Any]]) -> str:
     """What compression removed, per Model A (its A-alone row; ground-truth datasets only)."""
-    alone = [r for r in rows if r["reader"] == "A alone" and any(k.startswith("removal_") for k in r)]
+    alone = [r for r in rows if r["reader"] == A_ALONE and any(k.startswith("removal_") for k in r)]
     if not alone:
         return ""
-    lines = ["| Model A | " + " | ".join(label for _, label in REMOVAL_COLUMNS) + " |",
-             "|---|" + "---|" * len(REMOVAL_COLUMNS)]
+    lines = _removal_header("Model A")
     for r in alone:
         name = "Base A" if r["key"] == "baseline" else f"{r['arm']} seed{r['seed']}"
         lines.append(f"| {name} | " + " | ".join(_pct(r.get(f"removal_{k}")) for k, _ in REMOVAL_COLUMNS) + " |")
@@ -96,16 +104,16 @@ def methods_table(methods: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def method_removal_table(methods: list[dict[str, Any]]) -> str:
-    """What compression removed, per method (its A-alone row), mean ± sd over runs."""
-    alone = [m for m in methods if m["reader"] == "A alone" and any(k.startswith("removal_") for k in m)]
+def arms_removal_table(methods: list[dict[str, Any]]) -> str:
+    """What compression removed, per method (its A-alone row: the measures read A's CoT, so its A → B row holds
+    the same numbers), mean ± sample sd over its runs."""
+    alone = [m for m in methods if m["reader"] == A_ALONE and any(k.startswith("removal_") for k in m)]
     if not alone:
         return ""
-    columns = [(k, label) for k, label in REMOVAL_COLUMNS if any(f"removal_{k}_mean" in m for m in alone)]
-    lines = ["| Model A | " + " | ".join(label for _, label in columns) + " |", "|---|" + "---|" * len(columns)]
+    lines = _removal_header("Arm")
     for m in alone:
         lines.append(f"| {m['arm']} | " + " | ".join(
-            _pm(m.get(f"removal_{k}_mean"), m.get(f"removal_{k}_sd"), 100) for k, _ in columns) + " |")
+            _pm(m.get(f"removal_{k}_mean"), m.get(f"removal_{k}_sd"), 100) for k, _ in REMOVAL_COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -116,12 +124,14 @@ def dataset_sections(results: dict[str, dict[str, Any]], confidence: float, head
                 "Every method over all warm starts and seeds; intervals from the nested bootstrap (warm starts, "
                 "seeds in them, questions: `hawkeye.evaluation.nested`). The base A's runs are one per warm start.",
                 "", methods_table(r["methods"])]
-        if removal := method_removal_table(r["methods"]):
-            out += ["What compression removed (against the ground truth; `hawkeye.evaluation.removal`), mean ± sd "
-                    "over runs:", "", removal]
+        if removal := arms_removal_table(r["methods"]):
+            out += ["What compression removed, per arm (against the ground truth; `hawkeye.evaluation.removal`), "
+                    "mean ± sample sd over runs:", "", removal]
         for ws, w in (r.get("warm_starts") or {}).items():
             out += [f"Warm start `{ws}`, per run (intervals over questions only):", "",
                     quality_table(w["systems"], confidence)]
+            if removal := removal_table(w["systems"]):
+                out += [f"What compression removed, warm start `{ws}`, per run:", "", removal]
         if (r.get("latency") or {}).get("methods"):
             out += ["Latency (closed loop, streaming):", "", latency_table(r["latency"])]
     return out

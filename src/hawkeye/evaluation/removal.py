@@ -3,13 +3,18 @@
 For one Model A's CoTs on held-out questions (`hawkeye.data.sources.testbed_reading` reads them):
 
 - steps_kept: the share of the questions' critical steps (one per operation) the CoTs state;
-- kept_correct: the share of the stated critical equations that are right (the story's operation and
-  operand, and x op k = y as written);
+- kept_correct: the share of the stated critical equations that are right: x is the true running total
+  before the step, op and k the story's, y the true total after (`testbed_reading.step_correct`); an
+  equation that holds as written but starts from a wrong earlier value is not right;
 - waste_left: waste tokens (filler, repeats, fine-grained sub-steps) in the CoTs over the waste tokens
   of the base A's CoTs on the same questions (1 = all of base A's waste, 0 = none);
 - leaves_last: the share of CoTs that compute some steps but stop before the last one, leaving the
   final operation to whoever reads them (the poster's "Adding these values together.");
-- no_steps: the share of CoTs that state no critical step at all (answers without reasoning).
+- no_steps: the share of CoTs that state no critical step at all (answers without reasoning);
+- other_share: the share of the CoTs' sentences that fit none of the generator's templates (neither a
+  step nor planted waste: text the testbed does not account for), pooled over the CoTs. The answer
+  sentence (`\\boxed{...}`) is left out of both counts: it is no reasoning, and whether it falls inside
+  the CoT depends on where the span ends, not on what A wrote.
 
 Questions without ground truth give no measures (an empty dict).
 """
@@ -20,7 +25,7 @@ from typing import Any
 
 from hawkeye.data.sources.testbed_reading import steps_kept
 
-MEASURES = ("steps_kept", "kept_correct", "waste_left", "leaves_last", "no_steps")
+MEASURES = ("steps_kept", "kept_correct", "waste_left", "leaves_last", "no_steps", "other_share")
 
 
 def waste_tokens(cots: list[str], rows: list[dict[str, Any]], tokenizer: Any) -> int:
@@ -41,6 +46,7 @@ def removal(cots: list[str], rows: list[dict[str, Any]], tokenizer: Any, base_wa
     labelled = [(c, r) for c, r in zip(cots, rows, strict=True) if r.get("segments")]
     n_steps = sum(k.total for k in kept)
     n_kept = sum(k.n_kept for k in kept)
+    n_sentences = sum(k.n_sentences for k in kept)
     waste = waste_tokens([c for c, _ in labelled], [r for _, r in labelled], tokenizer)
     return {
         "steps_kept": n_kept / n_steps if n_steps else float("nan"),
@@ -48,4 +54,5 @@ def removal(cots: list[str], rows: list[dict[str, Any]], tokenizer: Any, base_wa
         "waste_left": waste / base_waste if base_waste else float("nan"),
         "leaves_last": sum(k.leaves_last_to_b for k in kept) / len(kept),
         "no_steps": sum(k.no_steps for k in kept) / len(kept),
+        "other_share": sum(len(k.other_sentences) for k in kept) / n_sentences if n_sentences else float("nan"),
     }

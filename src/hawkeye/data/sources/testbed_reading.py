@@ -9,9 +9,10 @@ The generator (`hawkeye.data.sources.testbed`) writes four kinds of sentence:
 
 Model A learns to write the same kinds, so labelling each sentence of any CoT by these templates
 lets curation be scored against planted waste on A's own `c_orig`, and lets evaluation say what
-compression removed: which of the question's critical steps A kept, whether their arithmetic is
-right, how much waste is left, and whether A stopped before the last operation (leaving it to B).
-A sentence that fits no template is `other`; `\\boxed{...}` is `answer`.
+compression removed: which of the question's critical steps A kept, whether each kept step computes the
+true running values, how much waste is left, how much of the CoT fits no template, and whether A stopped
+before the last operation (leaving it to B). A sentence that fits no template is `other`;
+`\\boxed{...}` is `answer`.
 """
 
 from __future__ import annotations
@@ -40,17 +41,6 @@ class Sentence:
     x: int | None = None
     k: int | None = None
     y: int | None = None
-
-    @property
-    def arithmetic_ok(self) -> bool:
-        """A critical equation that holds as written (x op k == y)."""
-        return self.kind == "critical" and _apply(self.x, self.op, self.k) == self.y
-
-
-def _apply(x: int | None, op: str | None, k: int | None) -> int | None:
-    if x is None or k is None:
-        return None
-    return x + k if op == "+" else x - k if op == "-" else x * k
 
 
 def split_sentences(cot: str) -> list[str]:
@@ -95,14 +85,23 @@ def reference_steps(row: dict[str, Any]) -> list[Sentence]:
     return [label(s["text"]) for s in row["segments"] if s["kind"] == "critical"]
 
 
+def step_correct(stated: Sentence, reference: Sentence) -> bool:
+    """A stated critical step is right only when it computes the true running values: its x is the
+    total before the step, its op and k the story's, its y the total after. An equation that holds as
+    written but starts from a wrong earlier value carries the error on, so it is not right."""
+    return (stated.x, stated.op, stated.k, stated.y) == (reference.x, reference.op, reference.k, reference.y)
+
+
 @dataclass(frozen=True)
 class StepsKept:
     """Which of the question's critical steps a CoT states, and how."""
 
     total: int                    # critical steps of the question (its operations)
     kept: list[bool]              # per reference step: the CoT has a critical sentence for its event
-    correct: list[bool]           # per reference step: kept, with the story's op and k, and x op k == y
+    correct: list[bool]           # per reference step: kept, and `step_correct` (the true running values)
     waste_sentences: list[str]    # the CoT's filler, repeat and fine sentences
+    other_sentences: list[str]    # the CoT's sentences that fit no template
+    n_sentences: int              # the CoT's sentences but its answer (`\boxed{...}`): what A reasoned with
 
     @property
     def n_kept(self) -> int:
@@ -136,7 +135,9 @@ def steps_kept(cot: str, row: dict[str, Any]) -> StepsKept:
         for i in range(start, len(steps)):
             if steps[i].event == s.event:
                 kept[i] = True
-                correct[i] = s.arithmetic_ok and s.op == steps[i].op and s.k == steps[i].k
+                correct[i] = step_correct(s, steps[i])
                 start = i + 1
                 break
-    return StepsKept(len(steps), kept, correct, [s.text for s in sentences if s.kind in WASTE_KINDS])
+    return StepsKept(len(steps), kept, correct, [s.text for s in sentences if s.kind in WASTE_KINDS],
+                     [s.text for s in sentences if s.kind == "other"],
+                     sum(s.kind != "answer" for s in sentences))
