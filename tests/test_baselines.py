@@ -203,7 +203,7 @@ def agg(arm: str, reader: str, acc: float, delta: tuple[float, float, float], co
 
 
 def evaluation(arms: list[dict[str, Any]]) -> dict[str, Any]:
-    base = {"key": "baseline", "seeds": ["ws1", "ws2", "ws3"], "accuracy_mean": 0.84, "cot_tokens_mean": 79.4,
+    base = {"key": "baseline", "arm": "base A", "reader": "A alone", "seeds": ["ws1", "ws2", "ws3"], "accuracy_mean": 0.84, "cot_tokens_mean": 79.4,
             "ab_tokens_mean": 79.4}
     return {"results": {"testbed_test": {"n": 200, "methods": [base, *arms]}},
             "context": {"confidence": 0.95}}

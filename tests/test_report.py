@@ -226,7 +226,7 @@ def test_report_stage_writes_the_numbers_the_verdict_and_the_figures(smoke_overr
     assert "| no_b | no | – | 2 | 20 | 1 | 1.00 ± 0.00 → 0.05 ± 0.00 |" in summary
     assert "- `no_b` (trained without B): collapsed in 2 of 2 seeds (seed 1, seed 2)." in summary
     assert "**Setting `default`: claim (1) held.**" in summary
-    assert "| no_b | 1 | 20 | 1 | 60.0 | 24.0 | 1.00 → 0.05 | 0.12 | 80.0 → 10.0 | 70.0 | yes |" in summary
+    assert "| no_b | – | 1 | 20 | 1 | 60.0 | 24.0 | 1.00 → 0.05 | 0.12 | 80.0 → 10.0 | 70.0 | yes |" in summary
     # the default arm against the target: A + B is 36.5 tokens against 60, 39.2% fewer, below 45% on every draw
     assert "- **test: target NOT met.** `b_allow` A → B over 2 warm starts × 2 seeds: A + B tokens 39.2% fewer" in summary
     assert "_No gate results (run the gate stage)._" in summary

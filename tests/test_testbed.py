@@ -235,14 +235,16 @@ def test_warm_start_resumes_after_a_crash(tok, rows: list[dict], tmp_path: Path)
 def test_arm_jobs_cover_every_arm_and_seed() -> None:
     from hawkeye.training.arms import jobs
 
+    from hawkeye.replicates import replicate_config
+
     cfg = validate(compose_config(["experiment=testbed", "arms.seeds=[1,2]"]))
-    got = [(arm, seed) for arm, seed, _ in jobs(cfg)]
     arms = ["b_mask", "no_b"]  # the default trains only the arms its headline compares
-    assert got == [(arm, seed) for arm in arms for seed in (1, 2)]
-    overrides = dict(o.split("=", 1) for o in jobs(cfg)[-1][2])
+    assert [(arm, seed) for arm, seed, _ in jobs(cfg)] == [(arm, seed) for arm in arms for seed in (1, 2)]
+    cfg = validate(compose_config(["experiment=testbed", "arms.seeds=[1,2]", "arms.run=[b_mask,no_b_short]"]))
+    overrides = dict(o.split("=", 1) for o in jobs(replicate_config(cfg, 3))[-1][2])
     assert overrides["responder.name_or_path"] == "null" and overrides["tracking.arm"] == "no_b_short"
     # relative as configured: the run's config.json must name no folder of the machine it ran on
-    assert overrides["paths.train_dir"] == "runs/train/no_b_short/seed2" and overrides["seed"] == "2"
+    assert overrides["paths.train_dir"] == "runs/train/ws3/no_b_short/seed2" and overrides["seed"] == "2"
     assert overrides["alpha"] == "0.1"  # the short setting's own target
 
 

@@ -80,8 +80,9 @@ def removal_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _ci(r: dict[str, Any], metric: str, scale: float = 100, digits: int = 1) -> str:
-    return _fmt(r[f"{metric}_mean" if f"{metric}_mean" in r else metric] * scale, digits) + _interval(
-        r[f"{metric}_ci_low"], r[f"{metric}_ci_high"], scale, digits)
+    value = r.get(f"{metric}_mean", r.get(metric))
+    return _fmt(None if value is None else value * scale, digits) + _interval(
+        r.get(f"{metric}_ci_low"), r.get(f"{metric}_ci_high"), scale, digits)
 
 
 def methods_table(methods: list[dict[str, Any]]) -> str:
@@ -94,8 +95,8 @@ def methods_table(methods: list[dict[str, Any]]) -> str:
     for m in methods:
         trained = "–" if m["uses_b_in_training"] is None else ("yes" if m["uses_b_in_training"] else "no")
         base = m.get("key") == "baseline"
-        hw = " / ".join(_fmt(100 * m[f"half_width_{k}"], 1) for k in ("questions", "seeds", "warm_starts"))
-        spread = " / ".join(_fmt(100 * m[f"spread_{k}"], 1) for k in ("warm_starts", "seeds"))
+        hw = " / ".join(_pct(m.get(f"half_width_{k}")) for k in ("questions", "seeds", "warm_starts"))
+        spread = " / ".join(_pct(m.get(f"spread_{k}")) for k in ("warm_starts", "seeds"))
         lines.append(
             f"| {m['arm']} | {trained} | {m['reader']} | {len(m['seeds'])} | {_ci(m, 'accuracy')} | "
             f"{'–' if base else _ci(m, 'accuracy_delta_pooled')} | {'–' if base else hw} | {spread} | "

@@ -15,20 +15,24 @@ from __future__ import annotations
 YES, NO, CANNOT_TELL = "yes", "no", "cannot tell"
 
 
-def at_least(low: float, high: float, threshold: float) -> str:
-    """Is the quantity >= threshold? yes / no / cannot tell, by the interval [low, high]."""
+def at_least(low: float | None, high: float | None, threshold: float) -> str:
+    """Is the quantity >= threshold? yes / no / cannot tell, by the interval [low, high] (none: cannot tell)."""
+    if low is None or high is None or low != low or high != high:
+        return CANNOT_TELL
     if low >= threshold:
         return YES
     return NO if high < threshold else CANNOT_TELL
 
 
-def within(low: float, high: float, margin: float) -> str:
+def within(low: float | None, high: float | None, margin: float) -> str:
     """Is a difference no worse than -margin? (the target's "within m points")."""
     return at_least(low, high, -margin)
 
 
-def difference(low: float, high: float) -> str:
-    """"higher", "lower", or "cannot tell" (the interval contains 0)."""
+def difference(low: float | None, high: float | None) -> str:
+    """"higher", "lower", or "cannot tell" (the interval contains 0, or there is none)."""
+    if low is None or high is None or low != low or high != high:
+        return CANNOT_TELL
     if low > 0:
         return "higher"
     return "lower" if high < 0 else CANNOT_TELL
