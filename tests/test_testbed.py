@@ -233,9 +233,8 @@ def test_warm_start_resumes_after_a_crash(tok, rows: list[dict], tmp_path: Path)
 
 
 def test_arm_jobs_cover_every_arm_and_seed() -> None:
-    from hawkeye.training.arms import jobs
-
     from hawkeye.replicates import replicate_config
+    from hawkeye.training.arms import jobs
 
     cfg = validate(compose_config(["experiment=testbed", "arms.seeds=[1,2]"]))
     arms = ["b_mask", "no_b"]  # the default trains only the arms its headline compares
