@@ -1,4 +1,5 @@
-"""The curate stage end to end on tiny models, and its handling of bad input."""
+"""The curate stage end to end on tiny models, its handling of bad input, and that it never reads the
+test split (it curates train and validation only)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,23 @@ def _write(path: Path, rows: list) -> Path:
     return path
 
 
+# experiment=smoke has no validation split; these tests give it one.
+VAL = "gsm_symbolic_val"
+
+
+@pytest.fixture()
+def overrides(smoke_overrides: list[str]) -> list[str]:
+    """experiment=smoke with a validation split (`VAL`), every output redirected into tmp_path."""
+    return [*smoke_overrides, f"data.val_split={VAL}"]
+
+
 @pytest.fixture()
 def prepared(tmp_path: Path) -> Path:
     d = tmp_path / "prepared"
     _write(d / "gsm_symbolic_train.jsonl", [_row(i) for i in range(6)])
-    _write(d / "gsm8k_test.jsonl", [_row(i) for i in range(10, 13)])
+    _write(d / f"{VAL}.jsonl", [_row(i) for i in range(20, 23)])
+    # The test split, malformed on purpose: curate must never read it (a read would raise DataError).
+    _write(d / "gsm8k_test.jsonl", [_row(10), _row(10)])
     return d
 
 
@@ -51,24 +64,27 @@ def _cfg(overrides: list[str]) -> DictConfig:
     return start(compose_config(overrides))
 
 
-def test_curate_smoke_writes_the_contract(prepared: Path, smoke_overrides: list[str], mlflow_uri: str) -> None:
-    cfg = _cfg(smoke_overrides)
-    splits = curate.load_inputs(cfg)
-    assert [len(splits["train"]), len(splits["test"])] == [4, 3]  # curate.max_train_rows=4 in smoke
+def test_curate_smoke_writes_the_contract(prepared: Path, overrides: list[str], mlflow_uri: str) -> None:
+    cfg = _cfg(overrides)
+    splits = curate.load_inputs(cfg)  # the malformed test split is not read
+    assert {k: len(v) for k, v in splits.items()} == {"train": 4, "val": 3}  # curate.max_train_rows=4 in smoke
+    out = curate.output_dir(cfg)
+    _write(out / "test.jsonl", [_row(10)])  # what an earlier curate wrote from the test split
     with stage_run(cfg, stage="curate", run_name="curate-test", data_files=curate.input_paths(cfg).values()) as run:
         metrics = curate.run(cfg, splits)
 
-    out = curate.output_dir(cfg)
     train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
-    test = [json.loads(line) for line in (out / "test.jsonl").read_text().splitlines()]
+    val = [json.loads(line) for line in (out / "val.jsonl").read_text().splitlines()]
     assert [r["id"] for r in train] == ["q0", "q1", "q2", "q3"]
-    assert [r["id"] for r in test] == ["q10", "q11", "q12"]
-    for r in train + test:
+    assert [r["id"] for r in val] == ["q20", "q21", "q22"]
+    assert sorted(p.name for p in out.glob("*.jsonl")) == ["train.jsonl", "val.jsonl"]  # no test file, not even stale
+    assert not any(key.startswith("test_") for key in metrics)
+    for r in train + val:
         assert set(r) == PREPARED_FIELDS | CURATED_FIELDS
         assert 0 <= r["cot_refined_tokens"] <= r["cot_orig_tokens"] <= cfg.rollout.max_new_tokens
         assert isinstance(r["orig_correct"], bool) and r["refine_rejected"] is False
         assert set(r["flags"]) <= {"empty_generation", "truncated", "unparseable_gold"}  # no refine_* (rules)
-    assert metrics["rows"] == 7 and metrics["train_rows"] == 4
+    assert metrics["rows"] == 7 and metrics["train_rows"] == 4 and metrics["val_rows"] == 3
     assert json.loads((out / "metrics.json").read_text()) == pytest.approx(metrics)
     assert (out / "lengths.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -77,6 +93,28 @@ def test_curate_smoke_writes_the_contract(prepared: Path, smoke_overrides: list[
     assert logged.data.metrics["compression_ratio"] == pytest.approx(metrics["compression_ratio"])
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"lengths.png", "samples.json", "config.yaml"} <= artifacts
+
+
+def test_without_a_validation_split_curate_reads_and_writes_train_only(
+    prepared: Path, smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = _cfg(smoke_overrides)  # experiment=smoke: data.val_split is null
+    assert list(curate.input_paths(cfg)) == ["train"]
+    monkeypatch.setattr(curate, "curate_rows", _echo_curate_rows)  # no model needed to see which files
+    out = curate.output_dir(cfg)
+    _write(out / "val.jsonl", [_row(20)])  # left by a run that had a validation split
+    with stage_run(cfg, stage="curate", run_name="curate-train-only"):
+        curate.run(cfg, curate.load_inputs(cfg))
+    assert sorted(p.name for p in out.glob("*.jsonl")) == ["train.jsonl"]
+
+
+def _echo_curate_rows(rows: list[dict], policy: object, teacher: object, cfg: DictConfig) -> list[dict]:
+    """curate_rows without a model: A's c_orig is the row's reference CoT."""
+    from hawkeye.data.schema import make_curated_row
+
+    return [make_curated_row(r, cot_orig=r["reference_cot"], cot_orig_tokens=1, orig_correct=True,
+                             cot_refined=r["reference_cot"], cot_refined_tokens=1, refine_rejected=False, flags=[])
+            for r in rows]
 
 
 def test_curate_is_deterministic(prepared: Path, smoke_overrides: list[str]) -> None:
@@ -93,14 +131,14 @@ def test_curate_is_deterministic(prepared: Path, smoke_overrides: list[str]) -> 
 
 
 def test_llm_refinement_counts_rejections(
-    prepared: Path, smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+    prepared: Path, overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The teacher (here the policy itself) is asked to rewrite every non-empty rules output; each
     rewrite is kept or rejected exactly as `check_refinement` says, and the rows and metrics show it."""
     from hawkeye.curation.llm_refine import check_refinement
     from hawkeye.curation.rules import refine_with_rules
 
-    cfg = _cfg([*smoke_overrides, "curate=llm", "curate.max_train_rows=2", "curate.max_test_rows=1",
+    cfg = _cfg([*overrides, "curate=llm", "curate.max_train_rows=2", "curate.max_val_rows=1",
                 "curate.teacher_max_new_tokens=8"])
     rewrites: dict[str, str] = {}  # rules output (quoted in the feedback prompt) -> the teacher's reply
     make_teacher = curate.make_teacher
@@ -123,7 +161,7 @@ def test_llm_refinement_counts_rejections(
     with stage_run(cfg, stage="curate", run_name="curate-llm-test"):
         metrics = curate.run(cfg, curate.load_inputs(cfg))
     out = curate.output_dir(cfg)
-    rows = [json.loads(line) for split in ("train", "test") for line in (out / f"{split}.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for split in ("train", "val") for line in (out / f"{split}.jsonl").read_text().splitlines()]
     tok = load_tokenizer(resolve_model_path(cfg.policy.name_or_path, cfg.paths.models_dir))
 
     def length(text: str) -> int:
@@ -215,16 +253,16 @@ def _own_cot(row: dict) -> str:
 
 
 @pytest.fixture()
-def testbed_rows(tmp_path: Path, smoke_overrides: list[str]) -> list[dict]:
+def testbed_rows(tmp_path: Path, overrides: list[str]) -> list[dict]:
     """Testbed rows (1-4 operations) as the prepared splits; returns the ones curate reads."""
     from hawkeye.data.sources.testbed import TestbedSpec, generate
 
     spec = TestbedSpec(min_ops=1, max_ops=4, max_operand=9, max_total=30)
-    train, test = generate("testbed_train", 6, 1, spec), generate("testbed_test", 4, 2, spec)
-    paths = curate.input_paths(_cfg(smoke_overrides))
+    train, val = generate("testbed_train", 6, 1, spec), generate("testbed_val", 4, 2, spec)
+    paths = curate.input_paths(_cfg(overrides))
     _write(paths["train"], train)
-    _write(paths["test"], test)
-    return train[:4] + test  # curate.max_train_rows=4 in smoke
+    _write(paths["val"], val)
+    return train[:4] + val  # curate.max_train_rows=4 in smoke
 
 
 def _script_policy(monkeypatch: pytest.MonkeyPatch, cfg: DictConfig, rows: list[dict],
@@ -243,18 +281,18 @@ def _script_policy(monkeypatch: pytest.MonkeyPatch, cfg: DictConfig, rows: list[
 
 
 def test_testbed_rows_are_scored_on_the_reference_and_on_a_own_cot(
-    testbed_rows: list[dict], smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+    testbed_rows: list[dict], overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hawkeye.curation import waste
     from hawkeye.data.sources.testbed import critical_cot
     from hawkeye.data.sources.testbed_reading import as_segments
 
-    cfg, rows = _cfg(smoke_overrides), testbed_rows
+    cfg, rows = _cfg(overrides), testbed_rows
     _script_policy(monkeypatch, cfg, rows)
     with stage_run(cfg, stage="curate", run_name="curate-testbed"):
         metrics = curate.run(cfg, curate.load_inputs(cfg))
     out = curate.output_dir(cfg)
-    curated = [json.loads(line) for split in ("train", "test") for line in (out / f"{split}.jsonl").read_text().splitlines()]
+    curated = [json.loads(line) for split in ("train", "val") for line in (out / f"{split}.jsonl").read_text().splitlines()]
     assert json.loads((out / "metrics.json").read_text()) == pytest.approx(metrics)
     for r in curated:  # the waste goes, the slip stays, every critical sentence and the answer stay
         assert " ".join(r["cot_refined"].split()) == critical_cot(r["segments"]) + (
@@ -273,16 +311,16 @@ def test_testbed_rows_are_scored_on_the_reference_and_on_a_own_cot(
 
 @pytest.mark.parametrize("what", ["cot_orig", "reference_cot"])
 def test_a_refinement_that_drops_a_critical_value_is_refused(
-    what: str, testbed_rows: list[dict], smoke_overrides: list[str], mlflow_uri: str,
+    what: str, testbed_rows: list[dict], overrides: list[str], mlflow_uri: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A planted rule that cuts the first critical step of one CoT: the stage names the file and the
     row and writes nothing."""
     from hawkeye.curation.rules import refine_with_rules
 
-    cfg, rows = _cfg(smoke_overrides), testbed_rows
+    cfg, rows = _cfg(overrides), testbed_rows
     _script_policy(monkeypatch, cfg, rows)
-    victim = rows[5]  # the second row of the test split
+    victim = rows[5]  # the second row of the validation split
     target = _own_cot(victim) if what == "cot_orig" else victim["reference_cot"]
     first_step = next(s["text"] for s in victim["segments"] if s["kind"] == "critical")
 
@@ -291,7 +329,7 @@ def test_a_refinement_that_drops_a_critical_value_is_refused(
         return refined.replace(first_step, "") if cot == target else refined
 
     monkeypatch.setattr(curate, "refine_with_rules", planted)
-    where = curate.output_dir(cfg) / "test.jsonl" if what == "cot_orig" else curate.input_paths(cfg)["test"]
+    where = curate.output_dir(cfg) / "val.jsonl" if what == "cot_orig" else curate.input_paths(cfg)["val"]
     with stage_run(cfg, stage="curate", run_name="curate-planted"), pytest.raises(
             DataError, match=rf"{re.escape(str(where))}:2: row '{victim['id']}': the refinement of {what} drops "
                              r"the critical value\(s\) \d"):
@@ -300,14 +338,14 @@ def test_a_refinement_that_drops_a_critical_value_is_refused(
 
 
 def test_llm_refinement_is_scored_and_checked_against_the_ground_truth(
-    testbed_rows: list[dict], smoke_overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
+    testbed_rows: list[dict], overrides: list[str], mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The teacher rewrites A's CoTs and the reference CoTs alike, and its rewrites are scored like the
     rules' (here it cuts the story words of every critical step: critical tokens, so precision falls);
     a rewrite that drops a critical value is rejected for the rules output."""
     from hawkeye.data.sources.testbed import critical_cot
 
-    cfg, rows = _cfg([*smoke_overrides, "curate=llm"]), testbed_rows
+    cfg, rows = _cfg([*overrides, "curate=llm"]), testbed_rows
 
     def start_value(row: dict) -> str:
         return re.search(r": (\d+) ", critical_cot(row["segments"]))[1]
@@ -325,7 +363,7 @@ def test_llm_refinement_is_scored_and_checked_against_the_ground_truth(
     with stage_run(cfg, stage="curate", run_name="curate-llm-testbed"):
         metrics = curate.run(cfg, curate.load_inputs(cfg))
     out = curate.output_dir(cfg)
-    curated = {r["id"]: r for split in ("train", "test")
+    curated = {r["id"]: r for split in ("train", "val")
                for r in map(json.loads, (out / f"{split}.jsonl").read_text().splitlines())}
     assert curated[victim["id"]]["flags"] == ["refine_lost_critical"]
     assert start_value(victim) in curated[victim["id"]]["cot_refined"]
@@ -365,21 +403,22 @@ def _pipeline(overrides: list[str], tmp_path: Path) -> subprocess.CompletedProce
 
 
 @pytest.mark.slow  # ~30 s: a fresh interpreter imports torch, transformers and MLflow
-def test_pipeline_smoke(prepared: Path, smoke_overrides: list[str], tmp_path: Path) -> None:
-    proc = _pipeline(smoke_overrides, tmp_path)
+def test_pipeline_smoke(prepared: Path, overrides: list[str], tmp_path: Path) -> None:
+    proc = _pipeline(overrides, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "curated 7 rows" in proc.stdout
-    for name in ("train.jsonl", "test.jsonl", "metrics.json"):
+    for name in ("train.jsonl", "val.jsonl", "metrics.json"):
         assert (tmp_path / "curated" / name).is_file()
+    assert not (tmp_path / "curated" / "test.jsonl").exists()
 
 
-def test_pipeline_rejects_bad_input_before_loading_a_model(tmp_path: Path, smoke_overrides: list[str]) -> None:
+def test_pipeline_rejects_bad_input_before_loading_a_model(tmp_path: Path, overrides: list[str]) -> None:
     d = tmp_path / "prepared"
     _write(d / "gsm_symbolic_train.jsonl", [_row(0)])
-    _write(d / "gsm8k_test.jsonl", [_row(1), _row(1)])
+    _write(d / f"{VAL}.jsonl", [_row(1), _row(1)])
     # The policy path does not exist: a DataError (not a ModelError) proves the data came first.
-    proc = _pipeline([*smoke_overrides, "policy.name_or_path=/nonexistent/model"], tmp_path)
+    proc = _pipeline([*overrides, "policy.name_or_path=/nonexistent/model"], tmp_path)
     assert proc.returncode != 0
-    assert "gsm8k_test.jsonl:2: duplicate id 'q1'" in proc.stderr
+    assert f"{VAL}.jsonl:2: duplicate id 'q1'" in proc.stderr
     assert "ModelError" not in proc.stderr
     assert not (tmp_path / "curated").exists()

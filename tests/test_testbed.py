@@ -15,7 +15,7 @@ from hawkeye.config import validate
 from hawkeye.curation import waste
 from hawkeye.curation.rules import refine_with_rules
 from hawkeye.data.sources import testbed_reading
-from hawkeye.data.sources.testbed import TestbedSpec, critical_cot, critical_steps, generate
+from hawkeye.data.sources.testbed import Partition, TestbedSpec, critical_cot, critical_steps, generate
 from hawkeye.data.sources.testbed_reading import as_segments
 from hawkeye.errors import ConfigError
 from hawkeye.responder.reads import ANSWER_PLACEHOLDER as M
@@ -73,12 +73,38 @@ def test_generation_is_seeded_and_splits_disjoint() -> None:
     assert a == b and a != generate("t", 50, 2, SPEC)
     test = generate("test", 50, 1, SPEC, exclude={r["question"] for r in a})
     assert not {r["question"] for r in a} & {r["question"] for r in test}
+    odd = generate("t", 50, 1, SPEC, keep=lambda sig: int(sig.split()[0]) % 2 == 1)  # redraws the rest
+    assert all(int(r["signature"].split()[0]) % 2 for r in odd)
+
+
+def test_the_signature_is_the_arithmetic_of_the_story(rows: list[dict]) -> None:
+    """"7 +3 -4 *2": the start value, then sign and operand of each critical step, in order; the same
+    arithmetic told with other names and items has the same signature."""
+    by_signature: dict[str, set[str]] = {}
+    for r in rows:
+        start = re.match(r"\w+ has (\d+) ", r["question"])[1]
+        ops = [re.search(r": \d+ ([-+*]) (\d+) = ", step).groups() for step in critical_steps(r["segments"])]
+        assert r["signature"] == " ".join([start, *(op + k for op, k in ops)]), r["id"]
+        by_signature.setdefault(r["signature"], set()).add(r["question"])
+    assert any(len(questions) > 1 for questions in by_signature.values())  # one arithmetic, several stories
+
+
+def test_the_partition_follows_the_seeded_signature_in_fixed_shares() -> None:
+    signatures = [f"{a} +{b} -{c}" for a in range(1, 10) for b in range(1, 10) for c in range(1, 10)]
+    part = Partition(signature_seed=1, val_share=0.1, test_share=0.2)
+    parts = [part.part(s) for s in signatures]
+    assert parts == [Partition(1, 0.1, 0.2).part(s) for s in signatures]  # a function of seed and signature
+    assert parts != [Partition(2, 0.1, 0.2).part(s) for s in signatures]
+    share = {p: parts.count(p) / len(parts) for p in ("train", "val", "test")}
+    assert share == pytest.approx({"train": 0.7, "val": 0.1, "test": 0.2}, abs=0.04)
 
 
 @pytest.mark.parametrize(
     ("override", "key"),
     [("data.min_ops=0", "data.min_ops"), ("data.max_ops=0", "data.max_ops"), ("data.train_size=-3", "data.train_size"),
      ("data.val_size=0", "data.val_size"), ("data.val_split=testbed_test", "data.val_split"),
+     ("data.val_share=0", "data.val_share"), ("data.test_share=1", "data.test_share"),
+     ("data.test_share=0.95", "data.test_share"), ("data.signature_seed=abc", "data.signature_seed"),
      ("warmstart.direct_fraction=1.5", "warmstart.direct_fraction"),
      ("warmstart.direct_fraction=-0.1", "warmstart.direct_fraction"),
      ("collapse.length_fraction=0", "collapse.length_fraction"), ("collapse.accuracy_drop=2", "collapse.accuracy_drop"),

@@ -42,6 +42,10 @@ ORDER = "tests/test_seeding_and_order.py"
 VIEWS = "tests/test_testbed.py::test_b_views_follow_one_rule"
 SYSTEMS = "tests/test_runs.py::test_systems_read_each_arm_the_way_it_trained"
 REMOVAL = "tests/test_removal.py"
+SPLITS = "tests/test_data_prepare.py::test_testbed_splits_share_no_signature_and_each_has_one_op_questions"
+SIGNATURE_CHECK = ("tests/test_data_prepare.py::test_a_shared_signature_is_refused_naming_both_rows",
+                   "tests/test_data_prepare.py::test_prepare_refuses_generated_splits_that_share_a_signature")
+PARTITION = "tests/test_testbed.py::test_the_partition_follows_the_seeded_signature_in_fixed_shares"
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,16 @@ MUTANTS = [
     Mutant("shard_same_for_all_ranks", "sharding", "src/hawkeye/training/data.py",
            "return items[rank * per_rank : (rank + 1) * per_rank]", "return items[:per_rank]", (ORDER,),
            "every rank trains on the first share of the step's questions"),
+    # ---- the testbed's splits: disjoint by arithmetic signature
+    Mutant("signature_check_off", "splits", "src/hawkeye/data/prepare.py",
+           'sig = r.get("signature")', 'sig = r.get("id")', SIGNATURE_CHECK,
+           "prepare compares row ids, not signatures: a test row repeating a training row's arithmetic passes"),
+    Mutant("partition_ignores_signature", "splits", "src/hawkeye/data/sources/testbed.py",
+           'f"{self.signature_seed}:{signature}"', 'f"{self.signature_seed}:"', (PARTITION, SPLITS),
+           "the partition hashes the seed alone: every signature lands in one split"),
+    Mutant("split_keeps_any_signature", "splits", "src/hawkeye/data/prepare.py",
+           "keep=lambda sig: partition.part(sig) == part)", "keep=None)", (SPLITS,),
+           "each split's generator keeps problems whose signature another split owns"),
     # ---- the collapse detector, in a real run
     Mutant("collapse_never_stops", "collapse", "src/hawkeye/training/callbacks.py",
            "        if self.stop:\n            trainer.should_stop = True", "        pass",

@@ -29,7 +29,7 @@ from .helpers import (
 )
 
 curate_app = load_app("pipelines/curate.py")
-OUTPUTS = ["train.jsonl", "test.jsonl", "metrics.json"]
+OUTPUTS = ["train.jsonl", "val.jsonl", "metrics.json"]
 
 
 def _temps(folder: Path) -> list[str]:

@@ -35,7 +35,7 @@ from .helpers import (
     write_lines,
 )
 
-CURATED_OUTPUTS = ["train.jsonl", "test.jsonl", "metrics.json", "lengths.png"]
+CURATED_OUTPUTS = ["train.jsonl", "val.jsonl", "metrics.json", "lengths.png"]
 TRAIN_OUTPUTS = ["metrics.json", "collapse_curve.tsv", "checkpoints/last.ckpt", "checkpoints/mlflow_run.json",
                  "config.json",
                  "final/model.safetensors", "final/config.json"]
@@ -70,10 +70,11 @@ CURATE_BAD_ROWS = {
     "malformed json": ("gsm_symbolic_train.jsonl", 3, '{"id": "q2", "question": "Tom has', r"gsm_symbolic_train.jsonl:3: malformed JSON"),
     "missing question": ("gsm_symbolic_train.jsonl", 2, {"id": "q1", "source": "t", "answer": "4", "reference_cot": ""},
                          r"gsm_symbolic_train.jsonl:2: missing or empty field 'question'"),
-    "missing answer": ("gsm8k_test.jsonl", 1, {"id": "q10", "source": "t", "question": "How many?", "reference_cot": ""},
-                       r"gsm8k_test.jsonl:1: missing or empty field 'answer'"),
-    "gold empty once normalised": ("gsm8k_test.jsonl", 2, prepared_row(11, answer="$"),
-                                   r"gsm8k_test.jsonl:2: gold answer '\$' is empty once normalised"),
+    "missing answer": ("gsm_symbolic_train.jsonl", 1, {"id": "q0", "source": "t", "question": "How many?",
+                                                       "reference_cot": ""},
+                       r"gsm_symbolic_train.jsonl:1: missing or empty field 'answer'"),
+    "gold empty once normalised": ("gsm_symbolic_train.jsonl", 2, prepared_row(1, answer="$"),
+                                   r"gsm_symbolic_train.jsonl:2: gold answer '\$' is empty once normalised"),
     "question not a string": ("gsm_symbolic_train.jsonl", 5, {**prepared_row(4), "question": 42},
                               r"gsm_symbolic_train.jsonl:5: field 'question' must be a string"),
     "duplicate ids": ("gsm_symbolic_train.jsonl", 4, prepared_row(1),
@@ -209,7 +210,7 @@ def test_non_numeric_gold_of_a_gsm_split_is_rejected(
     rows = [json.loads(x) for x in (prepared / "gsm_symbolic_train.jsonl").read_text().splitlines()]
     rows[1]["answer"] = "twelve"
     write_lines(prepared / "gsm_symbolic_train.jsonl", rows)
-    before = plant_previous_outputs(tmp_path / "curated", ["train.jsonl", "test.jsonl"])
+    before = plant_previous_outputs(tmp_path / "curated", ["train.jsonl", "val.jsonl"])
     expect_failure("curate: non-numeric gold 'twelve' in a GSM split",
                    lambda: curate_app.main(compose_config(smoke_overrides)), DataError,
                    r"gsm_symbolic_train.jsonl:2: gold answer 'twelve' is not a number", tmp_path / "curated", before)

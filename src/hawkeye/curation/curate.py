@@ -1,8 +1,11 @@
 """The curate stage: Model A's own CoTs (`cot_orig`), their refinements, and the length stats.
 
-Input:  ${paths.prepared_dir}/${data.train_split}.jsonl and ${data.test_split}.jsonl
-Output: ${paths.curated_dir}/{train,test}.jsonl  (prepared fields + the fields below),
+Input:  ${paths.prepared_dir}/${data.train_split}.jsonl and, when set, ${data.val_split}.jsonl
+Output: ${paths.curated_dir}/train.jsonl and val.jsonl (prepared fields + the fields below),
         ${paths.curated_dir}/metrics.json and lengths.png (original vs refined CoT lengths).
+
+The test split is never read here: nothing about it (not even A's c_orig on it) may shape a setting
+before the final evaluation, which reads the prepared test split itself.
 
 - cot_orig: the policy's greedy CoT for `reasoning_messages(q)`, capped at rollout.max_new_tokens
   (the same cap as training rollouts), so len(c_orig) and len(c) are measured alike.
@@ -65,10 +68,19 @@ from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
 from hawkeye.paths import resolve
 from hawkeye.prompts import reasoning_messages, render
 
+# What curate writes, by split ("val" only with a validation split); "test" is what earlier versions
+# wrote from the test split, removed so that no stale file looks current.
+OUTPUTS = ("train", "val")
+RETIRED = ("test",)
+
 
 def input_paths(cfg: Any) -> dict[str, Path]:
+    """The prepared files curate reads, by split: train, and validation when `data.val_split` is set."""
     prepared = resolve(cfg.paths.prepared_dir)
-    return {"train": prepared / f"{cfg.data.train_split}.jsonl", "test": prepared / f"{cfg.data.test_split}.jsonl"}
+    paths = {"train": prepared / f"{cfg.data.train_split}.jsonl"}
+    if cfg.data.get("val_split"):
+        paths["val"] = prepared / f"{cfg.data.val_split}.jsonl"
+    return paths
 
 
 def output_dir(cfg: Any) -> Path:
@@ -94,8 +106,8 @@ def load_split(path: Path, max_rows: int = 0) -> list[Row]:
 
 
 def load_inputs(cfg: Any) -> dict[str, list[Row]]:
-    """Both splits, fully validated. Call before loading any model."""
-    limits = {"train": cfg.curate.max_train_rows, "test": cfg.curate.max_test_rows}
+    """Every split of `input_paths`, fully validated. Call before loading any model."""
+    limits = {"train": cfg.curate.max_train_rows, "val": cfg.curate.max_val_rows}
     return {split: load_split(path, limits[split]) for split, path in input_paths(cfg).items()}
 
 
@@ -305,18 +317,20 @@ def run(cfg: Any, splits: dict[str, list[Row]]) -> dict[str, float]:
     policy = make_backend(cfg.policy, cfg.rollout, cfg.paths.models_dir, int(cfg.seed))
     teacher = make_teacher(cfg, policy)
     tok = policy.tokenizer
-    rows = splits["train"] + splits["test"]
+    rows = [r for split_rows in splits.values() for r in split_rows]
     try:
-        # One batched generation over both splits, then split back.
+        # One batched generation over every split, then split back.
         curated = curate_rows(rows, policy, teacher, cfg)
         references = refine_references(rows, teacher, cfg, token_counter(tok))
     finally:
         if teacher is not None and teacher is not policy:
             teacher.close()
         policy.close()
-    n_train = len(splits["train"])
-    out = {"train": curated[:n_train], "test": curated[n_train:]}
-    refined_references = {"train": references[:n_train], "test": references[n_train:]}
+    out, refined_references, start_row = {}, {}, 0
+    for split, split_rows in splits.items():
+        end = start_row + len(split_rows)
+        out[split], refined_references[split] = curated[start_row:end], references[start_row:end]
+        start_row = end
 
     # No critical value may disappear: checked on every split before anything is written.
     out_dir = output_dir(cfg)
@@ -331,7 +345,12 @@ def run(cfg: Any, splits: dict[str, list[Row]]) -> dict[str, float]:
         path = out_dir / f"{split}.jsonl"
         validate_curated_rows(split_rows, path)  # the schema training reads with: never write what it refuses
         write_jsonl(path, split_rows)
-    metrics = {**summarize(curated), **summarize(out["train"], "train_"), **summarize(out["test"], "test_")}
+    for stale in (*OUTPUTS, *RETIRED):
+        if stale not in out:
+            (out_dir / f"{stale}.jsonl").unlink(missing_ok=True)
+    metrics = summarize(curated)
+    for split, split_rows in out.items():
+        metrics.update(summarize(split_rows, f"{split}_"))
     metrics.update(waste_metrics(rows, curated, references, tok))
     metrics.update(critical_share(out["train"]))
     write_json(out_dir / "metrics.json", metrics)  # no wall time: a reproduction writes the same file

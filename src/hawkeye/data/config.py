@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hawkeye.data.sources.testbed import TestbedSpec
+from hawkeye.data.sources.testbed import Partition, TestbedSpec
 from hawkeye.errors import ConfigError
 
 
@@ -26,7 +26,8 @@ class DataConfig:
     template_split: int = 60
     # MATH/MATH500: a local jsonl/parquet path or a hub dataset id; null = skip.
     math_source: str | None = None
-    # Which prepared files the curate stage turns into curated train/test splits.
+    # The prepared files by role: curate reads train_split and val_split (when set); test_split is the
+    # held-out split, read by the final evaluation alone (eval.datasets names what it scores).
     train_split: str = "gsm_symbolic_train"
     test_split: str = "gsm8k_test"
     val_split: str | None = None
@@ -36,12 +37,19 @@ class DataConfig:
     max_ops: int = 4
     max_operand: int = 9
     max_total: int = 30
+    # name=testbed only: the splits are disjoint by arithmetic signature. A seeded hash gives each
+    # signature to test (a test_share of the signature space), validation (val_share) or train (the
+    # rest); see hawkeye.data.sources.testbed.Partition.
+    signature_seed: int = 8642
+    val_share: float = 0.1
+    test_share: float = 0.2
 
     def __post_init__(self) -> None:
         if self.name not in ("gsm8k", "testbed"):
             raise ConfigError(f"name={self.name!r} must be one of ('gsm8k', 'testbed')")
         if self.name == "testbed":
             self.testbed_spec()  # range checks that name the key
+            self.partition()
         for key in ("train_size", "test_size", "val_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
@@ -58,3 +66,7 @@ class DataConfig:
     def testbed_spec(self) -> TestbedSpec:
         """The generator's parameters (its errors start with "field=value", so validate() names data.<field>)."""
         return TestbedSpec(self.min_ops, self.max_ops, self.max_operand, self.max_total)
+
+    def partition(self) -> Partition:
+        """Which split owns each arithmetic signature (its errors name data.<field>, as above)."""
+        return Partition(self.signature_seed, self.val_share, self.test_share)

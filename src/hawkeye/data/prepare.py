@@ -6,7 +6,8 @@ Files in `${paths.prepared_dir}` (the names `data.train_split`, `data.test_split
 - gsm8k_test.jsonl: original GSM8K test problems of the templates training never sees
 - aime.jsonl: the 14 AIME problems of the `evals` package
 - math500.jsonl: only when `data.math_source` is set
-- testbed_train.jsonl, testbed_val.jsonl, testbed_test.jsonl (data=testbed): generated, disjoint
+- testbed_train.jsonl, testbed_val.jsonl, testbed_test.jsonl (data=testbed): generated, disjoint by
+  question and by arithmetic signature (`check_signatures_disjoint`)
 - manifest.json: rows and SHA-256 per file, package pins, the template split
 """
 
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 SPLITS = ("gsm_symbolic_train", "gsm_symbolic_test", "gsm8k_test", "aime", "math500", "testbed_train", "testbed_val",
           "testbed_test")
 TRAIN_SPLITS = ("gsm_symbolic_train", "testbed_train")
+# The testbed's splits, each after the ones it must share no arithmetic signature with.
+TESTBED_SPLITS = ("testbed_train", "testbed_val", "testbed_test")
 
 
 def build(data: Any, cache: str | Path | None = None) -> tuple[dict[str, list[Row]], dict[str, Any]]:
@@ -67,22 +70,31 @@ def build(data: Any, cache: str | Path | None = None) -> tuple[dict[str, list[Ro
     return splits, provenance
 
 
+TESTBED_KEYS = ("name", "min_ops", "max_ops", "max_operand", "max_total", "signature_seed", "val_share", "test_share")
+
+
 def build_testbed(data: Any) -> tuple[dict[str, list[Row]], dict[str, Any]]:
-    """The planted-overthinking testbed: generated train, validation and test splits, disjoint by question
+    """The planted-overthinking testbed: generated train, validation and test splits, disjoint by
+    arithmetic signature (each draws only signatures its part of the partition owns) and by question
     (each later split redraws any question an earlier one holds)."""
-    spec = DataConfig(**{k: data[k] for k in ("name", "min_ops", "max_ops", "max_operand", "max_total")}).testbed_spec()
-    train = testbed.generate("testbed_train", int(data.train_size), int(data.train_seed), spec)
+    config = DataConfig(**{k: data[k] for k in TESTBED_KEYS})
+    spec, partition = config.testbed_spec(), config.partition()
+
+    def draw(part: str, size: Any, seed: Any, exclude: set[str] | None = None) -> list[Row]:
+        return testbed.generate(f"testbed_{part}", int(size), int(seed), spec, exclude=exclude,  # type: ignore[return-value]
+                                keep=lambda sig: partition.part(sig) == part)
+
+    train = draw("train", data.train_size, data.train_seed)
     taken = {r["question"] for r in train}
-    splits: dict[str, list[Row]] = {"testbed_train": train}  # type: ignore[dict-item]
+    splits: dict[str, list[Row]] = {"testbed_train": train}
     if data.get("val_split"):
-        val = testbed.generate("testbed_val", int(data.val_size), int(data.val_seed), spec, exclude=taken)
-        splits["testbed_val"] = val  # type: ignore[assignment]
-        taken |= {r["question"] for r in val}
-    splits["testbed_test"] = testbed.generate("testbed_test", int(data.test_size), int(data.test_seed), spec,  # type: ignore[assignment]
-                                              exclude=taken)
+        splits["testbed_val"] = draw("val", data.val_size, data.val_seed, exclude=taken)
+        taken |= {r["question"] for r in splits["testbed_val"]}
+    splits["testbed_test"] = draw("test", data.test_size, data.test_seed, exclude=taken)
     check_no_leak(splits)
     check_disjoint(splits, ("testbed_val", "testbed_test"))
-    return splits, {"generator": "hawkeye.data.sources.testbed", "spec": vars(spec)}
+    check_signatures_disjoint(splits, TESTBED_SPLITS)
+    return splits, {"generator": "hawkeye.data.sources.testbed", "spec": vars(spec), "partition": vars(partition)}
 
 
 def check_no_leak(splits: dict[str, list[Row]]) -> None:
@@ -107,6 +119,25 @@ def check_disjoint(splits: dict[str, list[Row]], names: tuple[str, ...]) -> None
                 other, oid = seen[r["question"]]
                 raise DataError(f"{name}: question of {r['id']} is also in {other} ({oid})")
             seen[r["question"]] = (name, r["id"])
+
+
+def check_signatures_disjoint(splits: dict[str, list[Row]], names: tuple[str, ...]) -> None:
+    """No arithmetic signature may be in two of `names` (train, validation, test): a held-out question
+    that repeats a training question's arithmetic with other names scores recall, not reasoning.
+    Rows without a signature (data with no known arithmetic) are not checked."""
+    seen: dict[str, tuple[str, str]] = {}
+    for name in names:
+        own: dict[str, str] = {}
+        for r in splits.get(name, []):
+            sig = r.get("signature")
+            if sig is None:
+                continue
+            if sig in seen:
+                other, oid = seen[sig]
+                raise DataError(f"{name}: row {r['id']} shares the arithmetic signature {sig!r} with "
+                                f"{other} row {oid}")
+            own.setdefault(sig, r["id"])
+        seen |= {sig: (name, rid) for sig, rid in own.items()}
 
 
 def run(cfg: DictConfig, cache: str | Path | None = None) -> dict[str, Any]:

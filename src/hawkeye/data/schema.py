@@ -7,17 +7,20 @@ Writer and reader share each schema: `prepare` validates before it writes and ev
 Prepared row (`Row`):
 
     {"id": str, "source": str, "question": str, "answer": str, "reference_cot": str,
-     "segments": [{"kind": str, "text": str}, ...]}      # optional: testbed rows only
+     "segments": [{"kind": str, "text": str}, ...],      # optional: testbed rows only
+     "signature": str}                                   # optional: testbed rows only
 
 `segments` is the reference CoT as labelled pieces (`critical`, or the planted waste `filler`,
-`repeat`, `fine`), present only where the waste is known (the testbed generator).
+`repeat`, `fine`), present only where the waste is known (the testbed generator). `signature` is the
+problem's arithmetic ("7 +3 -4 *2": start value, then sign and operand per operation; see
+`hawkeye.data.sources.testbed`), by which `prepare` keeps the testbed's splits disjoint.
 
 `answer` is normalised text (no `$`, no thousands commas, no trailing `.`); `reference_cot` is
 the dataset's own step-by-step solution without its final-answer line ("" when the source has
 none, e.g. AIME). Ids are unique within a file. A gold answer that is empty once normalised for
 comparison (`hawkeye.answers.canonical_answer`: "$", "%") is refused: no answer could ever match it.
 
-Curated row (`CuratedRow`, `${paths.curated_dir}/{train,test}.jsonl`): a prepared row plus
+Curated row (`CuratedRow`, `${paths.curated_dir}/{train,val}.jsonl`): a prepared row plus
 
     {"cot_orig": str, "cot_orig_tokens": int >= 0, "orig_correct": bool, "cot_refined": str,
      "cot_refined_tokens": int >= 0, "refine_rejected": bool, "flags": [str, ...],
@@ -44,7 +47,7 @@ FIELDS = ("id", "source", "question", "answer", "reference_cot")
 NON_EMPTY = ("id", "source", "question", "answer")
 # Checked first over the whole file by the readers ("missing or empty field '<name>'" at file:line).
 ESSENTIAL = ("id", "question", "answer")
-OPTIONAL = ("segments",)
+OPTIONAL = ("segments", "signature")
 SEGMENT_KINDS = ("critical", "filler", "repeat", "fine")
 THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 
@@ -64,6 +67,7 @@ class _RowBase(TypedDict):
 
 class Row(_RowBase, total=False):
     segments: list[Segment]
+    signature: str
 
 
 def clean_gold_answer(answer: Any) -> str:
@@ -112,6 +116,10 @@ def validate_row(row: Any, path: str | os.PathLike[str], line: int) -> Row:
     out = Row(**{f: row[f] for f in FIELDS})  # type: ignore[typeddict-item]
     if "segments" in row:
         out["segments"] = _check_segments(row["segments"], where)
+    if "signature" in row:
+        if not isinstance(row["signature"], str) or not row["signature"].strip():
+            raise DataError(f"{where}: field 'signature'={row['signature']!r} must be a non-empty string")
+        out["signature"] = row["signature"]
     return out
 
 

@@ -21,13 +21,22 @@ outcome of the experiments it serves: the waste rates below are fixed constants 
 critical equations are about half of a reference CoT, as in the poster's example (600 -> 182 tokens
 was a 70% cut; GSM8K 331 -> 171 was 48%).
 
-Train and test are disjoint by construction: the test split draws from its own seed and any test
-question whose text also occurs in the training split is redrawn.
+Every row records its arithmetic *signature*: the start value, then each operation as its sign and
+operand, space separated ("Mia has 7 apples. She buys 3 more. She gives away 4. She then doubles
+them." -> "7 +3 -4 *2"). Two questions with one signature are the same arithmetic told with other
+names, items or verbs.
+
+The splits are disjoint by signature, not only by question text: `Partition` assigns every signature
+to train, validation or test by a seeded hash (a fixed share of the signature space each, so each
+split holds one-operation questions too), and a split's generator redraws any problem whose
+signature belongs to another split. A model is therefore never scored on arithmetic it trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +77,39 @@ class TestbedSpec:
             raise ConfigError(f"max_operand={self.max_operand} must be >= 2")
         if self.max_total < 2 * self.max_operand:
             raise ConfigError(f"max_total={self.max_total} must be >= 2*max_operand={2 * self.max_operand}")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Which split owns a signature: sha256 of "seed:signature" read as a number u in [0, 1);
+    u < test_share -> test, u < test_share + val_share -> val, else train. A hash, not a draw, so
+    the assignment needs no list of all signatures and a split never depends on another's size."""
+
+    signature_seed: int
+    val_share: float
+    test_share: float
+
+    def __post_init__(self) -> None:
+        for key in ("val_share", "test_share"):
+            if not 0 < getattr(self, key) < 1:
+                raise ConfigError(f"{key}={getattr(self, key)} must be in (0, 1)")
+        if self.val_share + self.test_share >= 1:
+            raise ConfigError(f"test_share={self.test_share} must leave training a share: val_share + test_share = "
+                              f"{self.val_share + self.test_share:g} must be < 1")
+
+    def unit(self, signature: str) -> float:
+        digest = hashlib.sha256(f"{self.signature_seed}:{signature}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    def part(self, signature: str) -> str:
+        """"train", "val" or "test"."""
+        u = self.unit(signature)
+        return "test" if u < self.test_share else "val" if u < self.test_share + self.val_share else "train"
+
+
+def signature(start: int, ops: list[tuple[str, int]]) -> str:
+    """The arithmetic of a problem: "7 +3 -4 *2" (start value, then sign and operand per operation)."""
+    return " ".join([str(start), *(f"{op}{k}" for op, k in ops)])
 
 
 def _step(rng: random.Random, total: int, spec: TestbedSpec) -> tuple[str, int, str] | None:
@@ -113,7 +155,7 @@ def _fine_steps(total: int, op: str, k: int) -> list[str]:
 
 
 def make_problem(rng: random.Random, spec: TestbedSpec) -> dict[str, Any]:
-    """One problem: question, answer, reference CoT and its labelled segments."""
+    """One problem: question, answer, reference CoT, its labelled segments and its signature."""
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
     he = PRONOUN[name]
     n_ops = rng.randint(spec.min_ops, spec.max_ops)
@@ -152,6 +194,7 @@ def make_problem(rng: random.Random, spec: TestbedSpec) -> dict[str, Any]:
         "answer": str(x),
         "reference_cot": " ".join(text for _, text in segments),
         "segments": [{"kind": kind, "text": text} for kind, text in segments],
+        "signature": signature(start, [(op, k) for op, k, _ in ops]),
     }
 
 
@@ -165,8 +208,10 @@ def critical_cot(segments: list[dict[str, str]]) -> str:
     return " ".join(critical_steps(segments))
 
 
-def generate(split: str, size: int, seed: int, spec: TestbedSpec, exclude: set[str] | None = None) -> list[dict[str, Any]]:
-    """`size` distinct problems from `seed`; questions in `exclude` (another split's) are redrawn."""
+def generate(split: str, size: int, seed: int, spec: TestbedSpec, exclude: set[str] | None = None,
+             keep: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
+    """`size` distinct problems from `seed`; questions in `exclude` (another split's) and problems whose
+    signature `keep` refuses (another split's part of the signature space) are redrawn."""
     if size < 1:
         raise ConfigError(f"testbed split {split!r}: size={size} must be >= 1")
     rng = random.Random(seed)
@@ -179,7 +224,7 @@ def generate(split: str, size: int, seed: int, spec: TestbedSpec, exclude: set[s
         if attempts > 50 * size:
             raise ConfigError(f"testbed split {split!r}: cannot draw {size} distinct problems with {spec}")
         p = make_problem(rng, spec)
-        if p["question"] in seen or p["question"] in exclude:
+        if p["question"] in seen or p["question"] in exclude or (keep is not None and not keep(p["signature"])):
             continue
         seen.add(p["question"])
         rows.append({"id": f"{split}-{len(rows):05d}", "source": "testbed", **p})
