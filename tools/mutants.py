@@ -42,6 +42,7 @@ ORDER = "tests/test_seeding_and_order.py"
 VIEWS = "tests/test_testbed.py::test_b_views_follow_one_rule"
 SYSTEMS = "tests/test_runs.py::test_systems_read_each_arm_the_way_it_trained"
 REMOVAL = "tests/test_removal.py"
+NESTED = "tests/test_nested.py"
 SPLITS = "tests/test_data_prepare.py::test_testbed_splits_share_no_signature_and_each_has_one_op_questions"
 SIGNATURE_CHECK = ("tests/test_data_prepare.py::test_a_shared_signature_is_refused_naming_both_rows",
                    "tests/test_data_prepare.py::test_prepare_refuses_generated_splits_that_share_a_signature")
@@ -206,6 +207,27 @@ MUTANTS = [
     Mutant("removal_per_arm_not_shown", "removal", "src/hawkeye/evaluation/markdown.py",
            'if removal := arms_removal_table(r["arms"]):', 'if removal := "":',
            (REMOVAL,), "results.md and the report show no per-arm table of what compression removed"),
+    # ---- nested intervals and the decisions read from them
+    Mutant("nested_warm_starts_fixed", "nested", "src/hawkeye/evaluation/nested.py",
+           "if levels >= 3 else np.tile(np.arange(n_w)", "if levels >= 4 else np.tile(np.arange(n_w)", (NESTED,),
+           "the warm starts are never resampled: the interval holds the warm-started models fixed"),
+    Mutant("nested_seeds_fixed", "nested", "src/hawkeye/evaluation/nested.py",
+           "if levels >= 2 else \\", "if levels >= 4 else \\", (NESTED,),
+           "the seeds within a warm start are never resampled"),
+    Mutant("nested_questions_fixed", "nested", "src/hawkeye/evaluation/nested.py",
+           "if levels >= 1 else np.tile(np.arange(n_q)", "if levels >= 4 else np.tile(np.arange(n_q)", (NESTED,),
+           "the questions are never resampled"),
+    Mutant("paired_to_first_warm_start", "nested", "src/hawkeye/evaluation/replicated.py",
+           "base_correct = np.asarray([base[ws].correct for ws in wss], dtype=float)[:, None, :]",
+           "base_correct = np.asarray([base[wss[0]].correct for ws in wss], dtype=float)[:, None, :]", (NESTED,),
+           "an arm is paired with another warm start's base A"),
+    Mutant("within_by_the_point", "decisions", "src/hawkeye/reporting/decide.py",
+           "return at_least(low, high, -margin)", "return at_least((low + high) / 2, (low + high) / 2, -margin)",
+           (NESTED,), "\"within 3 points\" judged on the point estimate, not the interval's lower bound"),
+    Mutant("difference_without_interval", "decisions", "src/hawkeye/reporting/decide.py",
+           "    if low > 0:\n        return \"higher\"", "    if high > 0:\n        return \"higher\"", (NESTED,),
+           "a difference called though its interval contains 0"),
+
 ]
 
 
