@@ -37,6 +37,8 @@ ANSWERS = "tests/test_answers.py"
 CURATE_FLAGS = "tests/test_curate_stage.py::test_empty_generation_and_truncation_are_flagged"
 COLLAPSE_RUN = "tests/test_train.py::test_collapse_is_detected_and_stops_a_real_run"
 COLLAPSE_UNIT = "tests/test_train.py::test_collapse_detector_applies_the_one_definition"
+COLLAPSE_SAMPLE = "tests/test_train.py::test_a_rollout_collapses_by_the_em_the_reward_used"
+COLLAPSE = "tests/test_collapse.py"
 REPORT = "tests/test_report.py"
 ORDER = "tests/test_seeding_and_order.py"
 VIEWS = "tests/test_testbed.py::test_b_views_follow_one_rule"
@@ -158,16 +160,22 @@ MUTANTS = [
     Mutant("shard_same_for_all_ranks", "sharding", "src/hawkeye/training/data.py",
            "return items[rank * per_rank : (rank + 1) * per_rank]", "return items[:per_rank]", (ORDER,),
            "every rank trains on the first share of the step's questions"),
-    # ---- the collapse detector, in a real run
+    # ---- collapse: the per-question rule, the k rule, the detector (in a real run too)
     Mutant("collapse_never_stops", "collapse", "src/hawkeye/training/callbacks.py",
            "        if self.stop:\n            trainer.should_stop = True", "        pass",
            (COLLAPSE_RUN,), "trainer.stop_on_collapse=true does not stop the run"),
     Mutant("collapse_wrong_side", "collapse", "src/hawkeye/collapse.py",
-           "return self.critical_ratio_last < self.length_fraction and", "return self.critical_ratio_last > self.length_fraction and",
-           (COLLAPSE_RUN, COLLAPSE_UNIT, REPORT), "collapse means long CoTs"),
-    Mutant("collapse_ignores_em", "collapse", "src/hawkeye/collapse.py",
-           "and self.em_drop >= self.accuracy_drop", "or self.em_drop >= self.accuracy_drop",
-           (COLLAPSE_UNIT, REPORT), "a short CoT that keeps its accuracy counted as collapse (compression is not collapse)"),
+           "return self.share_last - self.share_first", "return self.share_first - self.share_last",
+           (COLLAPSE_RUN, COLLAPSE_UNIT, COLLAPSE, REPORT), "collapse means the collapsed share fell"),
+    Mutant("collapse_ignores_em", "collapse", "src/hawkeye/training/module.py",
+           "collapsed_on(gen.text, row, bool(scored.em), rule)", "collapsed_on(gen.text, row, False, rule)",
+           (COLLAPSE_SAMPLE,), "training flags a rollout whatever the EM the reward used (B's right answer ignored)"),
+    Mutant("collapse_per_question_ignores_answer", "collapse", "src/hawkeye/collapse.py",
+           "return float(few and not correct)", "return float(few)",
+           (COLLAPSE,), "a short CoT whose answer is right counted as collapse (compression is not collapse)"),
+    Mutant("collapse_window_ignores_se", "collapse", "src/hawkeye/collapse.py",
+           "least if rollouts is None else max(least, se_steps(rollouts, float(rule[\"margin\"])))", "least",
+           (COLLAPSE, REPORT), "k ignores the standard-error rule: windows too short to tell the margin from noise"),
 ]
 
 

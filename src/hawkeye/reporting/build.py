@@ -27,7 +27,7 @@ def build_report(cfg: DictConfig) -> str:
     rule = cfg.collapse
     out = resolve(cfg.paths.reports_dir)
     # Inputs first: a bad arm folder or evaluation file fails before an MLflow run is opened.
-    curves = [(run, read_curve(run, rule)) for run in discover_arm_runs(resolve(cfg.paths.train_dir))]
+    curves = [(run, read_curve(run)) for run in discover_arm_runs(resolve(cfg.paths.train_dir))]
     summaries = [(summarize_run(run, curve, rule), curve) for run, curve in curves]
     arms = summarize_arms([s for s, _ in summaries])
     evaluation = load_evaluation(resolve(cfg.paths.eval_dir), list(cfg.eval.datasets), float(cfg.eval.confidence))
