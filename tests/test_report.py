@@ -15,30 +15,37 @@ from conftest import compose_config
 from hawkeye.collapse import window
 from hawkeye.paths import REPO_ROOT
 from hawkeye.reporting.curves import read_curve, summarize_arms, summarize_run
-from hawkeye.reporting.verdict import claim_sentence
+from hawkeye.reporting.verdict import claim_sentence, per_arm_lines
 from hawkeye.runs import discover_arm_runs
 from hawkeye.tracking.names import train_metric
 from test_runs import make_arm
 
 ORIG = 60.0  # len(c_orig) of the synthetic runs
 ALPHA = 0.3
-CRIT = 24.0  # their critical content: the collapse line is half of it, 12 tokens = 0.2·len(c_orig)
+CRIT = 24.0  # their critical content (ground truth), in A's tokens
+ROLLOUTS = 16  # per step: the k rule's n (k = 4 meets its SE bound at the default 0.2 margin)
 
 
 def rule(window_steps: int = 5) -> dict:
-    return {"length_fraction": 0.5, "accuracy_drop": 0.10, "window_steps": window_steps, "critical_share": 0.3}
+    return {"steps_share": 0.5, "margin": 0.2, "window_steps": window_steps}
 
 
-def curve(length_from: float, length_to: float, em_from: float, em_to: float, steps: int = 20,
-          linear: bool = False) -> list[dict]:
-    """Per-step CoT length (relative to c_orig) and EM: linear, or reaching the end values at 60% of
-    the run and staying there (as a collapse does)."""
+def curve(length_from: float, length_to: float, em_from: float, em_to: float, share_from: float = 0.0,
+          share_to: float = 0.0, steps: int = 20, linear: bool = False, rollouts: int = ROLLOUTS) -> list[dict]:
+    """Per-step CoT length (relative to c_orig), EM and collapsed share: linear, or reaching the end
+    values at 60% of the run and staying there (as a collapse does)."""
     out = []
     for s in range(steps):
         t = s / (steps - 1) if linear else min(1.0, s / (0.6 * (steps - 1)))
         out.append({"step": s, "cot_tokens_mean": ORIG * (length_from + t * (length_to - length_from)),
-                    "em": em_from + t * (em_to - em_from), "orig_tokens_mean": ORIG, "critical_tokens_mean": CRIT})
+                    "em": em_from + t * (em_to - em_from), "orig_tokens_mean": ORIG, "critical_tokens_mean": CRIT,
+                    "collapsed_share": share_from + t * (share_to - share_from), "rollouts": rollouts})
     return out
+
+
+def collapsing(length_to: float = 0.05, em_to: float = 0.1, **kw: Any) -> list[dict]:
+    """A no-B collapse: short, wrong, and most rollouts collapsed on their question by the end."""
+    return curve(1.0, length_to, 0.8, em_to, share_from=0.05, share_to=0.8, **kw)
 
 
 def write_arm(train_dir: Path, arm: str, seed: int, rows: list[dict], responder: str = "tiny-responder",
@@ -47,8 +54,10 @@ def write_arm(train_dir: Path, arm: str, seed: int, rows: list[dict], responder:
     metrics: dict[str, Any] = {"steps": len(rows), "first": rows[0], "final": rows[-1],
                                "target_cot_tokens": ALPHA * ORIG}
     if as_tsv:  # a writer that kept the per-step rows in the TSV only (no orig_tokens_mean column)
-        lines = ["step\tcot_tokens_mean\tcritical_tokens_mean\tem\treward_mean\tpenalty"]
-        lines += [f"{r['step']}\t{r['cot_tokens_mean']:g}\t{r['critical_tokens_mean']:g}\t{r['em']:g}\t0\t0" for r in rows]
+        columns = [c for c in ("step", "cot_tokens_mean", "critical_tokens_mean", "em", "collapsed_share", "rollouts")
+                   if c in rows[0]]
+        lines = ["\t".join([*columns, "reward_mean", "penalty"])]
+        lines += ["\t".join([*(f"{r[c]:g}" for c in columns), "0", "0"]) for r in rows]
         (run_dir / "collapse_curve.tsv").write_text("\n".join(lines) + "\n")
     else:
         metrics["curve"] = rows
@@ -57,49 +66,71 @@ def write_arm(train_dir: Path, arm: str, seed: int, rows: list[dict], responder:
 
 
 def summaries(train_dir: Path, em_window: int = 5) -> list:
-    return [summarize_run(r, read_curve(r, rule(em_window)), rule(em_window)) for r in discover_arm_runs(train_dir)]
+    return [summarize_run(r, read_curve(r), rule(em_window)) for r in discover_arm_runs(train_dir)]
 
 
 def test_curve_from_tsv_and_from_metrics_rows_agree(tmp_path: Path) -> None:
-    rows = curve(1.0, 0.5, 0.6, 0.6, steps=6, linear=True)
+    rows = curve(1.0, 0.5, 0.6, 0.6, 0.1, 0.4, steps=6, linear=True)
     write_arm(tmp_path / "a", "b_allow", 1, rows, as_tsv=True)
     write_arm(tmp_path / "b", "b_allow", 1, rows, as_tsv=False)
     (a,), (b,) = discover_arm_runs(tmp_path / "a"), discover_arm_runs(tmp_path / "b")
-    ca, cb = read_curve(a, rule()), read_curve(b, rule())
+    ca, cb = read_curve(a), read_curve(b)
     assert ca.steps == cb.steps == list(range(6))
     assert ca.relative_length == pytest.approx(cb.relative_length)
-    assert ca.critical_ratio == pytest.approx(cb.critical_ratio)
+    assert ca.collapsed_share == pytest.approx(cb.collapsed_share)
+    assert ca.collapsed_share == pytest.approx([0.1, 0.16, 0.22, 0.28, 0.34, 0.4])
+    assert ca.critical_tokens == cb.critical_tokens == [CRIT] * 6 and ca.rollouts == cb.rollouts == ROLLOUTS
     assert ca.orig_tokens == pytest.approx([ORIG] * 6)  # TSV: len(c_orig) = target_cot_tokens / α
 
 
 def test_first_and_last_are_window_means(tmp_path: Path) -> None:
     assert (window(20, 5), window(6, 5), window(3, 5), window(1, 5)) == (5, 3, 1, 1)
-    write_arm(tmp_path, "b_allow", 1, curve(1.0, 0.1, 0.9, 0.1, steps=20, linear=True))
+    write_arm(tmp_path, "b_allow", 1, curve(1.0, 0.1, 0.9, 0.1, 0.0, 0.95, steps=20, linear=True))
     (s,) = summaries(tmp_path, em_window=5)
     step = 0.9 / 19  # the length falls by this much per step
     assert s.k == 5
     assert s.length_first == pytest.approx(1.0 - 2 * step) and s.length_last == pytest.approx(0.1 + 2 * step)
     assert s.em_first == pytest.approx(0.9 - 2 * 0.8 / 19)
-    assert s.critical_ratio_last == pytest.approx((0.1 + 2 * step) * ORIG / CRIT)
+    assert s.collapsed_share_first == pytest.approx(2 * 0.05) and s.collapsed_share_last == pytest.approx(0.95 - 2 * 0.05)
 
 
-@pytest.mark.parametrize(("length_to", "em_to", "collapsed"), [
-    (0.05, 0.2, True),     # short and accuracy lost
-    (0.05, 0.85, False),   # short but accuracy kept: compression, not collapse
-    (0.5, 0.1, False),     # accuracy lost but not short
+@pytest.mark.parametrize(("share_to", "collapsed"), [
+    (0.35, True),    # first k -> last k steps: the collapsed share rose 25 points, above the 20-point margin
+    (0.25, False),   # 16.5 points: below it
 ])
-def test_collapse_needs_both_short_cot_and_an_accuracy_drop(tmp_path: Path, length_to: float, em_to: float,
-                                                            collapsed: bool) -> None:
-    write_arm(tmp_path, "no_b", 1, curve(1.0, length_to, 0.9, em_to), responder="none")
+def test_collapse_is_the_rise_of_the_collapsed_share(tmp_path: Path, share_to: float, collapsed: bool) -> None:
+    """Length and EM alone decide nothing: the same short, wrong curve collapses or not by its share."""
+    write_arm(tmp_path, "no_b", 1, curve(1.0, 0.73 * CRIT / ORIG, 0.9, 0.17, 0.05, share_to), responder="none")
     (s,) = summaries(tmp_path)
-    assert s.collapsed is collapsed
+    assert s.judged and s.collapsed is collapsed
+
+
+def test_k_follows_the_standard_error_rule(tmp_path: Path) -> None:
+    """With one rollout per step the share is noisy: k = 50 steps (sqrt(0.5 / 50) = margin / 2), not window_steps."""
+    write_arm(tmp_path, "no_b", 1, collapsing(steps=200, rollouts=1), responder="none")
+    (s,) = summaries(tmp_path, em_window=5)
+    assert s.k == 50 and s.verdict.se == pytest.approx(0.1) and s.collapsed
+
+
+def test_runs_without_ground_truth_are_not_judged(tmp_path: Path) -> None:
+    """A curve whose steps have no collapsed share (no ground truth, or a curve written before the share
+    was recorded) is not judged: never collapsed, and the verdict says so."""
+    gsm = [{**r, "collapsed_share": math.nan} for r in collapsing()]
+    old = [{k: v for k, v in r.items() if k not in ("collapsed_share", "rollouts")} for r in collapsing()]
+    for seed, rows in ((1, gsm), (2, old)):
+        write_arm(tmp_path, "no_b", seed, rows, responder="none", as_tsv=seed == 2)
+        write_arm(tmp_path, "b_allow", seed, curve(1.0, 0.4, 0.8, 0.78))
+    arms = summarize_arms(summaries(tmp_path))
+    no_b = next(a for a in arms if a.arm == "no_b")
+    assert not no_b.judged and not no_b.collapsed and [r.run.seed for r in no_b.not_judged] == [1, 2]
+    assert claim_sentence(arms, PAIRS).startswith("**Setting `default`: not judged.**")
+    assert "- `no_b` (trained without B): not judged" in "\n".join(per_arm_lines(arms))
 
 
 def _arms(tmp_path: Path, no_b_collapses: bool, b_collapses: bool) -> list:
     for seed in (1, 2, 3):
-        write_arm(tmp_path, "no_b", seed, curve(1.0, 0.05 if no_b_collapses else 0.6, 0.8, 0.1 if no_b_collapses else 0.8),
-                  responder="none")
-        write_arm(tmp_path, "b_allow", seed, curve(1.0, 0.05 if b_collapses else 0.4, 0.8, 0.1 if b_collapses else 0.78))
+        write_arm(tmp_path, "no_b", seed, collapsing() if no_b_collapses else curve(1.0, 0.6, 0.8, 0.8), responder="none")
+        write_arm(tmp_path, "b_allow", seed, collapsing() if b_collapses else curve(1.0, 0.4, 0.8, 0.78))
     return summarize_arms(summaries(tmp_path))
 
 
@@ -109,18 +140,19 @@ PAIRS = {"default": ["b_allow", "no_b"]}
 def test_verdict_when_the_paper_claim_holds(tmp_path: Path) -> None:
     text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=False), PAIRS)
     assert text.startswith("**Setting `default`: claim (1) held.**")
-    assert "Without B (`no_b`) the policy collapsed in 3 of 3 seeds (seed 1, seed 2, seed 3)" in text
-    assert "with B (`b_allow`, answer_leak=allow) in 0 of 3 seeds." in text
+    assert "Without B (`no_b`) the policy collapsed in 3 of 3 judged seeds (seed 1, seed 2, seed 3)" in text
+    assert "with B (`b_allow`, answer_leak=allow) in 0 of 3 judged seeds." in text
+    assert "without B: collapsed rollouts 18.2% → 80.0% (+61.8 points), training EM -57.7 points" in text
 
 
 def test_verdict_when_no_b_does_not_collapse(tmp_path: Path) -> None:
     text = claim_sentence(_arms(tmp_path, no_b_collapses=False, b_collapses=False), PAIRS)
-    assert text.startswith("**Setting `default`: claim (1) did not hold.**") and "collapsed in 0 of 3 seeds;" in text
+    assert text.startswith("**Setting `default`: claim (1) did not hold.**") and "collapsed in 0 of 3 judged seeds;" in text
 
 
 def test_verdict_when_a_b_arm_collapses(tmp_path: Path) -> None:
     text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=True), PAIRS)
-    assert "did not hold" in text and "with B (`b_allow`, answer_leak=allow) in 3 of 3 seeds" in text
+    assert "did not hold" in text and "with B (`b_allow`, answer_leak=allow) in 3 of 3 judged seeds" in text
 
 
 def test_verdict_per_setting_and_without_a_pair(tmp_path: Path) -> None:
@@ -202,8 +234,9 @@ def test_report_stage_writes_the_numbers_the_verdict_and_the_figures(smoke_overr
 
     train = tmp_path / "train"
     for seed in (1, 2):
-        write_arm(train, "no_b", seed, curve(1.0, 0.05, 0.8, 0.1), responder="none")
-        write_arm(train, "b_allow", seed, curve(1.0, 0.4, 0.8, 0.78))
+        # 64 rollouts per step: the SE rule asks for k = 1, so window_steps=1 sets it
+        write_arm(train, "no_b", seed, collapsing(rollouts=64), responder="none")
+        write_arm(train, "b_allow", seed, curve(1.0, 0.4, 0.8, 0.78, rollouts=64))
     _fake_evaluation(tmp_path / "eval")
     client = MlflowClient(mlflow_uri)
     exp_id = client.create_experiment("hawkeye-smoke")
@@ -224,9 +257,10 @@ def test_report_stage_writes_the_numbers_the_verdict_and_the_figures(smoke_overr
     for fig in ("collapse.png", "pareto.png"):
         assert (out / fig).stat().st_size > 10_000
     assert "| no_b | no | – | 2 | 20 | 1 | 1.00 ± 0.00 → 0.05 ± 0.00 |" in summary
-    assert "- `no_b` (trained without B): collapsed in 2 of 2 seeds (seed 1, seed 2)." in summary
+    assert "- `no_b` (trained without B): collapsed in 2 of 2 judged seeds (seed 1, seed 2)." in summary
     assert "**Setting `default`: claim (1) held.**" in summary
-    assert "| no_b | – | 1 | 20 | 1 | 60.0 | 24.0 | 1.00 → 0.05 | 0.12 | 80.0 → 10.0 | 70.0 | yes |" in summary
+    assert "| no_b | – | 1 | 20 | 1 | 60.0 | 24.0 | 1.00 → 0.05 | 80.0 → 10.0 | 70.0 | 5.0 → 80.0 | yes |" in summary
+    assert "(k = 1)" in summary and "at most 10 points" in summary  # the k rule, with the k it gave
     # the default arm against the target: A + B is 36.5 tokens against 60, 39.2% fewer, below 45% on every draw
     assert "- **test: target NOT met.** `b_allow` A → B over 2 warm starts × 2 seeds: A + B tokens 39.2% fewer" in summary
     assert "_No gate results (run the gate stage)._" in summary

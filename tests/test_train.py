@@ -167,41 +167,122 @@ def test_non_finite_reward_stops_the_run_naming_the_step(
     assert torch.load(tmp_path / "train" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 1
 
 
-def test_collapse_is_detected_and_stops_a_real_run(tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str) -> None:
-    """The no-B ablation with a heavy penalty: A's CoTs shrink below the collapse line (rows without ground
-    truth: critical content = collapse.critical_share·len(c_orig) = 0.3·20 = 6 tokens, the line half of it)
-    while EM does not rise (random models: accuracy_drop=0 asks for no EM gain), the run is tagged, and
-    stop_on_collapse ends it before max_steps."""
-    _curated(tmp_path, orig_tokens=20)
+def _curated_testbed(tmp_path: Path, n: int = 6) -> list[dict]:
+    """Curated rows of generated testbed questions: they carry their ground truth (`segments`)."""
+    from hawkeye.data.sources.testbed import TestbedSpec, generate
+
+    rows = [{**r, "cot_orig": r["reference_cot"], "cot_orig_tokens": 20, "orig_correct": True,
+             "cot_refined": r["reference_cot"], "cot_refined_tokens": 10, "refine_rejected": False, "flags": [],
+             "cot_critical_tokens": 8}
+            for r in generate("train", n, seed=3, spec=TestbedSpec())]
+    write_jsonl(tmp_path / "curated" / "train.jsonl", rows)
+    return rows
+
+
+def test_collapse_is_detected_and_stops_a_real_run(tmp_path: Path, smoke_overrides: list[str], mlflow_uri: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The no-B ablation on testbed questions, with A's text scripted (tiny random models write no
+    critical steps): the critical steps and the boxed answer for two steps, then wrong direct answers.
+    The real reward scores them, the real per-question rule judges them, and the detector tags the run
+    and (stop_on_collapse) ends it at the first step whose last window rose by the margin."""
+    from dataclasses import replace
+
+    from hawkeye.data.sources.testbed import critical_steps
+    from hawkeye.training.module import GRPOModule
+
+    rows = {r["question"]: r for r in _curated_testbed(tmp_path)}
+    original = GRPOModule.sample_cots
+
+    def scripted(self, questions, G, seed):  # noqa: ANN001, ANN202
+        gens, step = original(self, questions, G, seed), self.global_step // int(self.g.num_iterations)
+
+        def text(q: str) -> str:
+            row = rows[q]
+            if step < 2:
+                return " ".join(critical_steps(row["segments"])) + rf" \boxed{{{row['answer']}}}"
+            return rf"\boxed{{{int(row['answer']) + 1}}}"
+
+        return [replace(g, text=text(q)) for g, q in zip(gens, [q for q in questions for _ in range(G)], strict=True)]
+
+    monkeypatch.setattr(GRPOModule, "sample_cots", scripted)
     max_steps = 6
-    train_app.main(compose_config([*smoke_overrides, "responder=none", "lambda=1.0", "alpha=0.3", "grpo.group_size=4",
-                                   "grpo.lr=0.02", f"grpo.max_steps={max_steps}", "trainer.stop_on_collapse=true",
-                                   "collapse.accuracy_drop=0", "trainer.checkpoint_every_n_steps=100"]))
+    # n = 4 x 2 = 8 rollouts per step and a 0.5 margin: k = 1 meets the SE rule (sqrt(0.5/8) = 0.25 = margin/2)
+    train_app.main(compose_config([*smoke_overrides, "responder=none", "grpo.group_size=4", f"grpo.max_steps={max_steps}",
+                                   "trainer.stop_on_collapse=true", "collapse.window_steps=1", "collapse.margin=0.5",
+                                   "trainer.checkpoint_every_n_steps=100"]))
     (run,) = _runs()
     assert run.info.status == "FINISHED"
-    assert run.data.tags["collapse"] == "true"
-    step = int(run.data.tags["collapse_step"])
+    assert run.data.tags["collapse"] == "true" and run.data.tags["collapse_step"] == "2"
     curve = list(csv.DictReader((tmp_path / "train" / "collapse_curve.tsv").open(), delimiter="\t"))
-    lengths = [float(r["cot_tokens_mean"]) for r in curve]
-    assert [int(r["step"]) for r in curve] == list(range(step + 1)) and step + 1 < max_steps  # stopped there
-    assert all(float(r["critical_tokens_mean"]) == pytest.approx(6.0) for r in curve)
-    k = min(10, len(lengths) // 2)
-    assert lengths[0] > 3.0 > sum(lengths[-k:]) / k  # it was long, and its last k steps fell below the line
+    assert [int(r["step"]) for r in curve] == [0, 1, 2]  # stopped there, before max_steps
+    assert [float(r["collapsed_share"]) for r in curve] == [0.0, 0.0, 1.0]
+    assert [float(r["em"]) for r in curve] == [1.0, 1.0, 0.0] and {r["rollouts"] for r in curve} == {"8"}
+    assert [s for s, _ in _history(run.info.run_id, "collapsed_share")] == [0, 1, 2]
+
+
+def _detector_run(det, shares: list[float], rollouts: int = 16):  # noqa: ANN001, ANN202
+    """Feed the detector one step at a time; return the trainer, the MLflow tags and the first step it stopped at."""
+    tags = {}
+    logger = SimpleNamespace(experiment=SimpleNamespace(set_tag=lambda rid, k, v: tags.__setitem__(k, v)), run_id="r")
+    trainer = SimpleNamespace(logger=logger, should_stop=False)
+    stopped = None
+    for step, share in enumerate(shares):
+        module = SimpleNamespace(step_metrics={"step": step, "collapsed_share": share, "rollouts": rollouts})
+        det.on_train_batch_end(trainer, module, None, None, step)
+        if trainer.should_stop and stopped is None:
+            stopped = step
+    return trainer, tags, stopped
 
 
 def test_collapse_detector_applies_the_one_definition() -> None:
     from hawkeye.collapse import CollapseConfig
     from hawkeye.training.callbacks import CollapseDetector
 
-    tags = {}
-    logger = SimpleNamespace(experiment=SimpleNamespace(set_tag=lambda rid, k, v: tags.__setitem__(k, v)), run_id="r")
-    trainer = SimpleNamespace(logger=logger, should_stop=False)
-    det = CollapseDetector(vars(CollapseConfig(length_fraction=0.5, accuracy_drop=0.1, window_steps=1)), stop=True)
-    # (CoT tokens, critical tokens, EM) per step; the line is 0.5 x 20 = 10 tokens
-    for step, (length, critical, em) in enumerate([(50, 20, 0.5), (8, 20, 0.75), (12, 20, 0.25), (4, 20, 0.3)]):
-        module = SimpleNamespace(step_metrics={"step": step, "cot_tokens_mean": length, "critical_tokens_mean": critical,
-                                               "em": em})
-        det.on_train_batch_end(trainer, module, None, None, step)
-        if step < 3:  # step 1 is short but EM rose; step 2 lost EM but is above the line
-            assert det.collapsed_at is None and not trainer.should_stop
-    assert det.collapsed_at == 3 and tags == {"collapse": "true", "collapse_step": "3"} and trainer.should_stop
+    # n = 16 rollouts, margin 0.5: the SE rule asks for k = 1; window_steps = 1
+    det = CollapseDetector(vars(CollapseConfig(margin=0.5, window_steps=1)), stop=True)
+    # step 1: no rise; step 2: +0.4 < 0.5; step 3: first 0.1 -> last 0.7 (k = 1), +0.6
+    trainer, tags, stopped = _detector_run(det, [0.1, 0.1, 0.5, 0.7])
+    assert det.collapsed_at == 3 and stopped == 3 and tags == {"collapse": "true", "collapse_step": "3"}
+
+
+def test_collapse_detector_waits_for_whole_windows_and_never_judges_nan() -> None:
+    from hawkeye.collapse import CollapseConfig
+    from hawkeye.training.callbacks import CollapseDetector
+
+    # window_steps = 3: nothing is judged before 6 steps, though the verdict on the 4 steps so far
+    # (k = 2: 0 -> 0.5) would fire at step 3
+    det = CollapseDetector(vars(CollapseConfig(margin=0.5, window_steps=3)), stop=True)
+    _, _, stopped = _detector_run(det, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    assert stopped == 5 and det.collapsed_at == 5
+    det = CollapseDetector(vars(CollapseConfig(margin=0.5, window_steps=1)), stop=True)
+    trainer, tags, _ = _detector_run(det, [math.nan, math.nan, math.nan])  # no ground truth: not judged
+    assert det.collapsed_at is None and not trainer.should_stop and not tags
+
+
+def test_a_rollout_collapses_by_the_em_the_reward_used() -> None:
+    """The per-sample collapse flag reads A's CoT with the reward's EM (B's answer with B): a CoT with no
+    steps whose scored answer was right is compression; rows without ground truth are NaN."""
+    from hawkeye.collapse import CollapseConfig
+    from hawkeye.data.sources.testbed import TestbedSpec, generate
+    from hawkeye.generation.base import Generation
+    from hawkeye.reward.reward import Reward
+    from hawkeye.training.module import SAMPLE_COLUMNS, sample_numbers, step_summary
+
+    rule = vars(CollapseConfig())
+    row = {**generate("train", 1, seed=0, spec=TestbedSpec())[0], "cot_orig_tokens": 20, "cot_critical_tokens": 8}
+    gsm = {"question": "Tom has 3 apples. How many?", "answer": "3", "cot_orig_tokens": 20}
+    short = Generation(text="The answer is below.", token_ids=[1, 2])  # A states no step; B answers
+    right, wrong = Reward(em=1.0, penalty=0.0, leak=0.0, reward=1.0), Reward(em=0.0, penalty=0.0, leak=0.0, reward=0.0)
+    col = SAMPLE_COLUMNS.index("collapsed")
+    assert sample_numbers(right, 2, row, short, rule)[col] == 0.0
+    assert sample_numbers(wrong, 2, row, short, rule)[col] == 1.0
+    unjudged = sample_numbers(wrong, 2, gsm, short, rule)
+    assert math.isnan(unjudged[col]) and math.isnan(unjudged[SAMPLE_COLUMNS.index("critical_tokens")])
+
+    def summary(*samples: list[float]) -> dict[str, float]:
+        return step_summary(0, torch.tensor(list(samples)), torch.zeros(len(samples)), torch.zeros(1),
+                            {"clip_fraction": 0.0, "kl": 0.0, "loss": 0.0})
+
+    m = summary(sample_numbers(right, 2, row, short, rule), *[sample_numbers(wrong, 2, row, short, rule)] * 3)
+    assert m["collapsed_share"] == 0.75 and m["rollouts"] == 4 and m["critical_tokens_mean"] == 8
+    assert math.isnan(summary(sample_numbers(wrong, 2, row, short, rule), unjudged)["collapsed_share"])

@@ -37,6 +37,8 @@ ANSWERS = "tests/test_answers.py"
 CURATE_FLAGS = "tests/test_curate_stage.py::test_empty_generation_and_truncation_are_flagged"
 COLLAPSE_RUN = "tests/test_train.py::test_collapse_is_detected_and_stops_a_real_run"
 COLLAPSE_UNIT = "tests/test_train.py::test_collapse_detector_applies_the_one_definition"
+COLLAPSE_SAMPLE = "tests/test_train.py::test_a_rollout_collapses_by_the_em_the_reward_used"
+COLLAPSE = "tests/test_collapse.py"
 REPORT = "tests/test_report.py"
 ORDER = "tests/test_seeding_and_order.py"
 VIEWS = "tests/test_testbed.py::test_b_views_follow_one_rule"
@@ -174,16 +176,22 @@ MUTANTS = [
     Mutant("split_keeps_any_signature", "splits", "src/hawkeye/data/prepare.py",
            "keep=lambda sig: partition.part(sig) == part)", "keep=None)", (SPLITS,),
            "each split's generator keeps problems whose signature another split owns"),
-    # ---- the collapse detector, in a real run
+    # ---- collapse: the per-question rule, the k rule, the detector (in a real run too)
     Mutant("collapse_never_stops", "collapse", "src/hawkeye/training/callbacks.py",
            "        if self.stop:\n            trainer.should_stop = True", "        pass",
            (COLLAPSE_RUN,), "trainer.stop_on_collapse=true does not stop the run"),
     Mutant("collapse_wrong_side", "collapse", "src/hawkeye/collapse.py",
-           "return self.critical_ratio_last < self.length_fraction and", "return self.critical_ratio_last > self.length_fraction and",
-           (COLLAPSE_RUN, COLLAPSE_UNIT, REPORT), "collapse means long CoTs"),
-    Mutant("collapse_ignores_em", "collapse", "src/hawkeye/collapse.py",
-           "and self.em_drop >= self.accuracy_drop", "or self.em_drop >= self.accuracy_drop",
-           (COLLAPSE_UNIT, REPORT), "a short CoT that keeps its accuracy counted as collapse (compression is not collapse)"),
+           "return self.share_last - self.share_first", "return self.share_first - self.share_last",
+           (COLLAPSE_RUN, COLLAPSE_UNIT, COLLAPSE, REPORT), "collapse means the collapsed share fell"),
+    Mutant("collapse_ignores_em", "collapse", "src/hawkeye/training/module.py",
+           "collapsed_on(gen.text, row, bool(scored.em), rule)", "collapsed_on(gen.text, row, False, rule)",
+           (COLLAPSE_SAMPLE,), "training flags a rollout whatever the EM the reward used (B's right answer ignored)"),
+    Mutant("collapse_per_question_ignores_answer", "collapse", "src/hawkeye/collapse.py",
+           "return float(few and not correct)", "return float(few)",
+           (COLLAPSE,), "a short CoT whose answer is right counted as collapse (compression is not collapse)"),
+    Mutant("collapse_window_ignores_se", "collapse", "src/hawkeye/collapse.py",
+           "least if rollouts is None else max(least, se_steps(rollouts, float(rule[\"margin\"])))", "least",
+           (COLLAPSE, REPORT), "k ignores the standard-error rule: windows too short to tell the margin from noise"),
     # ---- what compression removed, against the ground truth
     Mutant("kept_correct_ignores_running_value", "removal", "src/hawkeye/data/sources/testbed_reading.py",
            "return (stated.x, stated.op, stated.k, stated.y) == (reference.x, reference.op, reference.k, reference.y)",
@@ -205,7 +213,7 @@ MUTANTS = [
            'sum(s.kind != "answer" for s in sentences)', "len(sentences)",
            (REMOVAL,), "the answer sentence counted among the sentences other_share divides by"),
     Mutant("removal_per_arm_not_shown", "removal", "src/hawkeye/evaluation/markdown.py",
-           'if removal := arms_removal_table(r["arms"]):', 'if removal := "":',
+           'if removal := arms_removal_table(r["methods"]):', 'if removal := "":',
            (REMOVAL,), "results.md and the report show no per-arm table of what compression removed"),
     # ---- nested intervals and the decisions read from them
     Mutant("nested_warm_starts_fixed", "nested", "src/hawkeye/evaluation/nested.py",

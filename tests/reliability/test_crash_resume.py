@@ -93,11 +93,11 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_m
     curve_full, curve_killed = _curve(full_dir), _curve(killed_dir)
     assert [r["step"] for r in curve_killed] == list(range(STEPS))
     for a, b in zip(curve_full, curve_killed, strict=True):
-        assert b == pytest.approx(a, abs=1e-6)
+        assert b == pytest.approx(a, abs=1e-6, nan_ok=True)  # NaN: no ground truth, collapse not judged
     m_full, m_killed = _metrics(full_dir), _metrics(killed_dir)
     assert m_killed["steps"] == STEPS
     for key in ("first", "final"):
-        assert m_killed[key] == pytest.approx(m_full[key], abs=1e-6), key
+        assert m_killed[key] == pytest.approx(m_full[key], abs=1e-6, nan_ok=True), key
     assert m_killed["target_cot_tokens"] == pytest.approx(m_full["target_cot_tokens"])
     w_full = torch.load(full_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     w_killed = torch.load(killed_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]

@@ -178,8 +178,8 @@ CURATED_FIELDS: dict[str, type] = {
 TOKEN_COUNTS = ("cot_orig_tokens", "cot_refined_tokens")
 
 
-# The length of the row's critical steps in Model A tokens (ground truth: the testbed's segments):
-# collapse's reference (`hawkeye.collapse`).
+# The length of the row's critical steps in Model A tokens (ground truth: the testbed's segments),
+# training's per-step `critical_tokens_mean`.
 CRITICAL_TOKENS = "cot_critical_tokens"
 
 

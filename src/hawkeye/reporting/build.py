@@ -29,7 +29,7 @@ def build_report(cfg: DictConfig) -> str:
     out = resolve(cfg.paths.reports_dir)
     # Inputs first: a bad arm folder or evaluation file fails before an MLflow run is opened.
     found = [run for _, rcfg in replicates(cfg) for run in discover_arm_runs(resolve(rcfg.paths.train_dir))]
-    curves = [(run, read_curve(run, rule)) for run in found]
+    curves = [(run, read_curve(run)) for run in found]
     summaries = [(summarize_run(run, curve, rule), curve) for run, curve in curves]
     arms = summarize_arms([s for s, _ in summaries])
     evaluation = load_evaluation(resolve(cfg.paths.eval_dir), list(cfg.eval.datasets), float(cfg.eval.confidence))

@@ -1,9 +1,9 @@
-"""What each arm run did in training, in numbers: CoT length (relative to c_orig and to the critical
-content) and training EM, first → last, per run and as mean ± spread over an arm's seeds, and the
-collapse verdict (`hawkeye.collapse`: the one definition the training detector uses too).
+"""What each arm run did in training, in numbers: CoT length (relative to c_orig), training EM and the
+collapsed share of the rollouts, first → last, per run and as mean ± spread over an arm's seeds, and
+the collapse verdict (`hawkeye.collapse`: the one definition the training detector uses too).
 
-Per-step EM is the mean over one step's few questions, so it is noisy: "first" and "last" are
-means over the first and the last k steps (`hawkeye.collapse.window`), and the report says k.
+Per-step numbers are means over one step's few rollouts, so they are noisy: "first" and "last" are
+means over the first and the last k steps (`hawkeye.collapse.collapse_window`), and the report says k.
 """
 
 from __future__ import annotations
@@ -29,16 +29,14 @@ class Curve:
     steps: list[int]
     cot_tokens: list[float]
     orig_tokens: list[float]      # mean len(c_orig) of the step's questions
-    critical_tokens: list[float]  # mean critical content of the step's questions (collapse's reference)
+    critical_tokens: list[float]  # mean critical content of the step's questions (NaN: no ground truth)
     em: list[float]
+    collapsed_share: list[float]  # share of the step's rollouts collapsed on their question (NaN: not judged)
+    rollouts: int | None          # rollouts per step (None: a curve written before the share was recorded)
 
     @property
     def relative_length(self) -> list[float]:
         return [c / o if o else math.nan for c, o in zip(self.cot_tokens, self.orig_tokens, strict=True)]
-
-    @property
-    def critical_ratio(self) -> list[float]:
-        return [c / o if o else math.nan for c, o in zip(self.cot_tokens, self.critical_tokens, strict=True)]
 
 
 def _step_rows(metrics: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -49,11 +47,11 @@ def _step_rows(metrics: dict[str, Any]) -> list[dict[str, Any]] | None:
     return None
 
 
-def read_curve(run: TrainedRun, rule: Any) -> Curve:
-    """The run's per-step cot_tokens_mean, orig_tokens_mean, critical_tokens_mean and em, from the
-    `metrics.json` curve, else from `collapse_curve.tsv` (len(c_orig) = metrics.json's target_cot_tokens / α,
-    the train-set mean). A run logged before the critical content was recorded gets
-    `collapse.critical_share` × len(c_orig), as data without ground truth does."""
+def read_curve(run: TrainedRun) -> Curve:
+    """The run's per-step cot_tokens_mean, orig_tokens_mean, critical_tokens_mean, em, collapsed_share
+    and rollouts, from the `metrics.json` curve, else from `collapse_curve.tsv` (len(c_orig) =
+    metrics.json's target_cot_tokens / α, the train-set mean). A curve written before the collapsed
+    share was recorded reads as NaN there: its run is not judged, never guessed."""
     metrics_path, tsv_path = run.run_dir / "metrics.json", run.run_dir / "collapse_curve.tsv"
     try:
         metrics = json.loads(metrics_path.read_text())
@@ -75,12 +73,25 @@ def read_curve(run: TrainedRun, rule: Any) -> Curve:
         if "orig_tokens_mean" not in r and default_orig is None:
             raise DataError(f"{metrics_path}: neither per-step 'orig_tokens_mean' nor 'target_cot_tokens' with the "
                             "run's alpha: len(c_orig) is unknown")
-    orig = [float(r.get("orig_tokens_mean", default_orig)) for r in rows]
-    share = float(rule["critical_share"])
     return Curve(steps=[int(r["step"]) for r in rows], cot_tokens=[float(r["cot_tokens_mean"]) for r in rows],
-                 orig_tokens=orig,
-                 critical_tokens=[float(r.get("critical_tokens_mean") or share * o) for r, o in zip(rows, orig, strict=True)],
-                 em=[float(r["em"]) for r in rows])
+                 orig_tokens=[float(r.get("orig_tokens_mean", default_orig)) for r in rows],
+                 critical_tokens=[_number(r.get("critical_tokens_mean")) for r in rows],
+                 em=[float(r["em"]) for r in rows],
+                 collapsed_share=[_number(r.get("collapsed_share")) for r in rows],
+                 rollouts=_rollouts(rows, run))
+
+
+def _number(value: Any) -> float:
+    """A per-step number that may be missing (an older curve): NaN then."""
+    return math.nan if value is None or value == "" else float(value)
+
+
+def _rollouts(rows: list[dict[str, Any]], run: TrainedRun) -> int | None:
+    """The rollouts per step of the k rule: the fewest of any step (None when the curve has none)."""
+    values = [int(float(r["rollouts"])) for r in rows if r.get("rollouts") not in (None, "")]
+    if values and len(values) < len(rows):
+        raise DataError(f"{run.run_dir}: 'rollouts' is recorded for some training steps only")
+    return min(values) if values else None
 
 
 def _tsv_rows(path: Path) -> list[dict[str, Any]]:
@@ -98,36 +109,32 @@ class RunSummary:
     verdict: Verdict
     length_first: float         # CoT tokens / len(c_orig), mean of the first k steps
     length_last: float
+    tokens_first: float         # CoT tokens, mean of the first k steps
+    tokens_last: float
+    em_first: float             # training EM, mean of the first k steps
+    em_last: float
     orig_tokens: float          # mean len(c_orig) over the run
-    critical_tokens: float      # mean critical content over the run
+    critical_tokens: float      # mean critical content over the run (NaN: no ground truth)
 
     @property
     def k(self) -> int:
         return self.verdict.k
 
     @property
-    def tokens_first(self) -> float:
-        return self.verdict.tokens_first
+    def collapsed_share_first(self) -> float:
+        return self.verdict.share_first
 
     @property
-    def tokens_last(self) -> float:
-        return self.verdict.tokens_last
-
-    @property
-    def critical_ratio_last(self) -> float:
-        return self.verdict.critical_ratio_last
-
-    @property
-    def em_first(self) -> float:
-        return self.verdict.em_first
-
-    @property
-    def em_last(self) -> float:
-        return self.verdict.em_last
+    def collapsed_share_last(self) -> float:
+        return self.verdict.share_last
 
     @property
     def em_drop(self) -> float:
-        return self.verdict.em_drop
+        return self.em_first - self.em_last
+
+    @property
+    def judged(self) -> bool:
+        return self.verdict.judged
 
     @property
     def collapsed(self) -> bool:
@@ -135,10 +142,18 @@ class RunSummary:
 
 
 def summarize_run(run: TrainedRun, curve: Curve, rule: Any) -> RunSummary:
-    v = verdict(curve.cot_tokens, curve.critical_tokens, curve.em, rule)
+    v = verdict(curve.collapsed_share, curve.rollouts, rule)
+
+    def first(xs: list[float]) -> float:
+        return float(np.mean(xs[:v.k]))
+
+    def last(xs: list[float]) -> float:
+        return float(np.mean(xs[-v.k:]))
+
     rel = curve.relative_length
-    return RunSummary(run=run, steps=len(curve.steps), verdict=v,
-                      length_first=float(np.mean(rel[:v.k])), length_last=float(np.mean(rel[-v.k:])),
+    return RunSummary(run=run, steps=len(curve.steps), verdict=v, length_first=first(rel), length_last=last(rel),
+                      tokens_first=first(curve.cot_tokens), tokens_last=last(curve.cot_tokens),
+                      em_first=first(curve.em), em_last=last(curve.em),
                       orig_tokens=float(np.mean(curve.orig_tokens)),
                       critical_tokens=float(np.mean(curve.critical_tokens)))
 
@@ -150,13 +165,22 @@ class ArmSummary:
     answer_leak: str
     runs: list[RunSummary]
 
-    def mean_sd(self, attr: str) -> tuple[float, float]:
-        values = np.asarray([getattr(r, attr) for r in self.runs], dtype=float)
+    def mean_sd(self, attr: str, judged_only: bool = False) -> tuple[float, float]:
+        """Mean and sample sd of `attr` over the arm's runs (`judged_only`: its judged runs)."""
+        values = np.asarray([getattr(r, attr) for r in (self.judged if judged_only else self.runs)], dtype=float)
         return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else math.nan
 
     @property
     def collapsed(self) -> list[RunSummary]:
         return [r for r in self.runs if r.collapsed]
+
+    @property
+    def judged(self) -> list[RunSummary]:
+        return [r for r in self.runs if r.judged]
+
+    @property
+    def not_judged(self) -> list[RunSummary]:
+        return [r for r in self.runs if not r.judged]
 
 
 def summarize_arms(runs: list[RunSummary]) -> list[ArmSummary]:

@@ -26,10 +26,11 @@ def _rolling(values: list[float], k: int) -> np.ndarray:
 
 
 def collapse_figure(runs: list[tuple[RunSummary, Curve]]) -> Any:
-    """Top: CoT length / critical content per step, every run (colour = arm, one line per seed), with the
-    collapse line (`collapse.length_fraction`). Bottom: training EM per step, trailing mean over k steps."""
+    """Per step, every run (colour = arm, one line per seed; dashed: trained without B), trailing means
+    over k steps: top, the collapsed share of the rollouts (the collapse definition's curve); middle,
+    CoT length / len(c_orig); bottom, training EM."""
     plt = _plt()
-    fig, (ax_len, ax_em) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True)
+    fig, (ax_share, ax_len, ax_em) = plt.subplots(3, 1, figsize=(8, 8.5), sharex=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     arms = list(dict.fromkeys(s.run.arm for s, _ in runs))
     for summary, curve in runs:
@@ -37,21 +38,22 @@ def collapse_figure(runs: list[tuple[RunSummary, Curve]]) -> Any:
         style = "-" if summary.run.uses_b else "--"
         first_of_arm = next(s for s, _ in runs if s.run.arm == summary.run.arm) is summary
         label = f"{summary.run.arm} ({'with B' if summary.run.uses_b else 'no B'})" if first_of_arm else None
-        ax_len.plot(curve.steps, curve.critical_ratio, style, color=colour, alpha=0.85, label=label)
+        ax_share.plot(curve.steps, 100 * _rolling(curve.collapsed_share, summary.k), style, color=colour, alpha=0.85,
+                      label=label)
+        ax_len.plot(curve.steps, curve.relative_length, style, color=colour, alpha=0.85)
         ax_em.plot(curve.steps, 100 * _rolling(curve.em, summary.k), style, color=colour, alpha=0.85)
-    for threshold in sorted({s.verdict.length_fraction for s, _ in runs}):
-        ax_len.axhline(threshold, color="black", lw=0.8, ls=":")
-        ax_len.annotate(f"collapse line: {threshold:.2g} x the critical content", (0, threshold),
-                        textcoords="offset points", xytext=(2, 3), fontsize=7)
-    ax_len.set_ylabel("CoT tokens / critical content")
-    ax_len.set_title("CoT length per GRPO step, every arm and seed (dashed: trained without B)")
-    ax_len.grid(alpha=0.3)
-    if runs:
-        ax_len.legend(fontsize=8)
     k = max((s.k for s, _ in runs), default=1)
+    margins = sorted({s.verdict.margin for s, _ in runs})
+    ax_share.set_ylabel(f"collapsed rollouts (%), trailing mean of ≤{k} steps")
+    ax_share.set_title("Collapse: a run's last k steps above its first k by "
+                       + "/".join(f"{100 * m:g}" for m in margins) + " points or more (no line: not judged)")
+    ax_len.set_ylabel("CoT tokens / len(c_orig)")
     ax_em.set_ylabel(f"training EM (%), trailing mean of ≤{k} steps")
     ax_em.set_xlabel("GRPO step")
-    ax_em.grid(alpha=0.3)
+    for ax in (ax_share, ax_len, ax_em):
+        ax.grid(alpha=0.3)
+    if runs:
+        ax_share.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

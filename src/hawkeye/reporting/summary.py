@@ -25,10 +25,17 @@ def _pm(mean_sd: tuple[float, float], scale: float = 1.0, fmt: str = ".2f") -> s
     return _f(mean * scale, fmt) + ("" if math.isnan(sd) else f" ± {_f(sd * scale, fmt)}")
 
 
+def _collapsed_cell(judged: int, collapsed: int, total: int) -> str:
+    """Collapsed runs of the judged ones, and how many could not be judged (no ground truth)."""
+    if not judged:
+        return "not judged"
+    return f"{collapsed}/{judged}" + (f" ({total - judged} not judged)" if judged < total else "")
+
+
 def arm_table(arms: list[ArmSummary]) -> str:
     lines = ["| Arm | Trained with B | B reads CoT | Seeds | Steps | k | CoT / len(c_orig) first → last | "
-             "CoT tokens first → last | EM (%) first → last | Collapsed |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "CoT tokens first → last | EM (%) first → last | Collapsed rollouts (%) first → last | Collapsed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for a in arms:
         steps = sorted({r.steps for r in a.runs})
         ks = sorted({r.k for r in a.runs})
@@ -38,21 +45,23 @@ def arm_table(arms: list[ArmSummary]) -> str:
             f"{_pm(a.mean_sd('length_first'))} → {_pm(a.mean_sd('length_last'))} | "
             f"{_pm(a.mean_sd('tokens_first'), fmt='.1f')} → {_pm(a.mean_sd('tokens_last'), fmt='.1f')} | "
             f"{_pm(a.mean_sd('em_first'), 100, '.1f')} → {_pm(a.mean_sd('em_last'), 100, '.1f')} | "
-            f"{len(a.collapsed)}/{len(a.runs)} |")
+            f"{_pm(a.mean_sd('collapsed_share_first'), 100, '.1f')} → "
+            f"{_pm(a.mean_sd('collapsed_share_last'), 100, '.1f')} | "
+            f"{_collapsed_cell(len(a.judged), len(a.collapsed), len(a.runs))} |")
     return "\n".join(lines) + "\n"
 
 
 def run_table(runs: list[RunSummary]) -> str:
     lines = ["| Arm | Warm start | Seed | Steps | k | len(c_orig) | critical | CoT / len(c_orig) first → last | "
-             "CoT / critical, last | EM (%) first → last | EM drop (points) | Collapsed |",
+             "EM (%) first → last | EM drop (points) | Collapsed rollouts (%) first → last | Collapsed |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(
             f"| {r.run.arm} | {r.run.warm_start or '–'} | {r.run.seed} | {r.steps} | {r.k} | {_f(r.orig_tokens, '.1f')} | "
             f"{_f(r.critical_tokens, '.1f')} | {_f(r.length_first)} → {_f(r.length_last)} | "
-            f"{_f(r.critical_ratio_last)} | "
             f"{_f(100 * r.em_first, '.1f')} → {_f(100 * r.em_last, '.1f')} | {_f(100 * r.em_drop, '.1f')} | "
-            f"{'yes' if r.collapsed else 'no'} |")
+            f"{_f(100 * r.collapsed_share_first, '.1f')} → {_f(100 * r.collapsed_share_last, '.1f')} | "
+            f"{('yes' if r.collapsed else 'no') if r.judged else 'not judged'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -105,10 +114,11 @@ def render_summary(
     ]
     if runs:
         out += [
-            "CoT length is relative to c_orig (the step's `cot_tokens_mean / orig_tokens_mean`) and to the critical "
-            "content (collapse's reference); EM is the training reward's exact match (B's answer in the arms with B, "
-            "A's own without). \"first\" and \"last\" are means over the first and the last k steps; ± is the sample "
-            "standard deviation over seeds.",
+            "CoT length is relative to c_orig (the step's `cot_tokens_mean / orig_tokens_mean`); \"critical\" is the "
+            "critical steps' length in A's tokens (ground truth); EM is the training reward's exact match (B's answer "
+            "in the arms with B, A's own without); collapsed rollouts are those collapsed on their question (the "
+            "definition below). \"first\" and \"last\" are means over the first and the last k steps; ± is the "
+            "sample standard deviation over seeds.",
             "",
             arm_table(arms),
             definition(rule, {r.k for r in runs}),

@@ -3,8 +3,8 @@
 The MLflow UI draws one chart section per key prefix (the part before the first '/'), so every
 stage's metrics get a prefix of their own:
 
-- `train/`: training's headline curves, the ones a user compares across λ runs (the collapse curve
-  `cot_tokens_mean`, `em`, `reward_mean`); `train_diag/`: every other training step metric, listed
+- `train/`: training's headline curves, the ones a user compares across λ runs (`cot_tokens_mean`,
+  `em`, `reward_mean`, and the collapse curve `collapsed_share`); `train_diag/`: every other training step metric, listed
   after it;
 - `warmstart/` (the testbed's from-scratch models) and `gate/` (the pre-flight gate);
 - `eval/` (quality on held-out splits) and `latency/` (serving);
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-HEADLINE = ("cot_tokens_mean", "em", "reward_mean")
+HEADLINE = ("cot_tokens_mean", "em", "reward_mean", "collapsed_share")
 
 TRAIN, TRAIN_DIAG = "train", "train_diag"
 WARMSTART, GATE = "warmstart", "gate"

@@ -15,14 +15,15 @@ from typing import Any
 
 import lightning as L
 
-from hawkeye.collapse import verdict
+from hawkeye.collapse import steps_to_judge, verdict
 from hawkeye.errors import HawkeyeError
 from hawkeye.files import write_json, write_text
 from hawkeye.tracking.names import train_metric
 
 log = logging.getLogger(__name__)
 
-CURVE_COLUMNS = ("step", "cot_tokens_mean", "critical_tokens_mean", "em", "reward_mean", "penalty")
+CURVE_COLUMNS = ("step", "cot_tokens_mean", "critical_tokens_mean", "em", "collapsed_share", "rollouts", "reward_mean",
+                 "penalty")
 # Wall times go to MLflow only: the files are meant to be the same on every machine that reproduces a run.
 TIMED = ("step_time_s", "rollout_time_s")
 
@@ -94,35 +95,35 @@ class StepMetricsWriter(L.Callback):
 
 class CollapseDetector(L.Callback):
     """Applies the collapse definition (`hawkeye.collapse.verdict`, the one the report uses) to the
-    curve so far after every step. On the first collapse: the MLflow tags `collapse=true` and
-    `collapse_step`; with `stop`, the run ends there."""
+    collapsed-share curve so far after every step, once the curve holds two whole windows of the k rule
+    (`steps_to_judge`): a stop never rests on windows too short to tell the margin from noise. On the
+    first collapse: the MLflow tags `collapse=true` and `collapse_step`; with `stop`, the run ends there."""
 
     def __init__(self, rule: Any, stop: bool = False) -> None:
         self.rule = rule
         self.stop = stop
-        self.curve: list[tuple[float, float, float]] = []  # (cot tokens, critical tokens, em) per step
+        self.curve: list[float] = []  # collapsed share per step
         self.collapsed_at: int | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"curve": self.curve, "collapsed_at": self.collapsed_at}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.curve, self.collapsed_at = [tuple(p) for p in state["curve"]], state["collapsed_at"]
+        self.curve, self.collapsed_at = [float(p) for p in state["curve"]], state["collapsed_at"]
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         m = pl_module.step_metrics
-        step = int(m["step"])
-        self.curve = self.curve[:step] + [(m["cot_tokens_mean"], m["critical_tokens_mean"], m["em"])]
-        if len(self.curve) < 2:  # the definition compares the first steps with the last
+        step, rollouts = int(m["step"]), int(m["rollouts"])
+        self.curve = self.curve[:step] + [float(m["collapsed_share"])]
+        if len(self.curve) < steps_to_judge(rollouts, self.rule):
             return
-        v = verdict(*zip(*self.curve, strict=True), self.rule)
+        v = verdict(self.curve, rollouts, self.rule)
         if not v.collapsed:
             return
         if self.collapsed_at is None:
             self.collapsed_at = step
-            log.warning("collapse at step %d: mean CoT %.1f tokens = %.2f x the critical content (< %g) over the "
-                        "last %d steps, EM %.2f -> %.2f", step, v.tokens_last, v.critical_ratio_last,
-                        v.length_fraction, v.k, v.em_first, v.em_last)
+            log.warning("collapse at step %d: collapsed share of the rollouts %.2f -> %.2f (first -> last %d steps, "
+                        "margin %g, standard error %.2f)", step, v.share_first, v.share_last, v.k, v.margin, v.se)
             if trainer.logger is not None and getattr(trainer, "is_global_zero", True):
                 client, run_id = trainer.logger.experiment, trainer.logger.run_id
                 client.set_tag(run_id, "collapse", "true")

@@ -22,6 +22,7 @@ equals the gradient of the whole batch in one process.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,12 +30,13 @@ from typing import Any
 import lightning as L
 import torch
 
-from hawkeye.collapse import critical_content
+from hawkeye.collapse import collapsed_on
 from hawkeye.cot import cot_length, cot_stop_token_ids
+from hawkeye.data.schema import CRITICAL_TOKENS
 from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.prompts import reasoning_messages, render
 from hawkeye.responder.model import Responder
-from hawkeye.reward.reward import compute_reward
+from hawkeye.reward.reward import Reward, compute_reward
 from hawkeye.seeding import step_seed
 from hawkeye.training.advantages import group_advantages
 from hawkeye.training.data import rank_share
@@ -42,7 +44,7 @@ from hawkeye.training.loss import grpo_loss
 
 # Per-sample numbers gathered from every rank each step (columns of `gather_samples`).
 SAMPLE_COLUMNS = ("reward", "em", "penalty", "leak", "cot_tokens", "orig_tokens", "critical_tokens", "empty",
-                  "truncated")
+                  "truncated", "collapsed")
 
 
 class GRPOModule(L.LightningModule):
@@ -165,9 +167,7 @@ class GRPOModule(L.LightningModule):
             for ans, r, c, n in zip(answers, rows_g, cots, cot_tokens, strict=True)
         ]
         local = torch.tensor(
-            [[s.reward, s.em, s.penalty, s.leak, n, float(r["cot_orig_tokens"]), critical_content(r, self.cfg.collapse),
-              float(not g.text.strip()), float(g.finish_reason == "length")]
-             for s, n, r, g in zip(scored, cot_tokens, rows_g, gens, strict=True)],
+            [sample_numbers(s, n, r, g, self.cfg.collapse) for s, n, r, g in zip(scored, cot_tokens, rows_g, gens, strict=True)],
             dtype=torch.float32, device=self.device,
         )
         samples = self.gather_samples(local)  # every rank's samples, rank order
@@ -304,6 +304,15 @@ class GRPOModule(L.LightningModule):
         return self.frozen["ref"]
 
 
+def sample_numbers(scored: Reward, cot_tokens: int, row: dict[str, Any], gen: Generation, rule: Any) -> list[float]:
+    """One rollout's row of SAMPLE_COLUMNS. Collapse is judged on A's CoT with the EM the reward used
+    (B's answer with B in the loop, A's own without): what training was paid for. Without ground truth
+    the critical content and the collapse flag are NaN (`hawkeye.collapse`)."""
+    return [scored.reward, scored.em, scored.penalty, scored.leak, float(cot_tokens), float(row["cot_orig_tokens"]),
+            float(row.get(CRITICAL_TOKENS, math.nan)), float(not gen.text.strip()), float(gen.finish_reason == "length"),
+            collapsed_on(gen.text, row, bool(scored.em), rule)]
+
+
 def step_summary(
     step: int,
     samples: torch.Tensor,
@@ -326,7 +335,10 @@ def step_summary(
         "cot_tokens_min": float(lens.min()),
         "cot_tokens_max": float(lens.max()),
         "orig_tokens_mean": float(orig.mean()),
-        "critical_tokens_mean": float(col["critical_tokens"].mean()),  # collapse's reference (hawkeye.collapse)
+        "critical_tokens_mean": float(col["critical_tokens"].mean()),  # NaN without ground truth
+        # hawkeye.collapse: the step's share of rollouts collapsed on their question (NaN: not judged)
+        "collapsed_share": float(col["collapsed"].mean()),
+        "rollouts": float(samples.size(0)),  # n of the collapse verdict's k rule
         "compression": float((1 - lens / orig).mean()),  # 1 − len(c)/len(c_orig)
         "empty_fraction": float(col["empty"].mean()),
         "truncated_fraction": float(col["truncated"].mean()),

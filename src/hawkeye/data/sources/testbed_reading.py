@@ -11,7 +11,8 @@ Model A learns to write the same kinds, so labelling each sentence of any CoT by
 lets curation be scored against planted waste on A's own `c_orig`, and lets evaluation say what
 compression removed: which of the question's critical steps A kept, whether each kept step computes the
 true running values, how much waste is left, how much of the CoT fits no template, and whether A stopped
-before the last operation (leaving it to B). A sentence that fits no template is `other`;
+before the last operation (leaving it to B). `steps_kept` is also collapse's reading of a CoT
+(`hawkeye.collapse`). A sentence that fits no template is `other`;
 `\\boxed{...}` is `answer`.
 """
 
@@ -75,7 +76,7 @@ def as_segments(cot: str) -> list[dict[str, str]]:
 
 def critical_tokens(row: dict[str, Any], tokenizer: Any) -> int:
     """The length of the question's critical steps in `tokenizer`'s tokens (Model A's): the CoT content
-    no correct answer can leave out, collapse's reference."""
+    no correct answer can leave out."""
     text = " ".join(s["text"] for s in row["segments"] if s["kind"] == "critical")
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
