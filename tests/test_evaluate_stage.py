@@ -209,4 +209,4 @@ def test_what_compression_removed_is_logged_per_seed_and_per_arm(smoke_overrides
     run = mlflow.search_runs(experiment_names=["hawkeye-smoke"]).iloc[0]
     for k in defined:
         assert f"metrics.eval/b_mask/seed2/a/removal_{k}" in run.index
-        assert f"metrics.eval/arms/b_mask/a/removal_{k}_mean" in run.index
+        assert f"metrics.eval/methods/b_mask/a/removal_{k}_mean" in run.index
