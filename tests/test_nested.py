@@ -131,3 +131,17 @@ def test_replicates_have_their_own_models_data_runs_and_seeds():
     assert len(seeds) == 6
     cfg.warmstart.seeds = []
     assert warm_starts(cfg) == [None] and replicate_config(cfg, None) is cfg
+
+
+def test_the_collapsed_share_on_held_out_questions_is_a_method_figure():
+    def system(key, arm, seed, collapsed):
+        s = _system(key, A_ALONE, [False] * 4, [3] * 4, arm=arm, seed=seed)
+        s.collapsed = collapsed
+        return s
+
+    per_ws = {ws: [system(BASELINE, None, None, [0.0] * 4),
+                   system("no_b/seed1/a", "no_b", 1, [1.0, 1.0, 0.0, 0.0])] for ws in ("ws1", "ws2")}
+    rows = {r["arm"]: r for r in aggregate(per_ws, 0.95, 300, 0)}
+    assert rows["no_b"]["collapsed_mean"] == 0.5 and rows["base A"]["collapsed_mean"] == 0.0
+    per_ws["ws1"][1].collapsed = [float("nan")] * 4  # no ground truth: no figure, rather than a partial one
+    assert "collapsed_mean" not in {r["arm"]: r for r in aggregate(per_ws, 0.95, 300, 0)}["no_b"]

@@ -90,8 +90,9 @@ def methods_table(methods: list[dict[str, Any]]) -> str:
     with the nested interval, the half-width each level adds, the spreads, and cost as deployed."""
     lines = ["| Method | Trained with B | Answer from | Runs | Accuracy (%) [95% CI] | Δ vs base A alone (points) "
              "[95% CI] | ± from questions / + seeds / + warm starts | sd between warm starts / seeds (points) | "
-             "A tokens | B tokens | A + B tokens | fewer A tokens (%) [95% CI] | fewer A + B tokens (%) [95% CI] |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "A tokens | B tokens | A + B tokens | fewer A tokens (%) [95% CI] | fewer A + B tokens (%) [95% CI] | "
+             "collapsed on (% of questions) [95% CI] |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in methods:
         trained = "–" if m["uses_b_in_training"] is None else ("yes" if m["uses_b_in_training"] else "no")
         base = m.get("key") == "baseline"
@@ -101,7 +102,8 @@ def methods_table(methods: list[dict[str, Any]]) -> str:
             f"| {m['arm']} | {trained} | {m['reader']} | {len(m['seeds'])} | {_ci(m, 'accuracy')} | "
             f"{'–' if base else _ci(m, 'accuracy_delta_pooled')} | {'–' if base else hw} | {spread} | "
             f"{_fmt(m['cot_tokens_mean'], 1)} | {_fmt(m['b_tokens_mean'], 1)} | {_fmt(m['ab_tokens_mean'], 1)} | "
-            f"{'–' if base else _ci(m, 'compression')} | {'–' if base else _ci(m, 'compression_ab')} |")
+            f"{'–' if base else _ci(m, 'compression')} | {'–' if base else _ci(m, 'compression_ab')} | "
+            f"{_ci(m, 'collapsed') if 'collapsed_mean' in m else '–'} |")
     return "\n".join(lines) + "\n"
 
 

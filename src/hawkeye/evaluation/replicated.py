@@ -9,7 +9,9 @@ Here the systems of one method (an arm or a baseline, read one way: A alone or A
   adds, and the spread between warm starts beside the spread between seeds;
 - cost as deployed: A's CoT tokens, B's answer tokens, A + B, and the reduction of each against the base A
   alone (its CoT is all it spends), with the same nested interval;
-- what compression removed (`evaluation.removal`), mean ± sd over runs.
+- what compression removed (`evaluation.removal`), mean ± sd over runs;
+- the share of questions on which the CoT collapsed (`hawkeye.collapse`, judged with the answer this
+  method gives), with its nested interval (ground-truth datasets only).
 
 The base A's own rows (alone, and read by B) are methods too, with one "seed" per warm start.
 """
@@ -96,6 +98,9 @@ def summarize(members: dict[str, list[SystemResult]], base: dict[str, SystemResu
         "compression_mean": comp_a[0], "compression_ci_low": comp_a[1], "compression_ci_high": comp_a[2],
         "compression_ab_mean": comp_ab[0], "compression_ab_ci_low": comp_ab[1], "compression_ab_ci_high": comp_ab[2],
     }
+    if all(s.collapsed for s in runs) and not np.isnan(_stack(members, "collapsed")).any():
+        col = nested_interval(_stack(members, "collapsed"), *args)
+        out["collapsed_mean"], out["collapsed_ci_low"], out["collapsed_ci_high"] = col.mean, col.low, col.high
     for k in sorted({k for s in runs for k in s.removal}):
         out[f"removal_{k}_mean"], out[f"removal_{k}_sd"] = _mean_sd([s.removal.get(k, math.nan) for s in runs])
     return out

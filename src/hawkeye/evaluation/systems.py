@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from hawkeye.collapse import collapsed_on
 from hawkeye.cot import cot_stop_token_ids, think_span
 from hawkeye.evaluation import quality as q
 from hawkeye.evaluation.removal import removal, waste_tokens
@@ -77,6 +78,9 @@ def evaluate_systems(
                 results.append(q.a_alone(alone_key, "Baseline (base A alone)" if run is None else f"{label}: A alone",
                                          rows, cots[i, name], **meta))
                 results.append(q.a_to_b(with_b_key, "Base A → B" if run is None else f"{label}: A → B", rows, spans[i, name], seen, answers, **meta))
+                for system, _ in results[-2:]:  # collapse on held-out questions: A's CoT, the answer this system gives
+                    system.collapsed = [collapsed_on(g.text, r, ok, cfg.collapse)
+                                        for g, r, ok in zip(spans[i, name], rows, system.correct, strict=True)]
                 if run is None and cfg.eval.include_b_alone:
                     results.append(q.b_alone(rows, q.reason(b, questions[name], cap_a, seed)))
             out[name] = ([system for system, _ in results], [s for _, samples in results for s in samples])

@@ -41,6 +41,8 @@ class SystemResult:
     uses_b_in_training: bool | None = None
     answer_leak: str | None = None
     removal: dict[str, float] = field(default_factory=dict)  # what compression removed (evaluation.removal)
+    # per question, 1.0 where the CoT collapsed by `hawkeye.collapse` (answer: this system's), NaN without ground truth
+    collapsed: list[float] = field(default_factory=list)
 
 
 def score_systems(systems: list[SystemResult], confidence: float, n_resamples: int, seed: int) -> list[dict[str, Any]]:
