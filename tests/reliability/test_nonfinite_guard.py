@@ -33,7 +33,9 @@ def _assert_last_good_state_kept(tmp_path: Path, uri: str, bad_step: int) -> Non
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
     summary = json.loads((train / "metrics.json").read_text())
     assert summary["steps"] == bad_step and summary["final"]["step"] == bad_step - 1
-    assert all(math.isfinite(v) for v in summary["final"].values())
+    # every figure of the last good step is finite, but those that need ground truth these rows lack (NaN by design)
+    needs_ground_truth = {"collapsed_share", "critical_tokens_mean"}
+    assert all(math.isfinite(v) for k, v in summary["final"].items() if k not in needs_ground_truth)
     assert not (train / "final").exists()  # no "trained" model from a diverged run
     (run,) = mlflow_runs(uri)
     assert run.info.status == "FAILED"
