@@ -1,5 +1,6 @@
 """`hawkeye.serve` when A or B fails: an OpenAI error body within the configured timeout, never a hang;
-`/health` names the model that is down; requests succeed again once it is back, with no restart.
+`/health` names the model that is down; requests succeed again once it is back, with no restart;
+the same when a model given by URL is down or stuck as `hawkeye.serve` starts.
 And bad input in bulk: 500 malformed bodies, each a 4xx, with the server up and its memory flat.
 
 The upstream stand-ins (`fake_openai`) can refuse connections (stopped), accept a request and
@@ -9,10 +10,12 @@ does it to a real vLLM server under `vllm bench serve`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +27,8 @@ import httpx
 import psutil
 import pytest
 
-from fake_openai import Served, fake_openai_app
+from conftest import compose_config
+from fake_openai import PIECES, Served, fake_openai_app
 from hawkeye.paths import resolve
 from hawkeye.runtime import free_port
 from hawkeye.serving.app import build_app
@@ -115,6 +119,55 @@ def test_a_failed_model_gets_an_error_body_in_bounded_time_and_is_used_again_onc
     assert httpx.get(serve_url + "/health", timeout=TIMEOUT_S + MARGIN_S).json()["status"] == "ok"
     status, errors, _ = _ask(serve_url, stream)
     assert status == 200 and errors == []
+
+
+# --- a model given by URL that is down when hawkeye.serve starts -----------------------------------
+
+def _stuck_listener() -> socket.socket:
+    """A loopback socket that accepts connections (the kernel completes them) and never sends a byte."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    return sock
+
+
+@pytest.mark.parametrize("fault", ["refusing", "stuck"])
+def test_serve_starts_while_b_given_by_url_is_down_and_uses_b_once_it_answers(
+        fault: str, tiny_models_dir: Path, tmp_path: Path, live_server: Any) -> None:
+    """`python -m hawkeye.serve --engine hf --responder-url URL` with nothing answering at URL: it starts,
+    /health names Model B, a request gets B's error body, and B is used once a server answers there."""
+    from hawkeye.serving.cli import pipeline_from_config
+
+    listener = _stuck_listener() if fault == "stuck" else None
+    port = listener.getsockname()[1] if listener else free_port()
+    b_url = f"http://127.0.0.1:{port}"
+    cfg = compose_config(["experiment=smoke", f"paths.models_dir={tiny_models_dir}", f"paths.runs_dir={tmp_path}"])
+    b: Served | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            t0 = time.monotonic()
+            pipeline = pipeline_from_config(cfg, stack, "hf", responder_url=b_url, timeout_s=TIMEOUT_S)
+            url = live_server(build_app(pipeline))
+            assert time.monotonic() - t0 < TIMEOUT_S + MARGIN_S
+            health = httpx.get(url + "/health", timeout=TIMEOUT_S + MARGIN_S)
+            assert health.status_code == 503, health.text
+            assert health.json()["models"] == {"Model A": "ok", "Model B": health.json()["models"]["Model B"]}
+            assert health.json()["models"]["Model B"].startswith(f"down: {b_url}"), health.json()
+            status, errors, seconds = _ask(url, stream=False)
+            assert status == 502 and "Model B is down" in errors[0]["error"]["message"], errors
+            assert seconds < TIMEOUT_S + MARGIN_S
+
+            if listener:
+                listener.close()
+            b = Served(fake_openai_app({}, delay_s=0.005), port).start()  # B comes up at the URL
+            assert httpx.get(url + "/health", timeout=TIMEOUT_S + MARGIN_S).json()["status"] == "ok"
+            r = httpx.post(url + "/v1/chat/completions", json=QUESTION, timeout=TIMEOUT_S + MARGIN_S)
+            assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "".join(PIECES), r.text
+    finally:
+        if listener:
+            listener.close()
+        if b:
+            b.stop()
 
 
 # --- 500 malformed bodies against the real server process ------------------------------------------

@@ -9,11 +9,13 @@ Errors are OpenAI error bodies, never a hang: a bad request is a 400 naming the 
 is down is a 502, one that sends nothing within its timeout a 504 (`serving.chat_models`). A
 streamed reply holds its headers until A's first chunk (bounded by the same timeout), so a model
 that is down still gets its status code; after that, an error ends the stream with the error body.
-`/health` answers 200 when A and B both answer theirs, else 503 naming the model that is down.
+`/health` answers 200 when A and B both answer theirs, else 503 naming the model that is down. A
+model that is down when the app starts is logged and treated as one whose last call failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -33,7 +35,14 @@ log = logging.getLogger("hawkeye.serve")
 
 
 def build_app(pipeline: Pipeline) -> FastAPI:
-    app = FastAPI(title="hawkeye", description="Model A writes a compressed CoT; Model B answers.")
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # a model that is down at start is served anyway: the log and /health say which, until it answers
+        for name, why in (await pipeline.check_at_start()).items():
+            log.warning("%s is down at start (%s): serving anyway, it is used once it answers", name, why)
+        yield
+
+    app = FastAPI(title="hawkeye", description="Model A writes a compressed CoT; Model B answers.", lifespan=lifespan)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -11,7 +11,9 @@ The models are the ones the evaluate stage times (`models.resolve.resolve_served
 of `eval.latency_arm` (else the base A), B, and the `answer_leak` that A trained under; the token
 caps are `models.resolve.token_caps`. A's CoT stops at `policy.think_end`. `--timeout-s` bounds
 every wait on A or B (connect, first byte, each gap between chunks): past it the client gets a 504
-error body. The API is in `serving.app` and `serving.protocol`.
+error body. A model given by URL that is down or stuck at start does not stop it: it serves,
+`/health` names that model, and requests succeed once the model answers. The API is in
+`serving.app` and `serving.protocol`.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def pipeline_from_config(cfg: Any, stack: contextlib.ExitStack, engine: str = "v
     endpoints = start_endpoints({r: models[r] for r in remote}, urls, cfg.rollout.vllm, str(cfg.eval.host),
                                 resolve(cfg.paths.runs_dir) / "serve" / "logs", stack,
                                 float(cfg.eval.server_start_timeout_s), seed=int(cfg.seed),
-                                cores=cfg.eval.server_cores)
+                                cores=cfg.eval.server_cores, names_now=False)
 
     def make(role: str) -> ChatModel:
         m = models[role]

@@ -28,17 +28,19 @@ ROLE_NAMES = {"baseline_a": "Model A (base)", "hawkeye_a": "Model A", "responder
 @dataclass(frozen=True)
 class Endpoint:
     base_url: str
-    model: str                            # the name the server answers to
+    model: str | None                     # the name the server answers to; None: asked at its first request
     server: ServerProcess | None = None   # started here (its processes can be measured); None: given by URL
 
 
 def start_endpoints(models: Mapping[str, Model], urls: Mapping[str, str | None], vllm_cfg: Any, host: str,
                     log_dir: str | os.PathLike[str], stack: contextlib.ExitStack, start_timeout_s: float,
                     seed: int = 0, cores: Mapping[str, Sequence[int] | None] | None = None,
-                    engine_timings: bool = True) -> dict[str, Endpoint]:
+                    engine_timings: bool = True, names_now: bool = True) -> dict[str, Endpoint]:
     """An endpoint per role of `models`: its URL when given, else a vLLM server started now (servers of
     distinct models start together and are torn down by `stack`). `cores` pins a role's server to
-    those CPU cores (a model shared by two roles runs on the first role's)."""
+    those CPU cores (a model shared by two roles runs on the first role's). `names_now=False`: a
+    server given by URL is asked its model's name at its first request instead of now, so one that
+    is down or stuck does not stop the caller from starting (`hawkeye.serve`)."""
     urls = dict(urls)
     if ("baseline_a" in models and "hawkeye_a" in models and not urls.get("baseline_a")
             and models["baseline_a"].path == models["hawkeye_a"].path):
@@ -47,7 +49,8 @@ def start_endpoints(models: Mapping[str, Model], urls: Mapping[str, str | None],
     to_start: dict[str, ServerProcess] = {}  # one server per distinct model path
     for role, model in models.items():
         if urls.get(role):
-            endpoints[role] = Endpoint(str(urls[role]), served_model(str(urls[role])))
+            url = str(urls[role])
+            endpoints[role] = Endpoint(url, served_model(url) if names_now else None)
         elif model.path not in to_start:
             to_start[model.path] = vllm_server(model.path, role.replace("_", "-"), host, log_dir, vllm_cfg,
                                                model_cfg=model.cfg, seed=seed, cores=(cores or {}).get(role),

@@ -5,8 +5,8 @@ the model's stop ids); B reads (q, c, s), with c as the served run trained B to 
 (`prompts.responder_prompt` under its `answer_leak`), and its answer is the reply. B's request
 leaves as soon as A's stream has ended: the only work between them is building B's prompt.
 
-A model whose call failed on the server's side (down, stuck) is asked for its health before the
-next request starts, until it answers again: while B is down, a request fails at once with B's
+A model whose call failed on the server's side (down, stuck), or that was down at start, is asked
+for its health before the next request starts, until it answers again: while B is down, a request fails at once with B's
 error (a status code, before A has spent anything on it) instead of after A's whole CoT.
 """
 
@@ -93,6 +93,13 @@ class Pipeline:
                 if (why := await model.down()) is not None:
                     raise ApiError(502, f"{model.name} is down: {why}")
                 self.failing.discard(model.name)
+
+    async def check_at_start(self) -> dict[str, str]:
+        """`down()`, with each model that is down treated as one whose last call failed: a request
+        fails at once with its error until it answers its health check."""
+        down = await self.down()
+        self.failing |= set(down)
+        return down
 
     async def down(self) -> dict[str, str]:
         """{model name: why it cannot serve} for each model that cannot (empty: both can)."""
