@@ -3,6 +3,8 @@ the warm-start replicate layout."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -145,3 +147,36 @@ def test_the_collapsed_share_on_held_out_questions_is_a_method_figure():
     assert rows["no_b"]["collapsed_mean"] == 0.5 and rows["base A"]["collapsed_mean"] == 0.0
     per_ws["ws1"][1].collapsed = [float("nan")] * 4  # no ground truth: no figure, rather than a partial one
     assert "collapsed_mean" not in {r["arm"]: r for r in aggregate(per_ws, 0.95, 300, 0)}["no_b"]
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("warmstart.seeds=[0]", "warmstart.seeds"),        # a warm start needs a seed >= 1
+    ("warmstart.seeds=[1,1]", "warmstart.seeds"),      # the same draw twice is one replicate
+    ("data.test_size=500", "data.test_size"),          # too few questions to judge a 3-point margin
+    ("eval.margin=2", "eval.margin"),
+])
+def test_bad_replication_settings_fail_at_start_naming_the_key(override: str, key: str) -> None:
+    from conftest import compose_config
+    from hawkeye.config import validate
+    from hawkeye.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        validate(compose_config(["experiment=testbed", override]))
+
+
+def test_a_small_test_split_without_a_margin_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from conftest import compose_config
+    from hawkeye.config import validate
+
+    validate(compose_config(["experiment=testbed", "data.test_size=500", "eval.margin=null"]))
+    assert "data.test_size=500" in caplog.text and "961" in caplog.text
+
+
+def test_the_warm_start_stage_refuses_no_warm_start_naming_the_key() -> None:
+    from conftest import compose_config
+    from hawkeye.config import validate
+    from hawkeye.errors import ConfigError
+    from hawkeye.warmstart.stage import run
+
+    with pytest.raises(ConfigError, match=re.escape("warmstart.seeds")):
+        run(validate(compose_config(["experiment=testbed", "warmstart.seeds=[]"])))
