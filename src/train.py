@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 
 import hawkeye.runtime
 from hawkeye.paths import resolve
+from hawkeye.replicates import standalone_run
 from hawkeye.tracking.mlflow_run import stage_run
 from hawkeye.training import checkpointing
 from hawkeye.training.config import check_master_weights
@@ -51,7 +52,7 @@ def sweep_id(cfg: DictConfig) -> str | None:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    cfg = hawkeye.runtime.start(cfg)
+    cfg = standalone_run(hawkeye.runtime.start(cfg))  # a run by hand or in a sweep: the first warm start
     check_master_weights(cfg)  # fp32 master weights: refused before any model loads
     cfg.tracking.sweep_id = sweep_id(cfg)
     train_dir = job_train_dir(cfg)

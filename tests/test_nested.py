@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from hawkeye.evaluation.nested import half_widths, nested_interval, questions_needed, spreads
 from hawkeye.evaluation.replicated import aggregate
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE, SystemResult
-from hawkeye.replicates import replicate_config, sft_seed, warm_starts
+from hawkeye.replicates import first, replicate_config, sft_seed, standalone_run, warm_starts
 from hawkeye.reporting import decide
 from hawkeye.reporting.target import decision
 
@@ -131,8 +131,12 @@ def test_replicates_have_their_own_models_data_runs_and_seeds():
     assert r2.tracking.warm_start == 2
     seeds = {sft_seed(42, ws, role) for ws in (1, 2) for role in ("a", "b", "tokenizer")}
     assert len(seeds) == 6
+    by_hand = standalone_run(cfg)  # src/train.py by hand or in a sweep: the first warm start, its own folder
+    assert by_hand.policy.name_or_path == "models/warmstarts/ws1/testbed-a" and by_hand.paths.train_dir == "runs/train"
+    assert by_hand.paths.curated_dir == "data/curated/ws1" and by_hand.tracking.warm_start == 1
+    assert first(r2) is r2  # a replicate's own config is left alone
     cfg.warmstart.seeds = []
-    assert warm_starts(cfg) == [None] and replicate_config(cfg, None) is cfg
+    assert warm_starts(cfg) == [None] and replicate_config(cfg, None) is cfg and standalone_run(cfg) is cfg
 
 
 def test_the_collapsed_share_on_held_out_questions_is_a_method_figure():

@@ -82,6 +82,24 @@ def replicate_config(cfg: Any, ws: int | None) -> Any:
     return out
 
 
+def first(cfg: Any) -> Any:
+    """The replicate a single consumer uses (`hawkeye.serve`, the timed models of the evaluation): the first
+    warm start, unless `cfg` already is a replicate's config or has no warm start."""
+    if cfg.tracking.get("warm_start") is not None:
+        return cfg
+    return replicate_config(cfg, warm_starts(cfg)[0])
+
+
+def standalone_run(cfg: Any) -> Any:
+    """A training run started by hand or by a sweep (`src/train.py`), outside the train stage's loop over
+    warm starts: it trains the first warm start's A against its own c_orig, read by its own B, and writes
+    where it was told (`paths.train_dir` as given)."""
+    out = first(cfg)
+    if out is cfg:
+        return cfg
+    return OmegaConf.merge(out, {"paths": {"train_dir": cfg.paths.train_dir}})
+
+
 def replicates(cfg: Any) -> list[tuple[int | None, Any]]:
     """(warm start, its config) for every replicate, in order."""
     return [(ws, replicate_config(cfg, ws)) for ws in warm_starts(cfg)]

@@ -27,6 +27,7 @@ from hawkeye.baselines.runs import current_runs as baseline_runs
 from hawkeye.errors import ConfigError, DataError
 from hawkeye.models.load import load_tokenizer, resolve_model_path
 from hawkeye.paths import resolve
+from hawkeye.replicates import first
 from hawkeye.runs import TrainedRun, config_path, discover_arm_runs, final_dir, read_run
 
 
@@ -106,6 +107,7 @@ class Served:
 
 def resolve_served(cfg: DictConfig) -> Served:
     """Base A, the timed (Hawkeye) A and B, resolved and checked before anything is started."""
+    cfg = first(cfg)  # with warm starts: the first one's models and runs
     timed = latency_run(cfg, trained_runs(cfg))
     specs = {"baseline_a": (cfg.policy, str(cfg.policy.name_or_path)),
              "hawkeye_a": (cfg.policy, str(timed.path) if timed else str(cfg.policy.name_or_path)),
