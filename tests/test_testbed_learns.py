@@ -55,8 +55,6 @@ def test_grpo_with_b_compresses_and_keeps_accuracy(tmp_path: Path) -> None:
         f"paths.curated_dir={tmp_path / 'curated'}",
         f"paths.runs_dir={tmp_path / 'runs'}",
         f"paths.train_dir={tmp_path / 'runs' / 'train'}",
-        f"policy.name_or_path={models / 'testbed-a'}",
-        f"responder.name_or_path={models / 'testbed-b'}",
         f"hydra.run.dir={tmp_path / 'hydra'}",
         "warmstart.gate.enforce=false",  # this test asserts its own thresholds, below
     ]
@@ -65,9 +63,10 @@ def test_grpo_with_b_compresses_and_keeps_accuracy(tmp_path: Path) -> None:
 
     rows = read_jsonl(tmp_path / "prepared" / "testbed_test.jsonl")
     cap = 96
+    models = models / "warmstarts" / "ws1"  # the preset's one warm start (hawkeye.replicates)
     base = greedy(models / "testbed-a", [render(load_tokenizer(str(models / "testbed-a")),
                                                 reasoning_messages(r["question"])) for r in rows], cap)
-    trained_dir = tmp_path / "runs" / "train" / "b_mask" / "seed1" / "final"
+    trained_dir = tmp_path / "runs" / "train" / "ws1" / "b_mask" / "seed1" / "final"
     tok = load_tokenizer(str(trained_dir))
     trained = greedy(trained_dir, [render(tok, reasoning_messages(r["question"])) for r in rows], cap)
     b_tok = load_tokenizer(str(models / "testbed-b"))
