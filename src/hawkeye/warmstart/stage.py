@@ -73,7 +73,8 @@ def _train_role(role: str, ws: int | None, cfg_dict: dict[str, Any], rows: list[
 
     cfg = OmegaConf.create(cfg_dict)
     torch.set_num_threads(int(cfg.warmstart[role].threads))
-    logging.basicConfig(level=logging.INFO, format=f"[warmstart {label(ws)} {role}] %(message)s")
+    # force: a pool process trains several models in turn, each labelled with its own warm start and role
+    logging.basicConfig(level=logging.INFO, format=f"[warmstart {label(ws)} {role}] %(message)s", force=True)
     w = cfg.warmstart
     tok = load_tokenizer(tok_dir)
     tok.padding_side = "right"  # training batches pad on the right
