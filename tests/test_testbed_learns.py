@@ -30,7 +30,8 @@ from hawkeye.models.load import load_causal_lm, load_tokenizer
 from hawkeye.paths import REPO_ROOT
 from hawkeye.prompts import reasoning_messages, render, responder_prompt
 
-pytestmark = pytest.mark.slow
+# slow: about 13 min on 2 quiet cores (the warm start of B is most of it), so above the suite-wide 900 s
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def run(script: str, overrides: list[str], env: dict[str, str]) -> None:
