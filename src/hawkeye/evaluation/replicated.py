@@ -24,15 +24,10 @@ from typing import Any
 import numpy as np
 
 from hawkeye.evaluation.nested import half_widths, nested_interval, spreads
-from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE, SystemResult
+from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE, SystemResult, _mean_sd
 
 BASE_A = "base A"
 BASE_KEYS = {A_ALONE: BASELINE, A_TO_B: "base_a_b"}
-
-
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else math.nan
 
 
 def _stack(members: dict[str, list[SystemResult]], field: str) -> np.ndarray:

@@ -79,10 +79,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     # Every replicate's runs and models are checked before any model generates; the first warm start's are
     # the ones served and timed (latency is a property of the models' sizes, not of a warm start's draw).
     first = pairs[0][1]
-    for _, rcfg in pairs:
-        latency_run(rcfg, trained_runs(rcfg))  # fails here, naming eval.latency_arm, if that arm is missing
-    runs = trained_runs(first)
-    timed = latency_run(first, runs)
+    found = {label(ws): trained_runs(rcfg) for ws, rcfg in pairs}  # each replicate's runs, discovered once
+    for ws, rcfg in pairs:
+        latency_run(rcfg, found[label(ws)])  # fails here, naming eval.latency_arm, if that arm is missing
+    timed = latency_run(first, found[label(pairs[0][0])])
     base = load_model(first, "baseline_a", first.policy, str(first.policy.name_or_path))
     responder = load_model(first, "responder", first.responder, str(first.responder.name_or_path))
     hawkeye_a = load_model(first, timed.key, first.policy, str(timed.path)) if timed else base
@@ -100,8 +100,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                           f"warmstart.seeds={list(cfg.warmstart.seeds)} use 'engine'")
     context = {"datasets": list(ev.datasets), "models": {r: shown(str(spec), train_dir) for r, spec in specs.items()},
                "warm_starts": [label(ws) for ws, _ in pairs],
-               "trained": {f"{label(ws)}/{r.key}": shown(r.path, train_dir) for ws, rcfg in pairs
-                           for r in trained_runs(rcfg)},
+               "trained": {f"{label(ws)}/{r.key}": shown(r.path, train_dir) for ws, _ in pairs
+                           for r in found[label(ws)]},
                "quality_backend": ev.quality_backend,
                "confidence": float(ev.confidence), "bootstrap_resamples": int(ev.bootstrap_resamples),
                "latency_system": full_key, "latency_answer_leak": timed_served.answer_leak,
@@ -128,7 +128,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             print(f"[evaluate] warm start {label(ws)} ({i + 1}/{len(pairs)}): generating", flush=True)
             ws_base = load_model(rcfg, "baseline_a", rcfg.policy, str(rcfg.policy.name_or_path))
             ws_b = load_model(rcfg, "responder", rcfg.responder, str(rcfg.responder.name_or_path))
-            ws_runs = [(r, load_model(rcfg, r.key, rcfg.policy, str(r.path))) for r in trained_runs(rcfg)]
+            ws_runs = [(r, load_model(rcfg, r.key, rcfg.policy, str(r.path))) for r in found[label(ws)]]
             generated[label(ws)] = evaluate_systems(rcfg, rows_only, ws_base, ws_b, ws_runs,
                                                     lambda m: open_backend(cfg, m, served, log_dir), caps)
         if timed_names and endpoints is None:  # engine quality: servers start only now, off the CPU meanwhile
