@@ -1,4 +1,4 @@
-.PHONY: setup test lint repro params smoke packaged sweep probes
+.PHONY: setup test lint repro replicate params smoke packaged sweep probes
 # DVC runs each stage's `python` from PATH: put the venv first, so no activation is needed.
 VENV_PATH := PATH="$(CURDIR)/.venv/bin:$$PATH"
 
@@ -12,6 +12,12 @@ params:           ## recompose conf/ into params.yaml (what `dvc repro` reads)
 	.venv/bin/python scripts/compose_params.py
 repro:            ## `dvc repro`: the testbed pipeline (the default), with the venv's python
 	$(VENV_PATH) OMP_NUM_THREADS=1 dvc repro
+# A second draw of warm starts: make replicate REPLICATE='warmstart.seeds=[4,5,6]'
+REPLICATE ?=
+replicate:        ## the replicated result (three warm starts, ~45 min): params.yaml for experiment=testbed_replicated, then dvc repro
+	.venv/bin/python scripts/compose_params.py experiment=testbed_replicated $(REPLICATE)
+	$(VENV_PATH) OMP_NUM_THREADS=1 dvc repro
+	@echo "params.yaml now holds the replicated design; 'make params' composes the default again"
 sweep:            ## the Pareto grid after `make repro`: lambda x alpha with B, lambda without B (side by side)
 	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3,0.6 tracking.arm=b_allow & b=$$!; \
 	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3 tracking.arm=no_b \

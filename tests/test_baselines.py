@@ -193,7 +193,9 @@ def test_the_evaluation_leaves_out_stale_baselines_and_refuses_clashing_names(tm
 
 def agg(arm: str, reader: str, acc: float, delta: tuple[float, float, float], comp: float, tokens: float,
         leak: str = "mask", seeds: int = 3) -> dict[str, Any]:
+    """One seed in each of `seeds` warm starts."""
     return {"arm": arm, "reader": reader, "seeds": list(range(1, seeds + 1)), "answer_leak": leak,
+            "warm_starts": [f"ws{k}" for k in range(1, seeds + 1)],
             "uses_b_in_training": arm == "b_mask", "accuracy_mean": acc, "accuracy_sd": 0.02,
             "b_tokens_mean": 5.0 if reader == "A → B" else 0.0,
             "ab_tokens_mean": tokens + (5.0 if reader == "A → B" else 0.0), "compression_ab_mean": comp - 0.1,
@@ -248,6 +250,11 @@ def test_the_comparison_table_without_baselines_or_evaluation_says_so() -> None:
     assert "| SFT-refined | `sft_refined` | A alone | 0 | _not evaluated_ | – | – | – | – |" in text
     assert "| GRPO without B | `no_b` | A alone | 0 | _not evaluated_ | – | – | – | – |" in text
     assert "**lower**: GRPO with B (A → B) -14.0 [-20.0, -10.0]" in text
+    # the same interval from the seeds of one warm start decides nothing
+    one_ws = agg("b_mask", "A → B", 0.7, (-0.14, -0.2, -0.1), 0.5, 40.0, seeds=1)
+    text = "\n".join(comparison_section(evaluation([one_ws]), arms_cfg))
+    assert "**cannot tell**: GRPO with B (A → B) -14.0 [-20.0, -10.0]" in text and "**lower**" not in text
+    assert "1 warm start; a verdict needs 3" in text
     assert "_No evaluation results" in "\n".join(comparison_section(None, arms_cfg))
 
 

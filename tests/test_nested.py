@@ -75,12 +75,14 @@ def test_decisions_read_the_interval_and_say_cannot_tell_when_it_straddles():
     assert decide.difference(-0.01, 0.02) == decide.CANNOT_TELL
     assert decide.difference(0.01, 0.02) == "higher"
     assert decide.difference(-0.03, -0.01) == "lower"
-    row = {"compression_ab_ci_low": 0.5, "compression_ab_ci_high": 0.6,
+    row = {"compression_ab_ci_low": 0.5, "compression_ab_ci_high": 0.6, "warm_starts": ["ws1", "ws2", "ws3"],
            "accuracy_delta_pooled_ci_low": -0.045, "accuracy_delta_pooled_ci_high": 0.01}
     assert decision(row, 0.03) == (decide.YES, decide.CANNOT_TELL, decide.CANNOT_TELL)
     row["compression_ab_ci_high"] = 0.4
     row["compression_ab_ci_low"] = 0.2
     assert decision(row, 0.03)[2] == decide.NO
+    row["warm_starts"] = ["ws1", "ws2"]  # two draws of the warm start are too few to decide anything
+    assert decision(row, 0.03) == (decide.CANNOT_TELL, decide.CANNOT_TELL, decide.CANNOT_TELL)
 
 
 def _system(key, reader, correct, tokens, b_tokens=None, arm=None, seed=None):

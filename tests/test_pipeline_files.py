@@ -143,3 +143,13 @@ def test_dvc_does_not_hash_what_differs_on_every_machine() -> None:
     ignored = subprocess.run([dvc, "check-ignore", *volatile, *results], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=120).stdout.split()
     assert sorted(ignored) == sorted(volatile)
+
+
+def test_the_replicated_design_is_the_default_over_three_warm_starts() -> None:
+    """`make replicate` changes the warm starts and nothing else, so its result is the default's, replicated."""
+    default = yaml.safe_load(composed([]))
+    replicated = yaml.safe_load(composed(["experiment=testbed_replicated"]))
+    assert default["warmstart"].pop("seeds") == [1] and replicated["warmstart"].pop("seeds") == [1, 2, 3]
+    assert replicated == default
+    second = yaml.safe_load(composed(["experiment=testbed_replicated", "warmstart.seeds=[4,5,6]"]))
+    assert second["warmstart"]["seeds"] == [4, 5, 6]

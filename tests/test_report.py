@@ -49,8 +49,8 @@ def collapsing(length_to: float = 0.05, em_to: float = 0.1, **kw: Any) -> list[d
 
 
 def write_arm(train_dir: Path, arm: str, seed: int, rows: list[dict], responder: str = "tiny-responder",
-              leak: str = "allow", as_tsv: bool = True) -> Path:
-    run_dir = make_arm(train_dir, arm, seed, leak, responder)
+              leak: str = "allow", as_tsv: bool = True, warm_start: int | None = None) -> Path:
+    run_dir = make_arm(train_dir, arm, seed, leak, responder, **{"tracking.warm_start": warm_start})
     metrics: dict[str, Any] = {"steps": len(rows), "first": rows[0], "final": rows[-1],
                                "target_cot_tokens": ALPHA * ORIG}
     if as_tsv:  # a writer that kept the per-step rows in the TSV only (no orig_tokens_mean column)
@@ -127,10 +127,12 @@ def test_runs_without_ground_truth_are_not_judged(tmp_path: Path) -> None:
     assert "- `no_b` (trained without B): not judged" in "\n".join(per_arm_lines(arms))
 
 
-def _arms(tmp_path: Path, no_b_collapses: bool, b_collapses: bool) -> list:
-    for seed in (1, 2, 3):
-        write_arm(tmp_path, "no_b", seed, collapsing() if no_b_collapses else curve(1.0, 0.6, 0.8, 0.8), responder="none")
-        write_arm(tmp_path, "b_allow", seed, collapsing() if b_collapses else curve(1.0, 0.4, 0.8, 0.78))
+def _arms(tmp_path: Path, no_b_collapses: bool, b_collapses: bool, warm_starts: tuple = (1, 2, 3)) -> list:
+    """One run per warm start (seed k in warm start k): three warm starts, the fewest a verdict rests on."""
+    for seed, ws in zip((1, 2, 3), warm_starts, strict=True):
+        write_arm(tmp_path, "no_b", seed, collapsing() if no_b_collapses else curve(1.0, 0.6, 0.8, 0.8), responder="none",
+                  warm_start=ws)
+        write_arm(tmp_path, "b_allow", seed, collapsing() if b_collapses else curve(1.0, 0.4, 0.8, 0.78), warm_start=ws)
     return summarize_arms(summaries(tmp_path))
 
 
@@ -140,19 +142,28 @@ PAIRS = {"default": ["b_allow", "no_b"]}
 def test_verdict_when_the_paper_claim_holds(tmp_path: Path) -> None:
     text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=False), PAIRS)
     assert text.startswith("**Setting `default`: claim (1) held.**")
-    assert "Without B (`no_b`) the policy collapsed in 3 of 3 judged seeds (seed 1, seed 2, seed 3)" in text
-    assert "with B (`b_allow`, answer_leak=allow) in 0 of 3 judged seeds." in text
+    assert "Without B (`no_b`) the policy collapsed in 3 of 3 judged runs (ws1 seed 1, ws2 seed 2, ws3 seed 3)" in text
+    assert "with B (`b_allow`, answer_leak=allow) in 0 of 3 judged runs." in text
     assert "without B: collapsed rollouts 18.2% → 80.0% (+61.8 points), training EM -57.7 points" in text
 
 
 def test_verdict_when_no_b_does_not_collapse(tmp_path: Path) -> None:
     text = claim_sentence(_arms(tmp_path, no_b_collapses=False, b_collapses=False), PAIRS)
-    assert text.startswith("**Setting `default`: claim (1) did not hold.**") and "collapsed in 0 of 3 judged seeds;" in text
+    assert text.startswith("**Setting `default`: claim (1) did not hold.**") and "collapsed in 0 of 3 judged runs;" in text
 
 
 def test_verdict_when_a_b_arm_collapses(tmp_path: Path) -> None:
     text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=True), PAIRS)
-    assert "did not hold" in text and "with B (`b_allow`, answer_leak=allow) in 3 of 3 judged seeds" in text
+    assert "did not hold" in text and "with B (`b_allow`, answer_leak=allow) in 3 of 3 judged runs" in text
+
+
+@pytest.mark.parametrize("warm_starts", [(1, 1, 1), (1, 2, 2), (None, None, None)])
+def test_runs_from_fewer_than_three_warm_starts_cannot_tell(tmp_path: Path, warm_starts: tuple) -> None:
+    """Seeds of one warm start leave out the spread between warm starts: what they show is no verdict."""
+    text = claim_sentence(_arms(tmp_path, no_b_collapses=True, b_collapses=False, warm_starts=warm_starts), PAIRS)
+    n = len(set(warm_starts))
+    assert text.startswith(f"**Setting `default`: claim (1): cannot tell ({n} warm start")
+    assert "a verdict needs 3, as `make replicate` runs" in text and "held" not in text
 
 
 def test_verdict_per_setting_and_without_a_pair(tmp_path: Path) -> None:
@@ -258,11 +269,13 @@ def test_report_stage_writes_the_numbers_the_verdict_and_the_figures(smoke_overr
         assert (out / fig).stat().st_size > 10_000
     assert "| no_b | no | – | 2 | 20 | 1 | 1.00 ± 0.00 → 0.05 ± 0.00 |" in summary
     assert "- `no_b` (trained without B): collapsed in 2 of 2 judged seeds (seed 1, seed 2)." in summary
-    assert "**Setting `default`: claim (1) held.**" in summary
+    assert "**Setting `default`: claim (1): cannot tell (1 warm start; a verdict needs 3" in summary
     assert "| no_b | – | 1 | 20 | 1 | 60.0 | 24.0 | 1.00 → 0.05 | 80.0 → 10.0 | 70.0 | 5.0 → 80.0 | yes |" in summary
     assert "(k = 1)" in summary and "at most 10 points" in summary  # the k rule, with the k it gave
-    # the default arm against the target: A + B is 36.5 tokens against 60, 39.2% fewer, below 45% on every draw
-    assert "- **test: target NOT met.** `b_allow` A → B over 2 warm starts × 2 seeds: A + B tokens 39.2% fewer" in summary
+    # the default arm against the target: A + B is 36.5 tokens against 60, 39.2% fewer, below 45% on every
+    # draw, but two warm starts are too few for a verdict
+    assert ("- **test: target cannot tell (2 warm starts; a verdict needs 3, as `make replicate` runs).** `b_allow` "
+            "A → B over 2 warm starts × 2 seeds: A + B tokens 39.2% fewer") in summary
     assert "_No gate results (run the gate stage)._" in summary
     assert "10 finished train runs, 8 distinct (λ, α, arm) points" in summary
     assert "| 0.1 | 0.5 | B (allow) | 1 | 1 | 27.3 | 70.0 |" in summary    # a sweep point: 60·0.5/1.1
@@ -287,11 +300,17 @@ def test_the_target_line_with_one_seed_has_no_spread() -> None:
     from hawkeye.evaluation.table import A_TO_B
     from hawkeye.reporting.target import target_lines
 
-    row = {"arm": "b_mask", "reader": A_TO_B, "seeds": ["ws1/seed1"], "warm_starts": ["ws1"], "compression_mean": 0.5,
-           "compression_ab_mean": 0.48, "compression_ab_ci_low": 0.46, "compression_ab_ci_high": 0.5,
-           "accuracy_delta_pooled": -0.01, "accuracy_delta_pooled_ci_low": -0.025, "accuracy_delta_pooled_ci_high": 0.03}
+    wss = ["ws1", "ws2", "ws3"]
+    row = {"arm": "b_mask", "reader": A_TO_B, "seeds": [f"{ws}/seed1" for ws in wss], "warm_starts": wss,
+           "compression_mean": 0.5, "compression_ab_mean": 0.48, "compression_ab_ci_low": 0.46,
+           "compression_ab_ci_high": 0.5, "accuracy_delta_pooled": -0.01, "accuracy_delta_pooled_ci_low": -0.025,
+           "accuracy_delta_pooled_ci_high": 0.03}
     (line, _) = target_lines({"results": {"test": {"methods": [row]}}}, "b_mask", 0.03)
-    assert "**test: target met.**" in line and "over 1 warm starts × 1 seeds" in line
+    assert "**test: target met.**" in line and "over 3 warm starts × 1 seeds" in line
     row["accuracy_delta_pooled_ci_low"] = -0.05  # the point estimate is within 3 points, the bound is not
     (line, _) = target_lines({"results": {"test": {"methods": [row]}}}, "b_mask", 0.03)
     assert "**test: target cannot tell.**" in line
+    # the same intervals from one warm start (the quick default) decide nothing
+    row.update(accuracy_delta_pooled_ci_low=-0.025, seeds=["ws1/seed1"], warm_starts=["ws1"])
+    (line, _) = target_lines({"results": {"test": {"methods": [row]}}}, "b_mask", 0.03)
+    assert "**test: target cannot tell (1 warm start; a verdict needs 3" in line

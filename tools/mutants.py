@@ -235,7 +235,10 @@ MUTANTS = [
     Mutant("difference_without_interval", "decisions", "src/hawkeye/reporting/decide.py",
            "    if low > 0:\n        return \"higher\"", "    if high > 0:\n        return \"higher\"", (NESTED,),
            "a difference called though its interval contains 0"),
-
+    Mutant("verdict_from_one_warm_start", "decisions", "src/hawkeye/reporting/decide.py",
+           "return answer if n_warm_starts >= MIN_WARM_STARTS else CANNOT_TELL", "return answer",
+           (NESTED, "tests/test_report.py", "tests/test_baselines.py"),
+           "a verdict drawn from the seeds of fewer than three warm starts"),
 ]
 
 

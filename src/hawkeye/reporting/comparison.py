@@ -92,15 +92,16 @@ def _name(m: Method) -> str:
 
 def verdict(found: list[tuple[Method, dict[str, Any]]], confidence: float) -> list[str]:
     """What the table says, decided by each method's nested interval against the Baseline: higher, lower,
-    or cannot tell (the interval contains 0)."""
+    or cannot tell (the interval contains 0, or too few warm starts)."""
     if not found:
         return []
     ci = f"{100 * confidence:g}%"
     by = {"higher": [], "lower": [], decide.CANNOT_TELL: []}
     for m, row in found:
-        by[decide.difference(row["accuracy_delta_pooled_ci_low"], row["accuracy_delta_pooled_ci_high"])].append(
-            f"{_name(m)} {_delta(row)}")
-    lines = [f"- Against the Baseline's accuracy (nested {ci} interval, points): "
+        answer = decide.difference(row["accuracy_delta_pooled_ci_low"], row["accuracy_delta_pooled_ci_high"])
+        by[decide.replicated(answer, len(row["warm_starts"]))].append(f"{_name(m)} {_delta(row)}")
+    why = decide.too_few_warm_starts(min(len(row["warm_starts"]) for _, row in found))
+    lines = [f"- Against the Baseline's accuracy (nested {ci} interval, points{f'; {why}' if why else ''}): "
              + "; ".join(f"**{k}**: {', '.join(v)}" for k, v in by.items() if v) + "."]
     return lines
 

@@ -7,12 +7,29 @@ point estimate, and says "cannot tell" when the interval straddles the line it j
 - "within m points" holds only when the interval's lower bound is >= -m, and fails only when its upper
   bound is below -m;
 - "at least t" (a reduction in tokens) holds only when the lower bound is >= t, and fails only when the upper
-  bound is below t.
+  bound is below t;
+- and every verdict rests on at least `MIN_WARM_STARTS` independent warm starts. With fewer, the interval
+  leaves out (one warm start) or barely samples (two) the spread between warm-started models, which moved the
+  testbed's default arm by 5 points between two machines: such a run says "cannot tell", whatever its interval.
 """
 
 from __future__ import annotations
 
 YES, NO, CANNOT_TELL = "yes", "no", "cannot tell"
+MIN_WARM_STARTS = 3
+
+
+def replicated(answer: str, n_warm_starts: int) -> str:
+    """`answer` when it rests on at least `MIN_WARM_STARTS` warm starts, else cannot tell."""
+    return answer if n_warm_starts >= MIN_WARM_STARTS else CANNOT_TELL
+
+
+def too_few_warm_starts(n_warm_starts: int) -> str:
+    """Why a verdict was withheld, or "" when it was not."""
+    if n_warm_starts >= MIN_WARM_STARTS:
+        return ""
+    return (f"{n_warm_starts} warm start{'s' if n_warm_starts != 1 else ''}; a verdict needs {MIN_WARM_STARTS}, "
+            f"as `make replicate` runs")
 
 
 def at_least(low: float | None, high: float | None, threshold: float) -> str:

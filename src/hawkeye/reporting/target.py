@@ -1,7 +1,8 @@
 """The default arm against the compression target, in the poster's regime: A → B on the held-out split at
 ≥ `MIN_COMPRESSION` fewer tokens *as deployed* (A's CoT plus B's answer) than the base A alone, and within
 `eval.margin` (3 points) of its accuracy. Both are decided by the nested interval over warm starts, seeds and
-questions (`reporting.decide`), and the verdict says "cannot tell" when either interval straddles its line.
+questions (`reporting.decide`), and the verdict says "cannot tell" when either interval straddles its line or
+the runs come from fewer warm starts than a verdict needs.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ def default_arm_row(methods: list[dict[str, Any]], arm: str) -> dict[str, Any] |
 
 def decision(row: dict[str, Any], margin: float) -> tuple[str, str, str]:
     """(tokens, accuracy, target): each yes / no / cannot tell."""
+    n_ws = len(row["warm_starts"])
     tokens = decide.at_least(row["compression_ab_ci_low"], row["compression_ab_ci_high"], MIN_COMPRESSION)
     acc = decide.within(row["accuracy_delta_pooled_ci_low"], row["accuracy_delta_pooled_ci_high"], margin)
+    tokens, acc = decide.replicated(tokens, n_ws), decide.replicated(acc, n_ws)
     return tokens, acc, decide.combine(tokens, acc)
 
 
@@ -36,8 +39,9 @@ def target_lines(evaluation: dict[str, Any] | None, arm: str, margin: float) -> 
             lines.append(f"- {dataset}: no `{arm}` A → B rows were evaluated.")
             continue
         tokens, acc, target = decision(row, margin)
+        why = decide.too_few_warm_starts(len(row["warm_starts"]))
         lines.append(
-            f"- **{dataset}: target {WORDS[target]}.** `{arm}` A → B over {len(row['warm_starts'])} warm starts × "
+            f"- **{dataset}: target {WORDS[target]}{f' ({why})' if why else ''}.** `{arm}` A → B over {len(row['warm_starts'])} warm starts × "
             f"{len(row['seeds']) // max(len(row['warm_starts']), 1)} seeds: A + B tokens "
             f"{100 * row['compression_ab_mean']:.1f}% fewer than the base A alone [95% CI "
             f"{100 * row['compression_ab_ci_low']:.1f}, {100 * row['compression_ab_ci_high']:.1f}] (≥ "

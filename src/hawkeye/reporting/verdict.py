@@ -3,7 +3,8 @@
 The paper's claim (1): trained without Model B, A's CoT collapses (it stops stating the question's
 critical steps and the answers stop being right); trained with B reading the CoT, it does not.
 Whatever the runs did is said plainly: a no-B arm that did not collapse, or a B arm that did, is
-named with its seeds; a run whose questions have no ground truth is "not judged".
+named with its seeds; a run whose questions have no ground truth is "not judged"; and runs from fewer warm
+starts than a verdict needs (`reporting.decide.MIN_WARM_STARTS`) say "cannot tell".
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from hawkeye.collapse import WORST_VARIANCE
+from hawkeye.reporting import decide
 from hawkeye.reporting.curves import ArmSummary
 
 
@@ -76,7 +78,10 @@ def _setting_verdict(setting: str, with_b: ArmSummary, no_b: ArmSummary) -> str:
         return (f"**Setting `{setting}`: not judged.** No run of {missing} could be judged (its questions have no "
                 f"ground-truth critical steps), so claim (1) was not tested here.")
     n_hit, b_hit = len(no_b.collapsed), len(with_b.collapsed)
-    if n_hit == len(no_b.judged) and b_hit == 0:
+    why = decide.too_few_warm_starts(min(_warm_starts(no_b), _warm_starts(with_b)))
+    if why:
+        verdict = f"claim (1): cannot tell ({why})"
+    elif n_hit == len(no_b.judged) and b_hit == 0:
         verdict = "claim (1) held"
     elif n_hit == 0 or b_hit == len(with_b.judged):
         verdict = "claim (1) did not hold"
@@ -85,6 +90,11 @@ def _setting_verdict(setting: str, with_b: ArmSummary, no_b: ArmSummary) -> str:
     return (f"**Setting `{setting}`: {verdict}.** Without B (`{no_b.arm}`) the policy collapsed in {_seeds(no_b)}; "
             f"with B (`{with_b.arm}`, answer_leak={with_b.answer_leak}) in {_seeds(with_b)}. "
             f"First k → last k steps, without B: {_where(no_b)}; with B: {_where(with_b)}.")
+
+
+def _warm_starts(arm: ArmSummary) -> int:
+    """Independent warm starts among an arm's judged runs (a run of no replicate counts as one)."""
+    return len({r.run.warm_start for r in arm.judged})
 
 
 def _where(arm: ArmSummary) -> str:
