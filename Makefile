@@ -12,9 +12,10 @@ params:           ## recompose conf/ into params.yaml (what `dvc repro` reads)
 	.venv/bin/python scripts/compose_params.py
 repro:            ## `dvc repro`: the testbed pipeline (the default), with the venv's python
 	$(VENV_PATH) OMP_NUM_THREADS=1 dvc repro
+# Each run is tagged with the arm it trains, read from its config (hawkeye.training.arms.run_arm): b_mask, no_b.
 sweep:            ## the Pareto grid after `make repro`: lambda x alpha with B, lambda without B (side by side)
-	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3,0.6 tracking.arm=b_allow & b=$$!; \
-	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3 tracking.arm=no_b \
+	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3,0.6 & b=$$!; \
+	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3 \
 	    responder=none & n=$$!; wait $$b && wait $$n
 	$(VENV_PATH) python pipelines/report.py
 probes:           ## after `make repro`: one GRPO probe per force (conf/arms/probes.yaml), scored on the validation split
