@@ -18,9 +18,10 @@ replicate:        ## the replicated result (three warm starts, ~45 min): params.
 	.venv/bin/python scripts/compose_params.py experiment=testbed_replicated $(REPLICATE)
 	$(VENV_PATH) OMP_NUM_THREADS=1 dvc repro
 	@echo "params.yaml now holds the replicated design; 'make params' composes the default again"
+# Each run is tagged with the arm it trains, read from its config (hawkeye.training.arms.run_arm): b_mask, no_b.
 sweep:            ## the Pareto grid after `make repro`: lambda x alpha with B, lambda without B (side by side)
-	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3,0.6 tracking.arm=b_allow & b=$$!; \
-	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3 tracking.arm=no_b \
+	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3,0.6 & b=$$!; \
+	$(VENV_PATH) OMP_NUM_THREADS=1 python src/train.py -m lambda=0.0003,0.003,0.03 alpha=0.3 \
 	    responder=none & n=$$!; wait $$b && wait $$n
 	$(VENV_PATH) python pipelines/report.py
 probes:           ## after `make repro`: one GRPO probe per force (conf/arms/probes.yaml), scored on the validation split

@@ -28,6 +28,7 @@ from hawkeye.paths import resolve
 from hawkeye.replicates import standalone_run
 from hawkeye.tracking.mlflow_run import stage_run
 from hawkeye.training import checkpointing
+from hawkeye.training.arms import run_arm
 from hawkeye.training.config import check_master_weights
 from hawkeye.training.data import load_train_rows
 from hawkeye.training.fit import fit, train_data_path
@@ -54,13 +55,14 @@ def sweep_id(cfg: DictConfig) -> str | None:
 def main(cfg: DictConfig) -> float:
     cfg = standalone_run(hawkeye.runtime.start(cfg))  # a run by hand or in a sweep: the first warm start
     check_master_weights(cfg)  # fp32 master weights: refused before any model loads
+    arm = run_arm(cfg)  # the `arm` tag: what this run trains (a lying tracking.arm fails here)
     cfg.tracking.sweep_id = sweep_id(cfg)
     train_dir = job_train_dir(cfg)
     load_train_rows(train_data_path(cfg))  # bad or missing data fails before a run or a model exists
     resume_run_id = checkpointing.prepare(cfg, train_dir)  # fails before any model loads
     run_name = f"train lambda={cfg['lambda']:g} alpha={cfg.alpha:g} responder={cfg.responder.name}"
     with stage_run(cfg, stage="train", run_name=run_name, data_files=[train_data_path(cfg)],
-                   run_id=resume_run_id, tags={"train_dir": str(train_dir)}) as run:
+                   run_id=resume_run_id, tags={"train_dir": str(train_dir), "arm": arm}) as run:
         summary = fit(cfg, train_dir, run.info.run_id)
     return float(summary["final"].get("reward_mean", float("nan")))
 

@@ -13,9 +13,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from hydra import compose, initialize_config_dir  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
+from hawkeye.data.sources.testbed import TestbedSpec  # noqa: E402
 from hawkeye.paths import CONF_DIR  # noqa: E402
+
+# Generated test questions: the generator's mixed difficulty up to four operations (the testbed's data
+# group trains on up to three).
+TESTBED_SPEC = TestbedSpec(min_ops=1, max_ops=4, max_operand=9, max_total=30)
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +39,15 @@ def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+def collapse_rule(**changes: Any) -> dict[str, Any]:
+    """The collapse rule of conf/collapse/default.yaml with `changes`, range-checked by its schema."""
+    from hawkeye.collapse import CollapseConfig
+
+    rule = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "collapse" / "default.yaml"))
+    assert isinstance(rule, dict)
+    return vars(CollapseConfig(**{**rule, **changes}))
 
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
@@ -64,7 +78,7 @@ def live_server() -> Any:
 
     import uvicorn
 
-    from hawkeye.runtime import free_port
+    from hawkeye.process import free_port
 
     started: list[tuple[uvicorn.Server, threading.Thread]] = []
 

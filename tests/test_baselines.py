@@ -11,13 +11,13 @@ import mlflow
 import pytest
 import torch
 
-from conftest import compose_config
+from conftest import TESTBED_SPEC, compose_config
 from hawkeye.baselines import targets
 from hawkeye.baselines.runs import INPUTS, inputs
 from hawkeye.baselines.train import LOSS, run_baselines
 from hawkeye.config import validate
 from hawkeye.data.schema import make_curated_row
-from hawkeye.data.sources.testbed import TestbedSpec, critical_cot, generate
+from hawkeye.data.sources.testbed import critical_cot, generate
 from hawkeye.errors import ConfigError, DataError
 from hawkeye.files import write_jsonl
 from hawkeye.models.load import load_causal_lm, resolve_model_path
@@ -32,7 +32,7 @@ from test_runs import make_arm
 def curated_rows(n: int = 8) -> list[dict[str, Any]]:
     """Curated testbed rows: A's CoT is the reference; every third one got the answer wrong."""
     rows = []
-    for i, row in enumerate(generate("testbed_train", n, 7, TestbedSpec())):
+    for i, row in enumerate(generate("testbed_train", n, 7, TESTBED_SPEC)):
         cot = a_target(row)
         refined = critical_cot(row["segments"]) if i % 4 else critical_cot(row["segments"]) + " \\boxed{" + row["answer"] + "}"
         rows.append(dict(make_curated_row(row, cot_orig=cot, cot_orig_tokens=20, orig_correct=i % 3 != 0,

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from conftest import TESTBED_SPEC, collapse_rule
 from hawkeye.answers import exact_match
 from hawkeye.collapse import (
-    CollapseConfig,
     collapse_window,
     collapsed_on,
     collapsed_share,
@@ -22,10 +22,10 @@ from hawkeye.collapse import (
     verdict,
 )
 from hawkeye.data.schema import make_curated_row, validate_curated_row
-from hawkeye.data.sources.testbed import TestbedSpec, critical_steps, generate
+from hawkeye.data.sources.testbed import critical_steps, generate
 from hawkeye.errors import ConfigError
 
-RULE = vars(CollapseConfig())
+RULE = collapse_rule()
 G, QUESTIONS = 8, 2          # the testbed's group size and questions per step: n = 16 rollouts per step
 N = G * QUESTIONS
 STEPS = 20                   # two windows of the default k = 10
@@ -33,7 +33,7 @@ STEPS = 20                   # two windows of the default k = 10
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict]:
-    return generate("train", 60, seed=11, spec=TestbedSpec())
+    return generate("train", 60, seed=11, spec=TESTBED_SPEC)
 
 
 def _row_with_ops(rows: list[dict], n_ops: int) -> dict:
@@ -80,9 +80,9 @@ def test_curated_training_rows_keep_their_ground_truth(rows: list[dict]) -> None
 
 def test_the_share_of_a_question_needs_a_share_below_one() -> None:
     with pytest.raises(ConfigError, match="steps_share"):
-        CollapseConfig(steps_share=1.0)   # every CoT would state "at most all" of its steps
+        collapse_rule(steps_share=1.0)   # every CoT would state "at most all" of its steps
     with pytest.raises(ConfigError, match="margin"):
-        CollapseConfig(margin=0.0)
+        collapse_rule(margin=0.0)
 
 
 # ---- per run: the k rule ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import mlflow
 import pytest
 from omegaconf import DictConfig
 
-from conftest import compose_config
+from conftest import TESTBED_SPEC, compose_config
 from hawkeye.curation import curate
 from hawkeye.errors import DataError
 from hawkeye.generation.base import Generation
@@ -255,9 +255,9 @@ def _own_cot(row: dict) -> str:
 @pytest.fixture()
 def testbed_rows(tmp_path: Path, overrides: list[str]) -> list[dict]:
     """Testbed rows (1-4 operations) as the prepared splits; returns the ones curate reads."""
-    from hawkeye.data.sources.testbed import TestbedSpec, generate
+    from hawkeye.data.sources.testbed import generate
 
-    spec = TestbedSpec(min_ops=1, max_ops=4, max_operand=9, max_total=30)
+    spec = TESTBED_SPEC
     train, val = generate("testbed_train", 6, 1, spec), generate("testbed_val", 4, 2, spec)
     paths = curate.input_paths(_cfg(overrides))
     _write(paths["train"], train)

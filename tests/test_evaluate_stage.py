@@ -12,10 +12,10 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from conftest import compose_config
+from conftest import TESTBED_SPEC, compose_config
 from hawkeye.files import write_jsonl
 from hawkeye.paths import REPO_ROOT
-from hawkeye.runtime import free_port
+from hawkeye.process import free_port
 
 GOLDS = ["7", "15", "7", "4"]
 
@@ -187,11 +187,11 @@ def test_what_compression_removed_is_logged_per_seed_and_per_arm(smoke_overrides
                                                                  mlflow_uri: str, tiny_models_dir: Path) -> None:
     """On testbed rows (ground truth in `segments`) every trained A's removal measures reach metrics.json
     and MLflow, for each seed and as the arm's mean."""
-    from hawkeye.data.sources.testbed import TestbedSpec, generate
+    from hawkeye.data.sources.testbed import generate
     from hawkeye.evaluation.removal import MEASURES
 
     _make_arms(tmp_path / "train", tiny_models_dir, {"b_mask": ("mask", "tiny-responder")}, (1, 2))
-    write_jsonl(tmp_path / "prepared" / "testbed_test.jsonl", generate("test", 4, 0, TestbedSpec()))
+    write_jsonl(tmp_path / "prepared" / "testbed_test.jsonl", generate("test", 4, 0, TESTBED_SPEC))
     _load_pipeline().main(compose_config([*smoke_overrides, "eval.latency=false", "eval.policy_checkpoint=auto",
                                           "eval.datasets=[testbed_test]", "eval.latency_arm=b_mask"]))
     m = json.loads((tmp_path / "eval" / "metrics.json").read_text())["testbed_test"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import compose_config
+from conftest import TESTBED_SPEC, compose_config
 from hawkeye.config import validate
 from hawkeye.curation import waste
 from hawkeye.curation.rules import refine_with_rules
@@ -22,7 +22,7 @@ from hawkeye.responder.reads import ANSWER_PLACEHOLDER as M
 from hawkeye.warmstart import examples, gate, sft
 from hawkeye.warmstart.tokenizer import train_tokenizer
 
-SPEC = TestbedSpec()
+SPEC = TESTBED_SPEC
 
 
 @pytest.fixture(scope="module")

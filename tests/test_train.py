@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import compose_config
+from conftest import TESTBED_SPEC, collapse_rule, compose_config
 from hawkeye.errors import ConfigError
 from hawkeye.files import write_jsonl
 from hawkeye.paths import REPO_ROOT
@@ -169,12 +169,12 @@ def test_non_finite_reward_stops_the_run_naming_the_step(
 
 def _curated_testbed(tmp_path: Path, n: int = 6) -> list[dict]:
     """Curated rows of generated testbed questions: they carry their ground truth (`segments`)."""
-    from hawkeye.data.sources.testbed import TestbedSpec, generate
+    from hawkeye.data.sources.testbed import generate
 
     rows = [{**r, "cot_orig": r["reference_cot"], "cot_orig_tokens": 20, "orig_correct": True,
              "cot_refined": r["reference_cot"], "cot_refined_tokens": 10, "refine_rejected": False, "flags": [],
              "cot_critical_tokens": 8}
-            for r in generate("train", n, seed=3, spec=TestbedSpec())]
+            for r in generate("train", n, seed=3, spec=TESTBED_SPEC)]
     write_jsonl(tmp_path / "curated" / "train.jsonl", rows)
     return rows
 
@@ -235,26 +235,24 @@ def _detector_run(det, shares: list[float], rollouts: int = 16):  # noqa: ANN001
 
 
 def test_collapse_detector_applies_the_one_definition() -> None:
-    from hawkeye.collapse import CollapseConfig
     from hawkeye.training.callbacks import CollapseDetector
 
     # n = 16 rollouts, margin 0.5: the SE rule asks for k = 1; window_steps = 1
-    det = CollapseDetector(vars(CollapseConfig(margin=0.5, window_steps=1)), stop=True)
+    det = CollapseDetector(collapse_rule(margin=0.5, window_steps=1), stop=True)
     # step 1: no rise; step 2: +0.4 < 0.5; step 3: first 0.1 -> last 0.7 (k = 1), +0.6
     trainer, tags, stopped = _detector_run(det, [0.1, 0.1, 0.5, 0.7])
     assert det.collapsed_at == 3 and stopped == 3 and tags == {"collapse": "true", "collapse_step": "3"}
 
 
 def test_collapse_detector_waits_for_whole_windows_and_never_judges_nan() -> None:
-    from hawkeye.collapse import CollapseConfig
     from hawkeye.training.callbacks import CollapseDetector
 
     # window_steps = 3: nothing is judged before 6 steps, though the verdict on the 4 steps so far
     # (k = 2: 0 -> 0.5) would fire at step 3
-    det = CollapseDetector(vars(CollapseConfig(margin=0.5, window_steps=3)), stop=True)
+    det = CollapseDetector(collapse_rule(margin=0.5, window_steps=3), stop=True)
     _, _, stopped = _detector_run(det, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
     assert stopped == 5 and det.collapsed_at == 5
-    det = CollapseDetector(vars(CollapseConfig(margin=0.5, window_steps=1)), stop=True)
+    det = CollapseDetector(collapse_rule(margin=0.5, window_steps=1), stop=True)
     trainer, tags, _ = _detector_run(det, [math.nan, math.nan, math.nan])  # no ground truth: not judged
     assert det.collapsed_at is None and not trainer.should_stop and not tags
 
@@ -262,14 +260,13 @@ def test_collapse_detector_waits_for_whole_windows_and_never_judges_nan() -> Non
 def test_a_rollout_collapses_by_the_em_the_reward_used() -> None:
     """The per-sample collapse flag reads A's CoT with the reward's EM (B's answer with B): a CoT with no
     steps whose scored answer was right is compression; rows without ground truth are NaN."""
-    from hawkeye.collapse import CollapseConfig
-    from hawkeye.data.sources.testbed import TestbedSpec, generate
+    from hawkeye.data.sources.testbed import generate
     from hawkeye.generation.base import Generation
     from hawkeye.reward.reward import Reward
     from hawkeye.training.module import SAMPLE_COLUMNS, sample_numbers, step_summary
 
-    rule = vars(CollapseConfig())
-    row = {**generate("train", 1, seed=0, spec=TestbedSpec())[0], "cot_orig_tokens": 20, "cot_critical_tokens": 8}
+    rule = collapse_rule()
+    row = {**generate("train", 1, seed=0, spec=TESTBED_SPEC)[0], "cot_orig_tokens": 20, "cot_critical_tokens": 8}
     gsm = {"question": "Tom has 3 apples. How many?", "answer": "3", "cot_orig_tokens": 20}
     short = Generation(text="The answer is below.", token_ids=[1, 2])  # A states no step; B answers
     right, wrong = Reward(em=1.0, penalty=0.0, leak=0.0, reward=1.0), Reward(em=0.0, penalty=0.0, leak=0.0, reward=0.0)

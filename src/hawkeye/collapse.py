@@ -35,9 +35,9 @@ WORST_VARIANCE = 0.25
 
 @dataclass
 class CollapseConfig:
-    steps_share: float = 0.5   # per question: a CoT stating at most this share of the critical steps ...
-    margin: float = 0.2        # per run: the collapsed share's rise, first k steps -> last k (0.2 = 20 points)
-    window_steps: int = 10     # the least k: steps averaged at each end of the curve
+    steps_share: float  # per question: a CoT stating at most this share of the critical steps ...
+    margin: float       # per run: the collapsed share's rise, first k steps -> last k (0.2 = 20 points)
+    window_steps: int   # the least k: steps averaged at each end of the curve
 
     def __post_init__(self) -> None:
         if not 0 <= self.steps_share < 1:

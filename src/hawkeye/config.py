@@ -1,9 +1,16 @@
 """Validate a composed Hydra config against the schemas, before anything heavy happens.
 
-Each config group has a dataclass schema in the subpackage that uses it. Merging the YAML onto
-the schema rejects unknown keys and wrong types; instantiating it runs the range checks in
+Each config group has a dataclass schema in the subpackage that uses it. A value has one home, the
+YAML in conf/; a schema holds the types and the checks. Its fields have no defaults (omegaconf's
+MISSING), so a key the YAML leaves out fails here, naming it, instead of taking a second, drifting
+copy of its value. The one exception is an optional key: `X | None = None`, meaning "not this kind
+of thing" (a model without a think span), which no YAML writes as null. Merging the YAML onto the
+schema rejects unknown keys and wrong types; instantiating it runs the range checks in
 `__post_init__`. The top-level `lambda` cannot be a dataclass field (a Python keyword), so the
 top level is checked here by hand. Every error names the offending key.
+
+This module sits above the packages whose schemas it gathers: none of them imports it (or
+`hawkeye.runtime`, which runs it); entry points do.
 """
 
 from __future__ import annotations
@@ -35,15 +42,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PathsConfig:
-    models_dir: str = "models"
-    prepared_dir: str = "data/prepared"
-    curated_dir: str = "data/curated"
-    runs_dir: str = "runs"
-    warmstart_dir: str = "runs/warmstart"  # the gate's results; each replicate's resume state (ws<k>/)
-    train_dir: str = "runs/train"
-    eval_dir: str = "runs/eval"
-    reports_dir: str = "reports"
-    baselines_dir: str | None = "runs/baselines"  # the supervised baselines (stage `baselines`)
+    models_dir: str
+    prepared_dir: str
+    curated_dir: str
+    runs_dir: str
+    warmstart_dir: str         # the gate's results; each replicate's resume state (ws<k>/)
+    train_dir: str
+    eval_dir: str
+    reports_dir: str
+    baselines_dir: str | None  # the supervised baselines (stage `baselines`)
 
 
 GROUP_SCHEMAS: dict[str, type] = {

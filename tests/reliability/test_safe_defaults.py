@@ -26,16 +26,14 @@ from .helpers import closed_port
 @pytest.mark.parametrize("preset", ["smoke", "testbed", "packaged", "paper_gsm8k"])
 def test_eval_servers_bind_localhost_by_default(preset: str) -> None:
     from hawkeye.config import validate
-    from hawkeye.evaluation.config import EvalConfig
 
-    assert EvalConfig().host == "127.0.0.1"
     assert validate(compose_config([f"experiment={preset}"])).eval.host == "127.0.0.1"
 
 
 def test_vllm_server_helper_uses_the_configured_host(tmp_path: Path) -> None:
     import inspect
 
-    from hawkeye import runtime
+    from hawkeye import process
     from hawkeye.evaluation import run
     from hawkeye.evaluation.latency import __main__ as latency_main
     from hawkeye.serving import cli, servers
@@ -45,7 +43,7 @@ def test_vllm_server_helper_uses_the_configured_host(tmp_path: Path) -> None:
     server = servers.vllm_server("models/x", "x", "127.0.0.1", tmp_path, vllm_cfg)
     assert server.cmd[server.cmd.index("--host") + 1] == "127.0.0.1"
     assert server.base_url.startswith("http://127.0.0.1:")
-    assert inspect.signature(runtime.free_port).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(process.free_port).parameters["host"].default == "127.0.0.1"
     for module in (run, latency_main, cli):  # every caller of start_endpoints: the config's host, not 0.0.0.0
         assert "str(ev.host)" in inspect.getsource(module) or "str(cfg.eval.host)" in inspect.getsource(module)
 
@@ -62,9 +60,6 @@ def test_serve_binds_localhost_by_default(tiny_models_dir: Path, monkeypatch: py
 
 
 def test_no_config_trusts_remote_code() -> None:
-    from hawkeye.models.config import ModelConfig
-
-    assert ModelConfig().trust_remote_code is False
     files = sorted((CONF_DIR / "policy").glob("*.yaml")) + sorted((CONF_DIR / "responder").glob("*.yaml"))
     assert len(files) >= 6
     for f in files:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hawkeye.errors import ConfigError
 
@@ -14,14 +14,14 @@ KINDS = ("sft_refined", "sft_critical")
 class BaselinesConfig:
     """Base A fine-tuned with the warm start's SFT loop (`hawkeye.warmstart.sft`) on shorter CoTs."""
 
-    run: list[str] = field(default_factory=lambda: list(KINDS))  # which baselines train
-    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])    # a seed draws each step's batch
-    steps: int = 150
-    batch_size: int = 16
-    lr: float = 3.0e-4
-    warmup_steps: int = 10
-    checkpoint_every_n_steps: int = 50  # a run killed mid-way resumes from its last checkpoint
-    jobs: int = 2                       # runs side by side, one core each
+    run: list[str]                 # which baselines train
+    seeds: list[int]               # a seed draws each step's batch
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    checkpoint_every_n_steps: int  # a run killed mid-way resumes from its last checkpoint
+    jobs: int                      # runs side by side, one core each
 
     def __post_init__(self) -> None:
         for name in self.run:

@@ -11,12 +11,12 @@ METHODS = ("rules", "llm")
 
 @dataclass
 class CurateConfig:
-    method: str = "rules"           # how cot_orig is refined: deterministic rules, or an LLM teacher
-    max_train_rows: int = 16        # subset of the train split to curate (0 = all)
-    max_val_rows: int = 16          # subset of the validation split (data.val_split) to curate (0 = all)
-    teacher: str | None = None      # llm method: a model path or hub id; null = the policy model
-    teacher_max_new_tokens: int = 256
-    near_duplicate_threshold: float = 0.9   # rules: sentence similarity that counts as a repeat
+    method: str                      # how cot_orig is refined: deterministic rules, or an LLM teacher
+    max_train_rows: int              # subset of the train split to curate (0 = all)
+    max_val_rows: int                # subset of the validation split (data.val_split) to curate (0 = all)
+    teacher: str | None              # llm method: a model path or hub id; null = the policy model
+    teacher_max_new_tokens: int
+    near_duplicate_threshold: float  # rules: sentence similarity that counts as a repeat
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

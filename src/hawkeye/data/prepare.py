@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from hawkeye.data.config import DataConfig
+from hawkeye.data.config import testbed_partition, testbed_spec
 from hawkeye.data.schema import Row, validate_rows
 from hawkeye.data.sources import aime, gsm8k, gsm_symbolic, math500, testbed
 from hawkeye.errors import DataError
@@ -70,15 +70,11 @@ def build(data: Any, cache: str | Path | None = None) -> tuple[dict[str, list[Ro
     return splits, provenance
 
 
-TESTBED_KEYS = ("name", "min_ops", "max_ops", "max_operand", "max_total", "signature_seed", "val_share", "test_share")
-
-
 def build_testbed(data: Any) -> tuple[dict[str, list[Row]], dict[str, Any]]:
     """The planted-overthinking testbed: generated train, validation and test splits, disjoint by
     arithmetic signature (each draws only signatures its part of the partition owns) and by question
     (each later split redraws any question an earlier one holds)."""
-    config = DataConfig(**{k: data[k] for k in TESTBED_KEYS})
-    spec, partition = config.testbed_spec(), config.partition()
+    spec, partition = testbed_spec(data), testbed_partition(data)
 
     def draw(part: str, size: Any, seed: Any, exclude: set[str] | None = None) -> list[Row]:
         return testbed.generate(f"testbed_{part}", int(size), int(seed), spec, exclude=exclude,  # type: ignore[return-value]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hawkeye.errors import ConfigError
 
@@ -13,53 +13,53 @@ SERVER_ROLES = ("baseline_a", "hawkeye_a", "responder")
 
 @dataclass
 class EvalConfig:
-    datasets: list[str] = field(default_factory=lambda: ["gsm8k_test", "aime"])
-    max_rows: int = 10               # per dataset (0 = all)
-    include_b_alone: bool = False    # the "B alone" floor
+    datasets: list[str]
+    max_rows: int          # per dataset (0 = all)
+    include_b_alone: bool  # the "B alone" floor
     # Which trained Model A rows to add to the base ones: "auto" = every arm run found under
     # ${paths.train_dir}/<arm>/seed<k>/ (else ${paths.train_dir}/final, the single-run layout);
     # null = none (base A only); or a path to one HF folder (one row, labelled "checkpoint").
-    policy_checkpoint: str | None = "auto"
+    policy_checkpoint: str | None
     # The arm whose first seed is timed as Hawkeye (CoT only / Full) in the latency part (and
     # served by `hawkeye.serve` under "auto").
-    latency_arm: str = "b_allow"
+    latency_arm: str
     # Token caps for A's CoT and B's answer; null = rollout.max_new_tokens / responder_max_new_tokens
     # (the caps A was trained under, so compression is measured on the same budget).
-    max_new_tokens: int | None = None
-    responder_max_new_tokens: int | None = None
+    max_new_tokens: int | None
+    responder_max_new_tokens: int | None
     # Quality generation: "engine" = in-process `make_backend` (rollout.backend: hf or vllm.LLM);
     # "server" = greedy requests to the vLLM servers the latency part starts anyway (saves a
     # second 25-60 s engine start per model on CPU). Both are greedy and batched.
-    quality_backend: str = "engine"
+    quality_backend: str
     # Serving latency (vLLM OpenAI-compatible servers).
-    latency: bool = True
-    latency_datasets: list[str] | None = None  # subset of `datasets` to time (null = all of them)
-    concurrency: list[int] = field(default_factory=lambda: [10, 100])
-    latency_requests: int = 0        # requests per concurrency level (0 = one per test question)
+    latency: bool
+    latency_datasets: list[str] | None  # subset of `datasets` to time (null = all of them)
+    concurrency: list[int]
+    latency_requests: int               # requests per concurrency level (0 = one per test question)
     # ... but never fewer than this × the level's concurrency, so p50/p90/p99 rest on enough requests.
-    latency_min_requests_per_slot: int = 3
-    request_timeout_s: float = 600.0
-    server_start_timeout_s: float = 300.0
-    host: str = "127.0.0.1"
+    latency_min_requests_per_slot: int
+    request_timeout_s: float
+    server_start_timeout_s: float
+    host: str
     # Reuse running OpenAI-compatible servers instead of starting them (base URLs, no /v1).
-    policy_url: str | None = None        # the evaluated Model A (Hawkeye)
-    base_policy_url: str | None = None   # the base Model A (Baseline); policy_url if no trained A is timed
-    responder_url: str | None = None
-    hawkeye_url: str | None = None       # also time `python -m hawkeye.serve` at this URL ("serve")
-    warmup_requests: int = 1             # per server, before timing (first-request compile/caches)
+    policy_url: str | None       # the evaluated Model A (Hawkeye)
+    base_policy_url: str | None  # the base Model A (Baseline); policy_url if no trained A is timed
+    responder_url: str | None
+    hawkeye_url: str | None      # also time `python -m hawkeye.serve` at this URL ("serve")
+    warmup_requests: int         # per server, before timing (first-request compile/caches)
     # CPU cores each role's vLLM server may run on (Linux affinity), e.g. {hawkeye_a: [0], responder: [1]};
     # a role not named runs on any core. Also the servers `hawkeye.serve` starts.
-    server_cores: dict[str, list[int]] = field(default_factory=dict)
+    server_cores: dict[str, list[int]]
     # vLLM reports each request's queue wait and prefill (the breakdown's engine figures); needs its statistics on
-    engine_timings: bool = True
-    idle_probe_s: float = 3.0            # before timing: each server's CPU use while nothing is asked of it
+    engine_timings: bool
+    idle_probe_s: float   # before timing: each server's CPU use while nothing is asked of it
     # Intervals: percentile bootstrap over questions, resampled jointly for every row (paired), seeded.
-    confidence: float = 0.95
-    bootstrap_resamples: int = 2000
+    confidence: float
+    bootstrap_resamples: int
     # The accuracy margin the target judges ("within 3 points"); the test split must be large enough that
     # sampling its questions adds at most 2/3 of it to the interval (`evaluation.nested.questions_needed`).
     # null: no margin (a warning when the split looks too small).
-    margin: float | None = 0.03
+    margin: float | None
 
     def __post_init__(self) -> None:
         for key in ("max_new_tokens", "responder_max_new_tokens"):

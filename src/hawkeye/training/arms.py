@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +23,21 @@ from omegaconf import DictConfig, OmegaConf
 from hawkeye import runs
 from hawkeye.errors import ConfigError, HawkeyeError
 from hawkeye.paths import REPO_ROOT, resolve
-
-
-def _default_arms() -> dict[str, list[str]]:
-    """The schema's defaults (conf/arms/default.yaml holds the testbed's five arms)."""
-    return {
-        "b_mask": ["reward.answer_leak=mask"],     # B reads A's CoT with A's result hidden: B computes
-        "no_b": ["responder.name=none", "responder.name_or_path=null"],  # A is scored on its own answer
-        "b_allow": ["reward.answer_leak=allow"],   # the paper's setting: B reads A's CoT as written
-    }
+from hawkeye.reward.config import LEAK_MODES
 
 
 @dataclass
 class ArmsConfig:
     """Schema of the `arms` config group: which runs the `train` stage makes."""
 
-    arms: dict[str, list[str]] = field(default_factory=_default_arms)  # name -> train.py overrides
-    run: list[str] = field(default_factory=lambda: ["b_mask", "no_b", "b_allow"])  # which arms train
-    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
-    jobs: int = 2  # runs side by side, one core each
+    arms: dict[str, list[str]]  # name -> train.py overrides
+    run: list[str]              # which arms train
+    seeds: list[int]
+    jobs: int                   # runs side by side, one core each
     # The with-B arm the report holds against the compression target (and serving times as Hawkeye).
-    default: str = "b_mask"
+    default: str
     # Claim (1), per setting: [the arm with B, the arm without B that differs from it only in B].
-    pairs: dict[str, list[str]] = field(default_factory=lambda: {"default": ["b_mask", "no_b"]})
+    pairs: dict[str, list[str]]
 
     def __post_init__(self) -> None:
         if not self.arms:
@@ -83,12 +75,44 @@ def arm_config(cfg: Any, arm: str) -> Any:
     return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(cfg.arms.arms[arm])))
 
 
+def trains_with_b(cfg: Any) -> bool:
+    """Whether Model B is in the reward loop: `responder=none` (no `name_or_path`) scores A alone."""
+    return cfg.responder.get("name_or_path") is not None
+
+
+def trained_arm(cfg: Any) -> str:
+    """The arm a config trains, named by what B does: `no_b` without B, else `b_<reward.answer_leak>`
+    (b_mask, b_allow, ...): the names of the base arms of conf/arms/default.yaml."""
+    return f"b_{cfg.reward.answer_leak}" if trains_with_b(cfg) else "no_b"
+
+
+def run_arm(cfg: Any) -> str:
+    """The `arm` tag of a training run. A run the train stage starts carries its arm's name
+    (`tracking.arm`, e.g. b_mask_short); any other run, a sweep's included, is named by what it trains.
+    A given name must agree with what this config trains, so no tag claims a setting the run did not use:
+    a name of the rule's (no_b, b_<answer_leak>) is the rule's; a defined arm's overrides train the same."""
+    trained = trained_arm(cfg)
+    arm = cfg.tracking.get("arm")
+    if arm is None:
+        return trained
+    if arm in {"no_b", *(f"b_{mode}" for mode in LEAK_MODES)}:
+        claimed = str(arm)
+    elif arm in cfg.arms.arms:
+        claimed = trained_arm(arm_config(cfg, arm))
+    else:
+        return str(arm)
+    if claimed != trained:
+        raise ConfigError(f"config key 'tracking.arm'={arm} names an arm that trains {claimed}, but this config "
+                          f"trains {trained} (leave tracking.arm unset: the tag is then derived)")
+    return str(arm)
+
+
 def reading_rules(cfg: Any) -> list[str]:
     """The rules (`reward.answer_leak`) Model B reads A's CoT by in the arms that train with B."""
     rules = []
     for arm in cfg.arms.run:
         arm_cfg = arm_config(cfg, arm)
-        if arm_cfg.responder.get("name_or_path") is not None and arm_cfg.reward.answer_leak not in rules:
+        if trains_with_b(arm_cfg) and arm_cfg.reward.answer_leak not in rules:
             rules.append(str(arm_cfg.reward.answer_leak))
     return rules
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hawkeye.errors import ConfigError
@@ -13,17 +13,17 @@ SCALE_REWARDS = ("group", "batch", "none")
 
 @dataclass
 class GRPOConfig:
-    group_size: int = 4              # G: CoTs sampled per question
-    questions_per_step: int = 2      # N: questions per optimizer step
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    epsilon: float = 0.2             # clip range, low side
-    epsilon_high: float = 0.2        # clip range, high side (DAPO's clip-higher when larger)
-    beta: float = 0.0                # KL to a frozen reference; 0 = no reference model
-    num_iterations: int = 1          # μ: optimisation passes per rollout batch
-    lr: float = 1e-5
-    weight_decay: float = 0.0
-    max_steps: int = 10
+    group_size: int          # G: CoTs sampled per question
+    questions_per_step: int  # N: questions per optimizer step
+    loss_type: str
+    scale_rewards: str
+    epsilon: float           # clip range, low side
+    epsilon_high: float      # clip range, high side (DAPO's clip-higher when larger)
+    beta: float              # KL to a frozen reference; 0 = no reference model
+    num_iterations: int      # μ: optimisation passes per rollout batch
+    lr: float
+    weight_decay: float
+    max_steps: int
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -44,27 +44,27 @@ class GRPOConfig:
 
 @dataclass
 class LoraConfig:
-    enabled: bool = False
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    enabled: bool
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: list[str]
 
 
 @dataclass
 class TrainerConfig:
-    accelerator: str = "cpu"
-    devices: int = 1
-    num_nodes: int = 1
-    strategy: str = "auto"          # auto | ddp | fsdp (Lightning strategies)
-    precision: str = "32-true"      # bf16-mixed on GPU
-    accumulate_grad_batches: int = 1  # must be 1: accumulation is over micro-batches within a step
-    gradient_clip_val: float = 1.0
-    checkpoint_every_n_steps: int = 5
-    micro_batch_size: int = 0       # completions per forward/backward; 0 = all of a step at once
-    stop_on_collapse: bool = False  # stop a run once it has collapsed (hawkeye.collapse)
-    num_threads: int = 1            # torch threads on CPU (oversubscription is 3-20x slower)
-    lora: LoraConfig = field(default_factory=LoraConfig)
+    accelerator: str
+    devices: int
+    num_nodes: int
+    strategy: str                  # auto | ddp | fsdp (Lightning strategies)
+    precision: str                 # bf16-mixed on GPU
+    accumulate_grad_batches: int   # must be 1: accumulation is over micro-batches within a step
+    gradient_clip_val: float
+    checkpoint_every_n_steps: int
+    micro_batch_size: int          # completions per forward/backward; 0 = all of a step at once
+    stop_on_collapse: bool         # stop a run once it has collapsed (hawkeye.collapse)
+    num_threads: int               # torch threads on CPU (oversubscription is 3-20x slower)
+    lora: LoraConfig
 
     def __post_init__(self) -> None:
         if self.devices < 1 or self.num_nodes < 1:

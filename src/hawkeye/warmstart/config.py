@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hawkeye.errors import ConfigError
 
@@ -11,15 +11,15 @@ from hawkeye.errors import ConfigError
 class SFTConfig:
     """One model trained from scratch (a Llama-shaped decoder) on next-token prediction."""
 
-    hidden: int = 128
-    layers: int = 4
-    heads: int = 4
-    intermediate: int = 384
-    steps: int = 600
-    batch_size: int = 32
-    lr: float = 2.0e-3
-    warmup_steps: int = 30
-    threads: int = 1  # torch threads of this model's process (A and B train side by side)
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    threads: int       # torch threads of this model's process (A and B train side by side)
 
     def check(self, name: str) -> None:
         """Range checks, naming the key as `<name>.<field>` (called by WarmstartConfig, which knows the name)."""
@@ -37,29 +37,29 @@ class BViews:
     """How often each view of a CoT appears in Model B's training data (normalised to sum 1); the views
     are `warmstart.examples.VIEWS`: what A could write, read under `allow` or `mask`."""
 
-    full: float = 0.1             # the reference CoT as written (answer stated: B copies it)
-    critical: float = 0.05        # the critical steps and the answer
-    partial: float = 0.15         # the critical steps without the last 1-2: B finishes them
-    masked_full: float = 0.2      # the reference CoT with A's result hidden: B redoes the last step
-    masked_critical: float = 0.2  # the critical steps with A's result hidden
-    masked_partial: float = 0.25  # a partial CoT with its last result hidden: B redoes it and finishes
-    none: float = 0.05            # no CoT: B learns the format; its accuracy alone stays low
+    full: float             # the reference CoT as written (answer stated: B copies it)
+    critical: float         # the critical steps and the answer
+    partial: float          # the critical steps without the last 1-2: B finishes them
+    masked_full: float      # the reference CoT with A's result hidden: B redoes the last step
+    masked_critical: float  # the critical steps with A's result hidden
+    masked_partial: float   # a partial CoT with its last result hidden: B redoes it and finishes
+    none: float             # no CoT: B learns the format; its accuracy alone stays low
 
 
 @dataclass
 class GateConfig:
     """Pre-flight thresholds: the testbed must be able to show a result before GRPO spends time."""
 
-    max_rows: int = 200              # validation rows the gate evaluates (0 = all)
-    a_greedy_min: float = 0.8        # A with its CoT, greedy
-    a_sampled_min: float = 0.5       # A with its CoT, sampled at rollout.temperature (what GRPO sees)
-    b_alone_max: float = 0.2         # B with no CoT: B must need A
+    max_rows: int         # validation rows the gate evaluates (0 = all)
+    a_greedy_min: float   # A with its CoT, greedy
+    a_sampled_min: float  # A with its CoT, sampled at rollout.temperature (what GRPO sees)
+    b_alone_max: float    # B with no CoT: B must need A
     # Under each rule B reads by in an arm with B, relative to A greedy:
-    b_finish_ratio_min: float = 0.85      # B finishing the critical steps with the last one or two removed
-    b_reads_c_orig_ratio_min: float = 0.9  # B reading A's own CoT c_orig
-    truncated_max: float = 0.05      # c_orig cut at rollout.max_new_tokens: len(c_orig) is A's, not the cap's
-    short_alpha: float = 0.1         # the short-CoT setting's target (below the critical content): rule_settings
-    enforce: bool = True             # false: report the gate, do not fail the stage
+    b_finish_ratio_min: float        # B finishing the critical steps with the last one or two removed
+    b_reads_c_orig_ratio_min: float  # B reading A's own CoT c_orig
+    truncated_max: float             # c_orig cut at rollout.max_new_tokens: len(c_orig) is A's, not the cap's
+    short_alpha: float               # the short-CoT setting's target (below the critical content): rule_settings
+    enforce: bool                    # false: report the gate, do not fail the stage
 
     def __post_init__(self) -> None:
         if not 0 < self.short_alpha <= 1:
@@ -72,17 +72,17 @@ class GateConfig:
 
 @dataclass
 class WarmstartConfig:
-    vocab_size: int = 1000
-    tokenizer_rows: int = 2000       # training rows the BPE is trained on
-    direct_fraction: float = 0.1     # share of A's examples that answer directly (teaches the format only)
-    checkpoint_every_n_steps: int = 100
-    a: SFTConfig = field(default_factory=SFTConfig)
-    b: SFTConfig = field(default_factory=lambda: SFTConfig(hidden=96, layers=3, heads=3, intermediate=256))
-    b_views: BViews = field(default_factory=BViews)
-    gate: GateConfig = field(default_factory=GateConfig)
+    vocab_size: int
+    tokenizer_rows: int            # training rows the BPE is trained on
+    direct_fraction: float         # share of A's examples that answer directly (teaches the format only)
+    checkpoint_every_n_steps: int
+    a: SFTConfig
+    b: SFTConfig
+    b_views: BViews
+    gate: GateConfig
     # One replicate per seed (`hawkeye.replicates`): a tokenizer, A and B each, and everything downstream
     # once per replicate. [] = no warm start (an experiment on given weights).
-    seeds: list[int] = field(default_factory=list)
+    seeds: list[int]
 
     def __post_init__(self) -> None:
         self.a.check("a")

@@ -61,10 +61,10 @@ class TestbedSpec:
 
     __test__ = False  # not a pytest test class, whatever its name
 
-    min_ops: int = 1
-    max_ops: int = 4
-    max_operand: int = 9
-    max_total: int = 30
+    min_ops: int
+    max_ops: int
+    max_operand: int
+    max_total: int
 
     def __post_init__(self) -> None:
         if self.min_ops < 1:
