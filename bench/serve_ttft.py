@@ -57,7 +57,7 @@ def main() -> None:
     import hawkeye.runtime
     from hawkeye.models.resolve import resolve_served
     from hawkeye.paths import CONF_DIR
-    from hawkeye.runtime import free_port
+    from hawkeye.process import free_port
     from hawkeye.serving.endpoints import start_endpoints
     from hawkeye.serving.servers import ServerProcess, running
 

@@ -64,7 +64,7 @@ def live_server() -> Any:
 
     import uvicorn
 
-    from hawkeye.runtime import free_port
+    from hawkeye.process import free_port
 
     started: list[tuple[uvicorn.Server, threading.Thread]] = []
 

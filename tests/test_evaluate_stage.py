@@ -15,7 +15,7 @@ import pytest
 from conftest import compose_config
 from hawkeye.files import write_jsonl
 from hawkeye.paths import REPO_ROOT
-from hawkeye.runtime import free_port
+from hawkeye.process import free_port
 
 GOLDS = ["7", "15", "7", "4"]
 

@@ -12,7 +12,7 @@ import pytest
 from fake_openai import METRICS, PIECES, Served, fake_openai_app
 from hawkeye.evaluation.latency.client import closed_loop, single, through_pipeline
 from hawkeye.evaluation.latency.stats import RequestRecord, breakdown, percentiles, summarize
-from hawkeye.runtime import free_port
+from hawkeye.process import free_port
 from hawkeye.serving.chat_models import Generated, RemoteChatModel
 from hawkeye.serving.pipeline import Pipeline
 

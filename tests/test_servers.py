@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from hawkeye.errors import ModelError
-from hawkeye.runtime import free_port
+from hawkeye.process import free_port
 from hawkeye.serving.servers import ServerProcess, group_members, running
 
 # A stand-in for a vLLM server: a /health endpoint, plus a worker child process (as vLLM's engine

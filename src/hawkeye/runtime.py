@@ -1,21 +1,14 @@
-"""What every entry point does first (validate the config, check the tracking store, pin threads,
-seed), and the process-level rules every entry point shares: SIGTERM as Ctrl-C, and local ports."""
+"""What every entry point does first: validate the config, check the tracking store, pin threads,
+seed, and treat SIGTERM as Ctrl-C (`hawkeye.process`); and how entry points read `-m`."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import signal
-import socket
-import threading
-from collections.abc import Iterator
-from types import FrameType
 
 from omegaconf import DictConfig
 
 from hawkeye.config import validate
-from hawkeye.errors import ConfigError
+from hawkeye.process import install_sigterm_as_interrupt
 from hawkeye.seeding import seed_everything
 
 
@@ -40,52 +33,6 @@ def start(cfg: DictConfig, check_tracking: bool = True) -> DictConfig:
     seed_everything(int(cfg.seed))
     install_sigterm_as_interrupt()
     return cfg
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS reports free on `host` now (a server started next binds it)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def check_port_free(host: str, port: int, what: str = "server") -> None:
-    """Fail at once, naming host:port, when a server could not bind there (instead of after
-    loading models, or after a vLLM engine's 25-60 s start)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no conflict
-        try:
-            s.bind((host, int(port)))
-        except OSError as e:
-            why = "already in use" if e.errno == errno.EADDRINUSE else e.strerror
-            raise ConfigError(f"{what}: cannot bind {host}:{port}: {why} (choose another port)") from e
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def install_sigterm_as_interrupt() -> None:
-    """Treat SIGTERM (pre-emption, `kill`) like Ctrl-C for the rest of the process: temp files are
-    removed, the MLflow run is marked KILLED and servers are torn down by the same `finally` paths.
-    Signal handlers belong to the main thread: elsewhere this is a no-op."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """`install_sigterm_as_interrupt` for a block only (e.g. while servers are up), then the previous
-    handler again."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def flags_first(argv: list[str]) -> list[str]:

@@ -131,13 +131,13 @@ def test_stage_run_finished_failed_killed(cfg, mlflow_uri: str) -> None:  # noqa
     assert len(mlflow_runs(mlflow_uri)) == 3
 
 
-def test_sigterm_through_the_runtime_handler_marks_the_run_killed(cfg, mlflow_uri: str) -> None:  # noqa: ANN001
-    import hawkeye.runtime
+def test_sigterm_through_the_process_handler_marks_the_run_killed(cfg, mlflow_uri: str) -> None:  # noqa: ANN001
+    import hawkeye.process
     from hawkeye.tracking.mlflow_run import stage_run
 
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        hawkeye.runtime.install_sigterm_as_interrupt()
+        hawkeye.process.install_sigterm_as_interrupt()
         with pytest.raises(KeyboardInterrupt, match="signal 15"), stage_run(cfg, stage="test", run_name="term"):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler interrupts the sleep at once

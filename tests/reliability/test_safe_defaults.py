@@ -35,7 +35,7 @@ def test_eval_servers_bind_localhost_by_default(preset: str) -> None:
 def test_vllm_server_helper_uses_the_configured_host(tmp_path: Path) -> None:
     import inspect
 
-    from hawkeye import runtime
+    from hawkeye import process
     from hawkeye.evaluation import run
     from hawkeye.evaluation.latency import __main__ as latency_main
     from hawkeye.serving import cli, servers
@@ -45,7 +45,7 @@ def test_vllm_server_helper_uses_the_configured_host(tmp_path: Path) -> None:
     server = servers.vllm_server("models/x", "x", "127.0.0.1", tmp_path, vllm_cfg)
     assert server.cmd[server.cmd.index("--host") + 1] == "127.0.0.1"
     assert server.base_url.startswith("http://127.0.0.1:")
-    assert inspect.signature(runtime.free_port).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(process.free_port).parameters["host"].default == "127.0.0.1"
     for module in (run, latency_main, cli):  # every caller of start_endpoints: the config's host, not 0.0.0.0
         assert "str(ev.host)" in inspect.getsource(module) or "str(cfg.eval.host)" in inspect.getsource(module)
 

@@ -35,7 +35,7 @@ from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.generation.eos import eos_ids_of_folder
 from hawkeye.generation.vllm_args import engine_args, engine_env
 from hawkeye.models.load import load_tokenizer, resolve_model_path
-from hawkeye.runtime import free_port
+from hawkeye.process import free_port
 
 
 def engine_kwargs(model_cfg: Any, rollout_cfg: Any, path: str, seed: int, colocate: bool) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from hawkeye.config import validate
     from hawkeye.paths import CONF_DIR
-    from hawkeye.runtime import check_port_free
+    from hawkeye.serving.servers import check_port_free
 
     check_port_free(args.host, args.port, "hawkeye.serve")  # before any model loads or engine starts
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
