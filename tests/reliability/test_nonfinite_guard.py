@@ -19,7 +19,7 @@ train_app = load_app("src/train.py")
 
 
 def _train_and_expect_stop(tmp_path: Path, overrides: list[str], match: str) -> None:
-    from hawkeye.training.callbacks import NonFiniteError
+    from hawkeye.training.module import NonFiniteError
 
     write_lines(tmp_path / "curated" / "train.jsonl", [curated_row(i) for i in range(6)])
     with pytest.raises(NonFiniteError, match=match):
