@@ -4,7 +4,7 @@
     python bench/serve_ttft.py --rounds 3 --num-prompts 200 paths.models_dir=/data/models
     python bench/serve_ttft.py experiment=paper_gsm8k           # on a GPU box
 
-Starts the vLLM servers of the served A and B (`models.resolve.resolve_served`, the engine
+Starts the vLLM servers of the served A and B (`selection.resolve_served`, the engine
 arguments of `rollout.vllm`) and `python -m hawkeye.serve` over them, then runs vLLM's own serving
 benchmark (`python -m hawkeye.bench_serve`, chat API, random prompts, greedy) against the A server
 alone and against hawkeye.serve, in alternating rounds at the same concurrency, so a busy machine
@@ -55,9 +55,9 @@ def main() -> None:
     from hydra import compose, initialize_config_dir
 
     import hawkeye.runtime
-    from hawkeye.models.resolve import resolve_served
     from hawkeye.paths import CONF_DIR
-    from hawkeye.runtime import free_port
+    from hawkeye.process import free_port
+    from hawkeye.selection import resolve_served
     from hawkeye.serving.endpoints import start_endpoints
     from hawkeye.serving.servers import ServerProcess, running
 

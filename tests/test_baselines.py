@@ -21,9 +21,9 @@ from hawkeye.data.sources.testbed import critical_cot, generate
 from hawkeye.errors import ConfigError, DataError
 from hawkeye.files import write_jsonl
 from hawkeye.models.load import load_causal_lm, resolve_model_path
-from hawkeye.models.resolve import latency_run, trained_runs
 from hawkeye.reporting.comparison import comparison_section
 from hawkeye.runtime import start
+from hawkeye.selection import latency_run, trained_runs
 from hawkeye.warmstart import sft
 from hawkeye.warmstart.examples import a_target
 from test_runs import make_arm

@@ -15,7 +15,8 @@ from hawkeye.errors import ConfigError
 from hawkeye.generation.hf import HFBackend
 from hawkeye.models.load import load_model_and_tokenizer
 from hawkeye.models.tiny import add_stop_channel
-from hawkeye.prompts import reasoning_messages, render, responder_prompt
+from hawkeye.prompts import reasoning_messages, render
+from hawkeye.responder.reads import responder_prompt
 
 THINK_MODEL = "tiny:qwen2?seed=0&think=1&eos=0"
 

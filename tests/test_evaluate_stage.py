@@ -157,7 +157,7 @@ def test_quality_through_servers_and_latency(smoke_overrides: list[str], tmp_pat
 def test_a_trained_a_server_is_never_timed_as_the_baseline(tmp_path: Path, tiny_models_dir: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """policy_url serves the timed trained A; without base_policy_url the base A gets its own server."""
-    from hawkeye.models.resolve import resolve_served
+    from hawkeye.selection import resolve_served
     from hawkeye.serving import endpoints
     from hawkeye.serving.servers import ServerProcess
 

@@ -17,8 +17,9 @@ from hawkeye.errors import ConfigError, DataError, ModelError
 from hawkeye.evaluation.systems import evaluate_systems
 from hawkeye.evaluation.table import aggregate_arms, score_systems
 from hawkeye.generation.base import Generation
-from hawkeye.models.resolve import Model, latency_run, trained_runs
+from hawkeye.models.resolve import Model
 from hawkeye.runs import discover_arm_runs
+from hawkeye.selection import latency_run, trained_runs
 
 
 def make_arm(train_dir: Path, arm: str, seed: int, leak: str = "allow", responder: str = "tiny-responder",

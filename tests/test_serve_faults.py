@@ -30,7 +30,7 @@ import pytest
 from conftest import compose_config
 from fake_openai import PIECES, Served, fake_openai_app
 from hawkeye.paths import resolve
-from hawkeye.runtime import free_port
+from hawkeye.process import free_port
 from hawkeye.serving.app import build_app
 from hawkeye.serving.chat_models import RemoteChatModel
 from hawkeye.serving.pipeline import Pipeline

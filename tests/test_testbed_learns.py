@@ -28,7 +28,8 @@ from hawkeye.generation.base import SamplingParams
 from hawkeye.generation.hf import HFBackend
 from hawkeye.models.load import load_causal_lm, load_tokenizer
 from hawkeye.paths import REPO_ROOT
-from hawkeye.prompts import reasoning_messages, render, responder_prompt
+from hawkeye.prompts import reasoning_messages, render
+from hawkeye.responder.reads import responder_prompt
 
 # slow: about 13 min on 2 quiet cores (the warm start of B is most of it), so above the suite-wide 900 s
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]

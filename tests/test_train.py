@@ -149,7 +149,7 @@ def test_non_finite_reward_stops_the_run_naming_the_step(
 ) -> None:
     import hawkeye.training.module as module
     from hawkeye.reward.reward import Reward
-    from hawkeye.training.callbacks import NonFiniteError
+    from hawkeye.training.module import NonFiniteError
 
     _curated(tmp_path)
     calls = {"n": 0}
@@ -263,23 +263,27 @@ def test_a_rollout_collapses_by_the_em_the_reward_used() -> None:
     from hawkeye.data.sources.testbed import generate
     from hawkeye.generation.base import Generation
     from hawkeye.reward.reward import Reward
-    from hawkeye.training.module import SAMPLE_COLUMNS, sample_numbers, step_summary
+    from hawkeye.training.module import Rollouts, step_summary
 
     rule = collapse_rule()
     row = {**generate("train", 1, seed=0, spec=TESTBED_SPEC)[0], "cot_orig_tokens": 20, "cot_critical_tokens": 8}
     gsm = {"question": "Tom has 3 apples. How many?", "answer": "3", "cot_orig_tokens": 20}
     short = Generation(text="The answer is below.", token_ids=[1, 2])  # A states no step; B answers
     right, wrong = Reward(em=1.0, penalty=0.0, leak=0.0, reward=1.0), Reward(em=0.0, penalty=0.0, leak=0.0, reward=0.0)
-    col = SAMPLE_COLUMNS.index("collapsed")
-    assert sample_numbers(right, 2, row, short, rule)[col] == 0.0
-    assert sample_numbers(wrong, 2, row, short, rule)[col] == 1.0
-    unjudged = sample_numbers(wrong, 2, gsm, short, rule)
-    assert math.isnan(unjudged[col]) and math.isnan(unjudged[SAMPLE_COLUMNS.index("critical_tokens")])
 
-    def summary(*samples: list[float]) -> dict[str, float]:
-        return step_summary(0, torch.tensor(list(samples)), torch.zeros(len(samples)), torch.zeros(1),
-                            {"clip_fraction": 0.0, "kl": 0.0, "loss": 0.0})
+    def rollouts(*samples: tuple[Reward, dict]) -> Rollouts:
+        return Rollouts.of([s for s, _ in samples], [2] * len(samples), [r for _, r in samples],
+                           [short] * len(samples), rule)
 
-    m = summary(sample_numbers(right, 2, row, short, rule), *[sample_numbers(wrong, 2, row, short, rule)] * 3)
+    assert rollouts((right, row), (wrong, row)).collapsed.tolist() == [0.0, 1.0]
+    unjudged = rollouts((wrong, gsm))
+    assert math.isnan(unjudged.collapsed[0]) and math.isnan(unjudged.critical_tokens[0])
+
+    def summary(r: Rollouts) -> dict[str, float]:
+        n = len(r.reward)
+        return step_summary(0, r, torch.zeros(n), torch.zeros(1), {"clip_fraction": 0.0, "kl": 0.0, "loss": 0.0},
+                            0.0, {})
+
+    m = summary(rollouts((right, row), *[(wrong, row)] * 3))
     assert m["collapsed_share"] == 0.75 and m["rollouts"] == 4 and m["critical_tokens_mean"] == 8
-    assert math.isnan(summary(sample_numbers(wrong, 2, row, short, rule), unjudged)["collapsed_share"])
+    assert math.isnan(summary(rollouts((wrong, row), (wrong, gsm)))["collapsed_share"])

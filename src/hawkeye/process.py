@@ -1,20 +1,17 @@
-"""Process-level rules every long-running part shares: SIGTERM as Ctrl-C, and local ports.
+"""Process-level rules every stage and server shares: SIGTERM as Ctrl-C, and free local ports.
 
-Below every package (it imports none of hawkeye): generation and serving start servers with these,
-and the entry points' `hawkeye.runtime`, which gathers every package's config, sits above them.
+A leaf: it imports nothing of hawkeye, so the generation backends, the server helpers and the
+entry points (`hawkeye.runtime`) can all use it without pulling in the config schemas.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import signal
 import socket
 import threading
 from collections.abc import Iterator
 from types import FrameType
-
-from hawkeye.errors import ConfigError
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -22,19 +19,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def check_port_free(host: str, port: int, what: str = "server") -> None:
-    """Fail at once, naming host:port, when a server could not bind there (instead of after
-    loading models, or after a vLLM engine's 25-60 s start)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no conflict
-        try:
-            s.bind((host, int(port)))
-        except OSError as e:
-            why = "already in use" if e.errno == errno.EADDRINUSE else e.strerror
-            raise ConfigError(f"{what}: cannot bind {host}:{port}: {why} (choose another port)") from e
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -4,16 +4,14 @@
   chain of thought `c`. The same prompt makes `c_orig` (curation), the rollouts (training) and
   the Baseline (Full) row (evaluation), so lengths are comparable.
 - Model B (responder) gets the question `q`, the CoT `c` and the instruction `s`, and writes the
-  final answer. The answer is read from B's new tokens only. `responder_prompt` is the one place
-  that builds what B reads: the CoT under `reward.answer_leak` (`responder.reads.what_b_reads`) inside
-  `responder_messages`. Training, evaluation, serving and the warm-start gate all call it.
+  final answer. The answer is read from B's new tokens only. `responder_messages` wraps a CoT as
+  given; what B reads of A's CoT under `reward.answer_leak` is `hawkeye.responder.reads.responder_prompt`,
+  which training, evaluation, serving and the warm-start gate all call.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from hawkeye.responder.reads import what_b_reads
 
 REASONING_INSTRUCTION = "Solve the problem step by step, then give the final answer in \\boxed{}."
 
@@ -40,13 +38,6 @@ def responder_messages(question: str, cot: str) -> list[dict[str, str]]:
     B reads of A's CoT. Only the warm start's SFT views (`warmstart.examples`) build B's text here."""
     content = f"Question: {question}\n\nReasoning: {cot}\n\n{RESPONDER_INSTRUCTION.format()}"
     return [{"role": "user", "content": content}]
-
-
-def responder_prompt(question: str, cot: str, answer_leak: str) -> tuple[str, list[dict[str, str]]]:
-    """(the CoT as B reads it, B's messages) for A's raw `cot` under `reward.answer_leak`
-    (allow | mask | penalize): the one builder of Model B's input."""
-    seen = what_b_reads(cot, answer_leak)
-    return seen, responder_messages(question, seen)
 
 
 def render(tokenizer: Any, messages: list[dict[str, str]]) -> str:

@@ -1,6 +1,5 @@
 """What every entry point does first: validate the config, check the tracking store, pin threads,
-seed. It sits above every package (it gathers their configs through `hawkeye.config`): a package
-imports the process-level rules it needs from `hawkeye.process`, never this module."""
+seed, and treat SIGTERM as Ctrl-C (`hawkeye.process`); and how entry points read `-m`."""
 
 from __future__ import annotations
 

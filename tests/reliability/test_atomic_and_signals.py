@@ -131,7 +131,7 @@ def test_stage_run_finished_failed_killed(cfg, mlflow_uri: str) -> None:  # noqa
     assert len(mlflow_runs(mlflow_uri)) == 3
 
 
-def test_sigterm_through_the_runtime_handler_marks_the_run_killed(cfg, mlflow_uri: str) -> None:  # noqa: ANN001
+def test_sigterm_through_the_process_handler_marks_the_run_killed(cfg, mlflow_uri: str) -> None:  # noqa: ANN001
     import hawkeye.process
     from hawkeye.tracking.mlflow_run import stage_run
 

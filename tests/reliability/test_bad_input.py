@@ -370,7 +370,7 @@ def busy_port() -> Any:
 
 
 def test_port_check_names_the_port(busy_port: int) -> None:
-    from hawkeye.process import check_port_free
+    from hawkeye.serving.servers import check_port_free
 
     with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{busy_port}: already in use"):
         check_port_free("127.0.0.1", busy_port)

@@ -1,7 +1,7 @@
 """Answer quality: greedy, batched generation of A's CoTs and B's answers on one dataset.
 
 - A alone: Model A gets the reasoning prompt and answers itself (its `\boxed{}`).
-- A → B: A's CoT c, given to B exactly as in training and serving (`prompts.responder_prompt` under
+- A → B: A's CoT c, given to B exactly as in training and serving (`responder.reads.responder_prompt` under
   the run's `reward.answer_leak`), then B reads (q, c, s) and answers.
 - B alone (optional): Model B gets the reasoning prompt, a floor that shows what A's CoT adds.
 
@@ -20,7 +20,8 @@ from hawkeye.cot import cot_length
 from hawkeye.data.schema import read_rows
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, B_ALONE, SystemResult
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
-from hawkeye.prompts import reasoning_messages, render, responder_prompt
+from hawkeye.prompts import reasoning_messages, render
+from hawkeye.responder.reads import responder_prompt
 
 
 def load_rows(prepared_dir: str | Path, name: str, max_rows: int) -> tuple[list[dict[str, Any]], Path]:

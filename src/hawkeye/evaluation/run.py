@@ -33,16 +33,10 @@ from hawkeye.evaluation.replicated import aggregate
 from hawkeye.evaluation.systems import evaluate_systems, system_keys
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, poster_quality, score_systems
 from hawkeye.files import write_json, write_jsonl, write_text
-from hawkeye.models.resolve import (
-    Served,
-    latency_run,
-    load_model,
-    timed_answer_leak,
-    token_caps,
-    trained_runs,
-)
+from hawkeye.models.resolve import resolve_model
 from hawkeye.paths import REPO_ROOT, resolve
 from hawkeye.replicates import label, replicates
+from hawkeye.selection import latency_run, resolve_served, token_caps, trained_runs
 from hawkeye.serving.endpoints import start_endpoints
 from hawkeye.tracking import names
 from hawkeye.tracking.mlflow_run import stage_run
@@ -82,12 +76,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     found = {label(ws): trained_runs(rcfg) for ws, rcfg in pairs}  # each replicate's runs, discovered once
     for ws, rcfg in pairs:
         latency_run(rcfg, found[label(ws)])  # fails here, naming eval.latency_arm, if that arm is missing
-    timed = latency_run(first, found[label(pairs[0][0])])
-    base = load_model(first, "baseline_a", first.policy, str(first.policy.name_or_path))
-    responder = load_model(first, "responder", first.responder, str(first.responder.name_or_path))
-    hawkeye_a = load_model(first, timed.key, first.policy, str(timed.path)) if timed else base
-    roles = {"baseline_a": base, "hawkeye_a": hawkeye_a, "responder": responder}
-    timed_served = Served(roles, timed, timed_answer_leak(first, timed))
+    timed_served = resolve_served(first, found[label(pairs[0][0])])
+    roles, timed = timed_served.models, timed_served.run
     full_key = system_keys(timed)[1]
     caps = token_caps(cfg)
     versions = machine.versions()
@@ -126,9 +116,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         generated: dict[str, dict[str, Any]] = {}
         for i, (ws, rcfg) in enumerate(pairs):
             print(f"[evaluate] warm start {label(ws)} ({i + 1}/{len(pairs)}): generating", flush=True)
-            ws_base = load_model(rcfg, "baseline_a", rcfg.policy, str(rcfg.policy.name_or_path))
-            ws_b = load_model(rcfg, "responder", rcfg.responder, str(rcfg.responder.name_or_path))
-            ws_runs = [(r, load_model(rcfg, r.key, rcfg.policy, str(r.path))) for r in found[label(ws)]]
+            ws_base = resolve_model(rcfg, "baseline_a", rcfg.policy, str(rcfg.policy.name_or_path))
+            ws_b = resolve_model(rcfg, "responder", rcfg.responder, str(rcfg.responder.name_or_path))
+            ws_runs = [(r, resolve_model(rcfg, r.key, rcfg.policy, str(r.path))) for r in found[label(ws)]]
             generated[label(ws)] = evaluate_systems(rcfg, rows_only, ws_base, ws_b, ws_runs,
                                                     lambda m: open_backend(cfg, m, served, log_dir), caps)
         if timed_names and endpoints is None:  # engine quality: servers start only now, off the CPU meanwhile

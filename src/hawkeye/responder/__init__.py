@@ -1,4 +1,4 @@
 """Model B, the responder: what it reads of A's CoT (`reads`) and the frozen model that answers (`model`).
 
-Kept import-free: `hawkeye.prompts` imports `reads`, and `model` imports `prompts`.
+Kept import-free, so importing `reads` (answer masking) does not load `model` and its generation backends.
 """

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
-from hawkeye.prompts import render, responder_prompt
+from hawkeye.prompts import render
+from hawkeye.responder.reads import responder_prompt
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Responder:
 
     def answer(self, questions: list[str], cots: list[str], seed: int | None = None) -> list[Generation]:
         """â for each (q, c): B's new tokens only (Generation.text never contains the prompt). B reads c
-        as `prompts.responder_prompt` builds it, the builder evaluation and serving use too."""
+        as `reads.responder_prompt` builds it, the builder evaluation and serving use too."""
         tok = self.backend.tokenizer
         prompts = [render(tok, responder_prompt(q, c, self.answer_leak)[1]) for q, c in zip(questions, cots, strict=True)]
         params = self.params if seed is None else replace(self.params, seed=seed)

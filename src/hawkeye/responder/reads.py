@@ -26,6 +26,7 @@ import re
 from fractions import Fraction
 
 from hawkeye.answers import answers_match, canonical_answer, extract_answer
+from hawkeye.prompts import responder_messages
 
 ANSWER_PLACEHOLDER = "[masked]"
 
@@ -102,7 +103,7 @@ def _mask_literal(cot: str, answer: str) -> str:
 def what_b_reads(cot: str, answer_leak: str) -> str:
     """The CoT as Model B is given it under `reward.answer_leak` (allow | mask | penalize).
 
-    The one home of this rule. `hawkeye.prompts.responder_prompt` applies it and builds B's messages;
+    The one home of this rule. `responder_prompt` applies it and builds B's messages;
     training (`responder.model.Responder`), evaluation (`evaluation.quality`), serving and
     its timing (`serving.pipeline`) and the warm-start gate all go through that, so B sees the same text in each."""
     if answer_leak == "mask":
@@ -110,6 +111,13 @@ def what_b_reads(cot: str, answer_leak: str) -> str:
     if answer_leak in ("allow", "penalize"):
         return cot
     raise ValueError(f"answer_leak={answer_leak!r} must be one of allow, mask, penalize")
+
+
+def responder_prompt(question: str, cot: str, answer_leak: str) -> tuple[str, list[dict[str, str]]]:
+    """(the CoT as B reads it, B's messages) for A's raw `cot` under `reward.answer_leak`
+    (allow | mask | penalize): the one builder of Model B's input."""
+    seen = what_b_reads(cot, answer_leak)
+    return seen, responder_messages(question, seen)
 
 
 def states_answer(cot: str, gold: str) -> bool:

@@ -7,9 +7,9 @@
     # in-process HF generate (tiny models, tests)
     python -m hawkeye.serve experiment=smoke --engine hf
 
-The models are the ones the evaluate stage times (`models.resolve.resolve_served`): the trained A
+The models are the ones the evaluate stage times (`selection.resolve_served`): the trained A
 of `eval.latency_arm` (else the base A), B, and the `answer_leak` that A trained under; the token
-caps are `models.resolve.token_caps`. A's CoT stops at `policy.think_end`. `--timeout-s` bounds
+caps are `selection.token_caps`. A's CoT stops at `policy.think_end`. `--timeout-s` bounds
 every wait on A or B (connect, first byte, each gap between chunks): past it the client gets a 504
 error body. A model given by URL that is down or stuck at start does not stop it: it serves,
 `/health` names that model, and requests succeed once the model answers. The API is in
@@ -35,8 +35,8 @@ def pipeline_from_config(cfg: Any, stack: contextlib.ExitStack, engine: str = "v
     servers started now, torn down by `stack`; or in-process HF models)."""
     from hawkeye.cot import cot_stop_token_ids
     from hawkeye.models.load import load_causal_lm
-    from hawkeye.models.resolve import resolve_served, token_caps
     from hawkeye.paths import resolve
+    from hawkeye.selection import resolve_served, token_caps
     from hawkeye.serving.endpoints import ROLE_NAMES, chat_model, start_endpoints
 
     served = resolve_served(cfg)
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from hawkeye.config import validate
     from hawkeye.paths import CONF_DIR
-    from hawkeye.process import check_port_free
+    from hawkeye.serving.servers import check_port_free
 
     check_port_free(args.host, args.port, "hawkeye.serve")  # before any model loads or engine starts
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -2,7 +2,7 @@
 
 Model A writes the CoT c with the reasoning prompt (streamed, and stopped at `policy.think_end` by
 the model's stop ids); B reads (q, c, s), with c as the served run trained B to read it
-(`prompts.responder_prompt` under its `answer_leak`), and its answer is the reply. B's request
+(`responder.reads.responder_prompt` under its `answer_leak`), and its answer is the reply. B's request
 leaves as soon as A's stream has ended: the only work between them is building B's prompt.
 
 A model whose call failed on the server's side (down, stuck), or that was down at start, is asked
@@ -17,7 +17,8 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from hawkeye.prompts import reasoning_messages, responder_prompt
+from hawkeye.prompts import reasoning_messages
+from hawkeye.responder.reads import responder_prompt
 from hawkeye.serving.chat_models import ChatModel, Decoding, Generated
 from hawkeye.serving.protocol import ApiError, usage
 

@@ -10,8 +10,10 @@ what is left, and checks that no process of the group survives.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,9 +25,22 @@ from typing import Any
 
 import psutil
 
-from hawkeye.errors import ModelError
+from hawkeye.errors import ConfigError, ModelError
 from hawkeye.generation.vllm_args import engine_args, engine_env, server_flags
-from hawkeye.process import check_port_free, free_port, sigterm_as_interrupt
+from hawkeye.process import free_port, sigterm_as_interrupt
+
+
+def check_port_free(host: str, port: int, what: str = "server") -> None:
+    """Fail at once, naming host:port, when a server could not bind there (instead of after
+    loading models, or after a vLLM engine's 25-60 s start)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no conflict
+        try:
+            s.bind((host, int(port)))
+        except OSError as e:
+            why = "already in use" if e.errno == errno.EADDRINUSE else e.strerror
+            raise ConfigError(f"{what}: cannot bind {host}:{port}: {why} (choose another port)") from e
 
 
 def group_members(pgid: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""Callbacks: step metrics to MLflow and files, the collapse detector, the non-finite guard.
+"""Callbacks: step metrics to MLflow and files, and the collapse detector.
 
 They read `pl_module.step_metrics` / `step_samples`, which `GRPOModule.training_step` fills.
 Their state (the curve so far) is saved in checkpoints, so a resumed run writes the same files.
@@ -9,14 +9,12 @@ numbers, so every rank takes the same collapse/stop decisions); rank 0 alone log
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 
 from hawkeye.collapse import steps_to_judge, verdict
-from hawkeye.errors import HawkeyeError
 from hawkeye.files import write_json, write_text
 from hawkeye.tracking.names import train_metric
 
@@ -26,10 +24,6 @@ CURVE_COLUMNS = ("step", "cot_tokens_mean", "critical_tokens_mean", "em", "colla
                  "penalty")
 # Wall times go to MLflow only: the files are meant to be the same on every machine that reproduces a run.
 TIMED = ("step_time_s", "rollout_time_s")
-
-
-class NonFiniteError(HawkeyeError, FloatingPointError):
-    """A NaN/Inf loss or reward: the run stops before the bad update reaches the weights."""
 
 
 class StepMetricsWriter(L.Callback):
@@ -130,18 +124,3 @@ class CollapseDetector(L.Callback):
                 client.set_tag(run_id, "collapse_step", str(self.collapsed_at))
         if self.stop:
             trainer.should_stop = True
-
-
-class NonFiniteGuard(L.Callback):
-    """Stops the run (naming the step) when the loss or reward is NaN/Inf, before the optimizer
-    applies the update: the last checkpoint written is the last good one."""
-
-    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: Any, optimizer: Any) -> None:
-        m = pl_module.step_metrics
-        for key in ("loss", "reward_mean"):
-            if key in m and not math.isfinite(m[key]):
-                step = trainer.global_step // int(pl_module.g.num_iterations)
-                raise NonFiniteError(
-                    f"step {step}: non-finite {key}={m[key]}; stopped before the update "
-                    f"(the last checkpoint is the last good state)"
-                )

@@ -4,9 +4,12 @@ One `training_step` is one step of Algorithm 1 for a mini-batch of N questions:
 
     line 4      c ~ π_θ(· | q), G samples per question          -> sample_cots
     line 5      â = ModelB(q, c, s)                             -> respond
-    lines 6-7   R = EM(â, a) − λ·max(0, len(c) − α·len(c_orig))² -> rewards
+    lines 6-7   R = EM(â, a) − λ·max(0, len(c) − α·len(c_orig))² -> score, `Rollouts.reward`
     (GRPO)      A = (R − mean_group R) / std                    -> group_advantages
-    line 8      θ ← θ − η ∇ L_clip(θ)  (+ β·KL to a reference)  -> policy_gradient_step
+    line 8      θ ← θ − η ∇ L_clip(θ)  (+ β·KL to a reference)  -> update_policy (μ × policy_gradient_step)
+
+The step's numbers are `Rollouts`, a named tensor per quantity (one value per rollout); only
+`reward` feeds the update, the rest are diagnostics, summarised once per step (`step_summary`).
 
 Lightning supplies the loop, precision, strategies and checkpoints. Optimisation is manual because
 one step holds several micro-batches and, with μ = num_iterations > 1, several optimizer steps on
@@ -25,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
@@ -33,6 +36,7 @@ import torch
 from hawkeye.collapse import collapsed_on
 from hawkeye.cot import cot_length, cot_stop_token_ids
 from hawkeye.data.schema import CRITICAL_TOKENS
+from hawkeye.errors import HawkeyeError
 from hawkeye.generation.base import Generation, SamplingParams
 from hawkeye.prompts import reasoning_messages, render
 from hawkeye.responder.model import Responder
@@ -42,9 +46,41 @@ from hawkeye.training.advantages import group_advantages
 from hawkeye.training.data import rank_share
 from hawkeye.training.loss import grpo_loss
 
-# Per-sample numbers gathered from every rank each step (columns of `gather_samples`).
-SAMPLE_COLUMNS = ("reward", "em", "penalty", "leak", "cot_tokens", "orig_tokens", "critical_tokens", "empty",
-                  "truncated", "collapsed")
+
+class NonFiniteError(HawkeyeError, FloatingPointError):
+    """A NaN/Inf loss or reward: the run stops before the bad update reaches the weights."""
+
+
+def stop_if_non_finite(step: int, name: str, value: float) -> None:
+    """Raise `NonFiniteError` naming the step when `value` is NaN/Inf. Callers pass a value that every
+    rank holds alike, so that every rank stops together (one rank alone would hang the others)."""
+    if not math.isfinite(value):
+        raise NonFiniteError(f"step {step}: non-finite {name}={value}; stopped before the update "
+                             f"(the last checkpoint is the last good state)")
+
+
+class Rollouts(NamedTuple):
+    """A step's numbers per rollout: each field one float32 value per rollout, in sample order (rank
+    order once gathered). `reward` is what the update learns from; the rest are diagnostics."""
+
+    reward: torch.Tensor           # R of lines 6-7
+    em: torch.Tensor               # EM(â, a) the reward used
+    penalty: torch.Tensor          # the length penalty
+    leak: torch.Tensor             # the answer-leak penalty
+    cot_tokens: torch.Tensor       # len(c)
+    orig_tokens: torch.Tensor      # len(c_orig)
+    critical_tokens: torch.Tensor  # NaN without ground truth
+    empty: torch.Tensor            # 1 where A wrote nothing
+    truncated: torch.Tensor        # 1 where A hit the token cap
+    collapsed: torch.Tensor        # 1 where the rollout collapsed on its question (NaN: not judged)
+
+    @classmethod
+    def of(cls, scored: list[Reward], cot_tokens: list[int], rows: list[dict[str, Any]], gens: list[Generation],
+           rule: Any, device: Any = None) -> Rollouts:
+        values = [rollout_values(s, n, r, g, rule) for s, n, r, g in zip(scored, cot_tokens, rows, gens, strict=True)]
+        # One (rollouts, fields) table whose columns are the fields: a single tensor to gather over ranks.
+        table = torch.tensor([[v[f] for f in cls._fields] for v in values], dtype=torch.float32, device=device)
+        return cls(*table.unbind(1))
 
 
 class GRPOModule(L.LightningModule):
@@ -126,11 +162,12 @@ class GRPOModule(L.LightningModule):
         trainer = self._trainer
         return (0, 1) if trainer is None else (int(trainer.global_rank), int(trainer.world_size))
 
-    def gather_samples(self, local: torch.Tensor) -> torch.Tensor:
-        """(samples, columns) of every rank, concatenated in rank order (all ranks have equal shares)."""
+    def gather(self, local: Rollouts) -> Rollouts:
+        """Every rank's rollouts, concatenated in rank order (all ranks have equal shares)."""
         if self.rank_and_world[1] == 1:
             return local
-        return self.all_gather(local).reshape(-1, local.size(1))
+        table = torch.stack(local, dim=1)
+        return Rollouts(*self.all_gather(table).reshape(-1, table.size(1)).unbind(1))
 
     def mean_over_ranks(self, value: torch.Tensor | float) -> float:
         t = torch.as_tensor(value, dtype=torch.float32, device=self.device)
@@ -159,52 +196,22 @@ class GRPOModule(L.LightningModule):
         # line 5: B reads (q, c, s) and answers; responder=none scores A's own text
         answers = self.respond([r["question"] for r in rows_g], cots, seed)
 
-        # lines 6-7: R = EM(â, a) − λ·max(0, len(c) − α·len(c_orig))²
-        lam, alpha = float(self.cfg["lambda"]), float(self.cfg.alpha)
-        scored = [
-            compute_reward(ans, r["answer"], c, n, int(r["cot_orig_tokens"]), self.cfg.reward,
-                           lam=lam, alpha=alpha)
-            for ans, r, c, n in zip(answers, rows_g, cots, cot_tokens, strict=True)
-        ]
-        local = torch.tensor(
-            [sample_numbers(s, n, r, g, self.cfg.collapse) for s, n, r, g in zip(scored, cot_tokens, rows_g, gens, strict=True)],
-            dtype=torch.float32, device=self.device,
-        )
-        samples = self.gather_samples(local)  # every rank's samples, rank order
-        rewards = local[:, 0]
+        # lines 6-7: R = EM(â, a) − λ·max(0, len(c) − α·len(c_orig))², then every rank's rollouts
+        scored = self.score(answers, rows_g, cots, cot_tokens)
+        rollouts = self.gather(Rollouts.of(scored, cot_tokens, rows_g, gens, self.cfg.collapse, self.device))
+        stop_if_non_finite(step, "reward_mean", float(rollouts.reward.mean()))  # gathered: alike on every rank
 
         # group-relative advantages, over the whole batch of all ranks (groups never span ranks)
-        advantages_all, zero_std = group_advantages(samples[:, 0], G, self.g.scale_rewards)
+        advantages_all, zero_std = group_advantages(rollouts.reward, G, self.g.scale_rewards)
         advantages = advantages_all[rank * len(gens) : (rank + 1) * len(gens)]
 
         # line 8: clipped policy-gradient step(s) on these rollouts
-        batch_t = self.pad_rollouts(gens)
-        old_logps = None
-        if mu > 1:  # π_old is the sampling policy, fixed across the μ passes
-            with torch.no_grad():
-                old_logps = self.token_logps(self.policy, batch_t)
-        ref_logps = None
-        if self.g.beta != 0.0:
-            with torch.no_grad():
-                ref_logps = self.token_logps(self.reference(), batch_t)
-        for _ in range(mu):
-            out = self.policy_gradient_step(batch_t, advantages, old_logps, ref_logps, rewards)
-        if hasattr(self.rollout, "push_weights"):
-            self.rollout.push_weights(self.policy)  # vLLM samples the next step from the new weights
+        update = self.update_policy(gens, advantages, step)
 
-        out = {k: self.mean_over_ranks(v) for k, v in out.items()}
-        self.step_metrics = step_summary(step, samples, advantages_all, zero_std, out)
-        self.step_metrics.update(
-            lr=float(self.optimizers().param_groups[0]["lr"]),
-            rollout_time_s=t_rollout,
-            step_time_s=time.perf_counter() - t0,
-        )
-        # Examples of this rank's samples (rank 0's are the ones logged).
-        self.step_samples = [
-            {"step": step, "question": r["question"], "gold": r["answer"], "cot": c, "cot_tokens": n,
-             "answer": a, "em": s.em, "penalty": s.penalty, "reward": s.reward}
-            for r, c, n, a, s in zip(rows_g, cots, cot_tokens, answers, scored, strict=True)
-        ][: int(self.cfg.tracking.log_samples)]
+        times = {"rollout_time_s": t_rollout, "step_time_s": time.perf_counter() - t0}
+        self.step_metrics = step_summary(step, rollouts, advantages_all, zero_std, update,
+                                         float(self.optimizers().param_groups[0]["lr"]), times)
+        self.step_samples = sample_rows(step, rows_g, cots, cot_tokens, answers, scored)[: int(self.cfg.tracking.log_samples)]
 
     def sample_cots(self, questions: list[str], G: int, seed: int) -> list[Generation]:
         prompts = [render(self.tokenizer, reasoning_messages(q)) for q in questions for _ in range(G)]
@@ -219,13 +226,41 @@ class GRPOModule(L.LightningModule):
             return cots  # ablation: no B, A's completion is the answer
         return [g.text for g in self.responder.answer(questions, cots, seed=seed)]
 
+    def score(self, answers: list[str], rows: list[dict[str, Any]], cots: list[str], cot_tokens: list[int]) -> list[Reward]:
+        lam, alpha = float(self.cfg["lambda"]), float(self.cfg.alpha)
+        return [
+            compute_reward(ans, r["answer"], c, n, int(r["cot_orig_tokens"]), self.cfg.reward,
+                           lam=lam, alpha=alpha)
+            for ans, r, c, n in zip(answers, rows, cots, cot_tokens, strict=True)
+        ]
+
+    def update_policy(self, gens: list[Generation], advantages: torch.Tensor, step: int) -> dict[str, float]:
+        """μ = num_iterations optimizer steps on this step's rollouts, against π_old (the policy that
+        sampled them) and, with β > 0, the frozen reference; then the rollout engine takes the new
+        weights. Returns the last pass's loss, clip fraction and KL, as means over ranks."""
+        mu = int(self.g.num_iterations)
+        batch_t = self.pad_rollouts(gens)
+        old_logps = None
+        if mu > 1:  # π_old is the sampling policy, fixed across the μ passes
+            with torch.no_grad():
+                old_logps = self.token_logps(self.policy, batch_t)
+        ref_logps = None
+        if self.g.beta != 0.0:
+            with torch.no_grad():
+                ref_logps = self.token_logps(self.reference(), batch_t)
+        for _ in range(mu):
+            out = self.policy_gradient_step(batch_t, advantages, old_logps, ref_logps, step)
+        if hasattr(self.rollout, "push_weights"):
+            self.rollout.push_weights(self.policy)  # vLLM samples the next step from the new weights
+        return {k: self.mean_over_ranks(v) for k, v in out.items()}
+
     def policy_gradient_step(
         self,
         batch: dict[str, torch.Tensor],
         advantages: torch.Tensor,
         old_logps: torch.Tensor | None,
         ref_logps: torch.Tensor | None,
-        rewards: torch.Tensor,
+        step: int,
     ) -> dict[str, float]:
         """One optimizer step; micro-batches are summed with whole-batch normalisers (= one big batch)."""
         opt = self.optimizers()
@@ -258,12 +293,10 @@ class GRPOModule(L.LightningModule):
             total_loss += float(out.loss.detach())
             clip += out.clip_fraction * share
             kl += out.kl * share
-        # read by NonFiniteGuard (on_before_optimizer_step): a NaN/Inf never reaches the weights.
-        # Means over ranks, so that every rank stops together (one rank alone would hang the others).
-        self.step_metrics = {"loss": self.mean_over_ranks(total_loss), "reward_mean": self.mean_over_ranks(rewards.mean())}
         if self.cfg.trainer.gradient_clip_val:
             self.clip_gradients(opt, gradient_clip_val=float(self.cfg.trainer.gradient_clip_val),
                                 gradient_clip_algorithm="norm")
+        stop_if_non_finite(step, "loss", self.mean_over_ranks(total_loss))  # a NaN/Inf never reaches the weights
         opt.step()
         opt.zero_grad(set_to_none=True)
         return {"loss": total_loss, "clip_fraction": clip, "kl": kl}
@@ -304,25 +337,29 @@ class GRPOModule(L.LightningModule):
         return self.frozen["ref"]
 
 
-def sample_numbers(scored: Reward, cot_tokens: int, row: dict[str, Any], gen: Generation, rule: Any) -> list[float]:
-    """One rollout's row of SAMPLE_COLUMNS. Collapse is judged on A's CoT with the EM the reward used
+def rollout_values(scored: Reward, cot_tokens: int, row: dict[str, Any], gen: Generation, rule: Any) -> dict[str, float]:
+    """One rollout's numbers, by `Rollouts` field. Collapse is judged on A's CoT with the EM the reward used
     (B's answer with B in the loop, A's own without): what training was paid for. Without ground truth
     the critical content and the collapse flag are NaN (`hawkeye.collapse`)."""
-    return [scored.reward, scored.em, scored.penalty, scored.leak, float(cot_tokens), float(row["cot_orig_tokens"]),
-            float(row.get(CRITICAL_TOKENS, math.nan)), float(not gen.text.strip()), float(gen.finish_reason == "length"),
-            collapsed_on(gen.text, row, bool(scored.em), rule)]
+    return {"reward": scored.reward, "em": scored.em, "penalty": scored.penalty, "leak": scored.leak,
+            "cot_tokens": float(cot_tokens), "orig_tokens": float(row["cot_orig_tokens"]),
+            "critical_tokens": float(row.get(CRITICAL_TOKENS, math.nan)), "empty": float(not gen.text.strip()),
+            "truncated": float(gen.finish_reason == "length"),
+            "collapsed": collapsed_on(gen.text, row, bool(scored.em), rule)}
 
 
 def step_summary(
     step: int,
-    samples: torch.Tensor,
+    rollouts: Rollouts,
     advantages: torch.Tensor,
     zero_std: torch.Tensor,
-    out: dict[str, float],
+    update: dict[str, float],
+    lr: float,
+    times: dict[str, float],
 ) -> dict[str, float]:
-    """The numbers of one step (the collapse curve and everything MLflow plots), over the samples
-    of every rank: `samples` has one row per sample and the columns SAMPLE_COLUMNS."""
-    col = {name: samples[:, i].float().cpu() for i, name in enumerate(SAMPLE_COLUMNS)}
+    """The numbers of one step (the collapse curve and everything MLflow plots), over the rollouts of
+    every rank; `update` is `update_policy`'s, `times` the wall times (MLflow only, never in files)."""
+    col = {name: values.float().cpu() for name, values in rollouts._asdict().items()}
     r, lens, orig = col["reward"], col["cot_tokens"], col["orig_tokens"]
     return {
         "step": step,
@@ -338,13 +375,25 @@ def step_summary(
         "critical_tokens_mean": float(col["critical_tokens"].mean()),  # NaN without ground truth
         # hawkeye.collapse: the step's share of rollouts collapsed on their question (NaN: not judged)
         "collapsed_share": float(col["collapsed"].mean()),
-        "rollouts": float(samples.size(0)),  # n of the collapse verdict's k rule
+        "rollouts": float(r.numel()),  # n of the collapse verdict's k rule
         "compression": float((1 - lens / orig).mean()),  # 1 − len(c)/len(c_orig)
         "empty_fraction": float(col["empty"].mean()),
         "truncated_fraction": float(col["truncated"].mean()),
         "zero_std_fraction": float(zero_std.float().mean()),
         "advantage_abs_mean": float(advantages.abs().mean()),
-        "clip_fraction": out["clip_fraction"],
-        "kl": out["kl"],
-        "loss": out["loss"],
+        "clip_fraction": update["clip_fraction"],
+        "kl": update["kl"],
+        "loss": update["loss"],
+        "lr": lr,
+        **times,
     }
+
+
+def sample_rows(step: int, rows: list[dict[str, Any]], cots: list[str], cot_tokens: list[int], answers: list[str],
+                scored: list[Reward]) -> list[dict[str, Any]]:
+    """This rank's rollouts as readable examples (rank 0's are the ones logged)."""
+    return [
+        {"step": step, "question": r["question"], "gold": r["answer"], "cot": c, "cot_tokens": n,
+         "answer": a, "em": s.em, "penalty": s.penalty, "reward": s.reward}
+        for r, c, n, a, s in zip(rows, cots, cot_tokens, answers, scored, strict=True)
+    ]

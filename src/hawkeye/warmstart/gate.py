@@ -35,7 +35,8 @@ from hawkeye.data.sources.testbed import critical_steps
 from hawkeye.data.sources.testbed_reading import critical_tokens
 from hawkeye.errors import HawkeyeError
 from hawkeye.generation.base import GenerationBackend, SamplingParams
-from hawkeye.prompts import direct_messages, reasoning_messages, render, responder_prompt
+from hawkeye.prompts import direct_messages, reasoning_messages, render
+from hawkeye.responder.reads import responder_prompt
 from hawkeye.warmstart.examples import partial_cot
 
 

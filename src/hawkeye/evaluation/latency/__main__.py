@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     from hawkeye.evaluation.latency.report import write_latency
     from hawkeye.evaluation.quality import load_rows
     from hawkeye.evaluation.systems import system_keys
-    from hawkeye.models.resolve import resolve_served, token_caps
     from hawkeye.paths import CONF_DIR, resolve
+    from hawkeye.selection import resolve_served, token_caps
     from hawkeye.serving.endpoints import start_endpoints
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

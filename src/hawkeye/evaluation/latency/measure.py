@@ -1,7 +1,7 @@
 """The poster's latency rows on one dataset: Baseline (Full), Hawkeye (CoT only), Hawkeye (Full).
 
 - Baseline (Full): the base A answers alone.
-- Hawkeye (CoT only): the timed trained A (`models.resolve.resolve_served`) writes its CoT.
+- Hawkeye (CoT only): the timed trained A (`selection.resolve_served`) writes its CoT.
 - Hawkeye (Full): that CoT, then B reads it (the run's own answer_leak) and answers: the A → B
   pipeline of `hawkeye.serve` (`serving.pipeline`), over the same vLLM servers.
 
@@ -27,8 +27,8 @@ from omegaconf import DictConfig
 from hawkeye.evaluation.latency.client import LoopLag, closed_loop, cpu_seconds, single, through_pipeline
 from hawkeye.evaluation.latency.machine import idle_cpu, own_cpu_seconds
 from hawkeye.evaluation.latency.stats import breakdown, summarize
-from hawkeye.models.resolve import Served
 from hawkeye.prompts import reasoning_messages
+from hawkeye.selection import Served
 from hawkeye.serving.chat_models import RemoteChatModel
 from hawkeye.serving.endpoints import Endpoint, chat_model
 from hawkeye.serving.pipeline import Pipeline
