@@ -306,7 +306,7 @@ def test_the_target_line_with_one_seed_has_no_spread() -> None:
            "compression_ab_ci_high": 0.5, "accuracy_delta_pooled": -0.01, "accuracy_delta_pooled_ci_low": -0.025,
            "accuracy_delta_pooled_ci_high": 0.03}
     (line, _) = target_lines({"results": {"test": {"methods": [row]}}}, "b_mask", 0.03)
-    assert "**test: target met.**" in line and "over 3 warm starts × 1 seeds" in line
+    assert "**test: target met.**" in line and "over 3 warm starts × 1 seed:" in line
     row["accuracy_delta_pooled_ci_low"] = -0.05  # the point estimate is within 3 points, the bound is not
     (line, _) = target_lines({"results": {"test": {"methods": [row]}}}, "b_mask", 0.03)
     assert "**test: target cannot tell.**" in line
