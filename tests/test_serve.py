@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import compose_config
 from hawkeye.models.load import load_causal_lm, load_tokenizer, resolve_model_path
 from hawkeye.prompts import render
 from hawkeye.serving.app import build_app
@@ -188,3 +190,19 @@ def test_the_served_a_stops_at_think_end_and_the_base_a_does_not(tiny_models_dir
     (_, body), (_, base_body) = (m.payload([{"role": "user", "content": "q"}], 4, Decoding()) for m in (served, base))
     assert body["stop_token_ids"] == [tok.eos_token_id] and "stop_token_ids" not in base_body
     assert body["prompt"] == tok(render(tok, [{"role": "user", "content": "q"}]), add_special_tokens=False)["input_ids"]
+
+
+def test_in_process_serve_stops_a_at_think_end_and_b_at_eos_alone(tiny_models_dir: Path, tmp_path: Path) -> None:
+    """`hawkeye.serve --engine hf` decides where A stops as the served endpoints do
+    (`serving.endpoints.role_stop_token_ids`): A at EOS and `policy.think_end`, B at EOS alone."""
+    from hawkeye.serving.cli import pipeline_from_config
+
+    cfg = compose_config(["experiment=smoke", f"paths.models_dir={tiny_models_dir}", f"paths.runs_dir={tmp_path}",
+                          "policy.think_end='<|endoftext|>'"])  # a single token of the tiny tokenizer, not EOS
+    with contextlib.ExitStack() as stack:
+        pipe = pipeline_from_config(cfg, stack, "hf")
+    a, b = pipe.a, pipe.b
+    assert isinstance(a, LocalHFChatModel) and isinstance(b, LocalHFChatModel)
+    end = a.tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    assert a.stop_ids == [a.tokenizer.eos_token_id, end]
+    assert b.stop_ids == [b.tokenizer.eos_token_id]

@@ -98,7 +98,7 @@ MUTANTS = [
     Mutant("step_orig_is_len_c", "step", "src/hawkeye/training/module.py",
            'compute_reward(ans, r["answer"], c, n, int(r["cot_orig_tokens"]), self.cfg.reward,',
            'compute_reward(ans, r["answer"], c, n, n, self.cfg.reward,',
-           (ORACLE_1,), "the step passes len(c) where len(c_orig) belongs (issue 14's module.py:100)"),
+           (ORACLE_1,), "the step passes len(c) where len(c_orig) belongs (training_step's reward)"),
     Mutant("step_rows_interleaved", "step", "src/hawkeye/training/module.py",
            "rows_g = [r for r in rows for _ in range(G)]", "rows_g = [r for _ in range(G) for r in rows]",
            (ORACLE_1,), "samples matched to the wrong question (gold, len(c_orig))"),

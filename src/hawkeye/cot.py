@@ -2,7 +2,8 @@
 
 `len(c)` (`cot_length`) counts Model A's generated tokens without the stop token that ended them
 (EOS, or a reasoning model's `think_end`); a CoT cut off at the token cap has no stop token. Training
-(len(c)), curation (len(c_orig)), evaluation and the gate all count with it.
+(len(c)), curation (len(c_orig)), evaluation and the gate all count with it, and evaluation counts B's
+answers the same way (`generated_length`, the rule under both names).
 
 For a reasoning model that thinks before it answers:
 
@@ -26,10 +27,16 @@ from hawkeye.errors import ConfigError
 from hawkeye.generation.base import Generation
 
 
-def cot_length(gen: Generation) -> int:
-    """len(c): the generated tokens without the stop token that ended them."""
+def generated_length(gen: Generation) -> int:
+    """The tokens a model generated, without the stop token that ended them: len(c) for A's CoT, and
+    the length of B's answer, counted alike."""
     n = len(gen.token_ids)
     return n - 1 if gen.finish_reason == "stop" and n > 0 else n
+
+
+def cot_length(gen: Generation) -> int:
+    """len(c): the `generated_length` of A's CoT."""
+    return generated_length(gen)
 
 
 def cot_stop_token_ids(model_cfg: Any, tokenizer: Any) -> tuple[int, ...]:

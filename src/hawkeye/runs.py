@@ -25,10 +25,22 @@ CONFIG = "config.json"
 FINAL = "final"
 CHECKPOINTS = "checkpoints"
 MLFLOW_RUN = "mlflow_run.json"
+METRICS = "metrics.json"
+CURVE = "collapse_curve.tsv"
+TRAIN_LOG = "train.log"
 
 
 def arm_dir(train_dir: str | Path, arm: str, seed: int) -> Path:
+    """The run folder of one arm and seed under `train_dir` (the train stage's, or the baselines')."""
     return Path(train_dir) / arm / f"seed{seed}"
+
+
+def metrics_path(train_dir: str | Path) -> Path:
+    return Path(train_dir) / METRICS
+
+
+def curve_path(train_dir: str | Path) -> Path:
+    return Path(train_dir) / CURVE
 
 
 def final_dir(train_dir: str | Path) -> Path:

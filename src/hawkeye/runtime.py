@@ -16,7 +16,8 @@ def start(cfg: DictConfig, check_tracking: bool = True) -> DictConfig:
     """Validate (naming the key), then check that the MLflow store answers (naming the URI),
     all before any model loads or server starts; then threads and seeds.
 
-    `check_tracking=False` is for stages that log nothing to MLflow (models, prepare).
+    `check_tracking=False` is for callers that log nothing to MLflow (the latency CLI, the benchmarks);
+    every pipeline stage logs, so it checks.
     """
     cfg = validate(cfg)
     if check_tracking:

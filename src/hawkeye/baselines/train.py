@@ -25,11 +25,12 @@ from hawkeye.baselines.runs import INPUTS, baselines_dir, curated_train_path, in
 from hawkeye.errors import ConfigError, DataError
 from hawkeye.files import write_json
 from hawkeye.runs import read_config
+from hawkeye.tracking import names
 from hawkeye.tracking.params import to_flat_params
 from hawkeye.training.arms import arm_config
 from hawkeye.training.data import load_train_rows
 
-LOSS = "baselines/loss"
+LOSS = names.metric_name(names.BASELINES, "loss")
 
 
 def load_pairs(cfg: Any) -> dict[str, list[tuple[str, str]]]:
@@ -105,7 +106,7 @@ def train_one(cfg_dict: dict[str, Any], kind: str, seed: int, pairs: list[tuple[
             mlflow.log_metric(LOSS, loss, step=first + i)
         save_policy(model, tok, runs.final_dir(out))
         write_json(out / INPUTS, dict(inputs(cfg)))
-        write_json(out / "metrics.json", {"method": "sft", "baseline": kind, "train_rows": len(pairs),
+        write_json(runs.metrics_path(out), {"method": "sft", "baseline": kind, "train_rows": len(pairs),
                                           "steps": int(settings.steps)})
         write_json(runs.config_path(out), to_flat_params(cfg))  # last: the evaluation finds a run by it
     return time.perf_counter() - start

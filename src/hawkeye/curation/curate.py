@@ -67,6 +67,7 @@ from hawkeye.files import atomic_open, write_json, write_jsonl
 from hawkeye.generation import GenerationBackend, SamplingParams, make_backend
 from hawkeye.paths import resolve
 from hawkeye.prompts import reasoning_messages, render
+from hawkeye.tracking import names
 
 # What curate writes, by split ("val" only with a validation split); "test" is what earlier versions
 # wrote from the test split, removed so that no stale file looks current.
@@ -356,7 +357,7 @@ def run(cfg: Any, splits: dict[str, list[Row]]) -> dict[str, float]:
     write_json(out_dir / "metrics.json", metrics)  # no wall time: a reproduction writes the same file
     figure = plot_lengths(curated, out_dir / "lengths.png")
 
-    mlflow.log_metrics({**metrics, "wall_time_s": time.perf_counter() - start})
+    mlflow.log_metrics(names.stage_metrics(names.CURATE, {**metrics, "wall_time_s": time.perf_counter() - start}))
     mlflow.log_artifact(str(figure))
     n_samples = int(cfg.tracking.get("log_samples", 8))
     mlflow.log_dict({"samples": curated[:n_samples]}, "samples.json")

@@ -14,29 +14,13 @@ from typing import Any
 from hawkeye.evaluation.latency.report import latency_table
 from hawkeye.evaluation.removal import MEASURES
 from hawkeye.evaluation.table import A_ALONE
-
-
-def _fmt(x: Any, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
-
-
-def _pct(x: Any, digits: int = 1) -> str:
-    return _fmt(None if x is None else 100 * x, digits)
+from hawkeye.reporting.fmt import cell_text, num, pm
 
 
 def _interval(lo: Any, hi: Any, scale: float = 1.0, digits: int = 1) -> str:
     if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
         return ""
     return f" [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
-
-
-def _pm(mean: Any, sd: Any, scale: float = 1.0, digits: int = 1) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "–"
-    spread = "" if sd is None or (isinstance(sd, float) and math.isnan(sd)) else f" ± {sd * scale:.{digits}f}"
-    return f"{mean * scale:.{digits}f}{spread}"
 
 
 def quality_table(rows: list[dict[str, Any]], confidence: float = 0.95) -> str:
@@ -46,12 +30,12 @@ def quality_table(rows: list[dict[str, Any]], confidence: float = 0.95) -> str:
              f"Δ CoT tokens vs Baseline [{ci}] | Compression (%) | B tokens |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         base = r["key"] == "baseline"
-        delta = "–" if base else _fmt(r["token_delta"], 1) + _interval(r["token_delta_ci_low"], r["token_delta_ci_high"])
-        acc_delta = "–" if base else _fmt(100 * r["accuracy_delta"], 1) + _interval(
+        delta = "–" if base else cell_text(r["token_delta"], 1) + _interval(r["token_delta_ci_low"], r["token_delta_ci_high"])
+        acc_delta = "–" if base else cell_text(100 * r["accuracy_delta"], 1) + _interval(
             r["accuracy_delta_ci_low"], r["accuracy_delta_ci_high"], 100)
-        lines.append(f"| {r['label']} | {_pct(r['accuracy'])}{_interval(r['accuracy_ci_low'], r['accuracy_ci_high'], 100)} "
-                     f"| {acc_delta} | {_fmt(r['cot_tokens'], 1)} | {delta} | "
-                     f"{'–' if base else _pct(r['compression'])} | {_fmt(r['b_tokens'], 1)} |")
+        lines.append(f"| {r['label']} | {num(r['accuracy'], 100, counts=True)}{_interval(r['accuracy_ci_low'], r['accuracy_ci_high'], 100)} "
+                     f"| {acc_delta} | {cell_text(r['cot_tokens'], 1)} | {delta} | "
+                     f"{'–' if base else num(r['compression'], 100, counts=True)} | {cell_text(r['b_tokens'], 1)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -75,13 +59,13 @@ def removal_table(rows: list[dict[str, Any]]) -> str:
     lines = _removal_header("Model A")
     for r in alone:
         name = "Base A" if r["key"] == "baseline" else f"{r['arm']} seed{r['seed']}"
-        lines.append(f"| {name} | " + " | ".join(_pct(r.get(f"removal_{k}")) for k, _ in REMOVAL_COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(num(r.get(f"removal_{k}"), 100, counts=True) for k, _ in REMOVAL_COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _ci(r: dict[str, Any], metric: str, scale: float = 100, digits: int = 1) -> str:
     value = r.get(f"{metric}_mean", r.get(metric))
-    return _fmt(None if value is None else value * scale, digits) + _interval(
+    return num(value, scale, digits, counts=True) + _interval(
         r.get(f"{metric}_ci_low"), r.get(f"{metric}_ci_high"), scale, digits)
 
 
@@ -96,12 +80,12 @@ def methods_table(methods: list[dict[str, Any]]) -> str:
     for m in methods:
         trained = "–" if m["uses_b_in_training"] is None else ("yes" if m["uses_b_in_training"] else "no")
         base = m.get("key") == "baseline"
-        hw = " / ".join(_pct(m.get(f"half_width_{k}")) for k in ("questions", "seeds", "warm_starts"))
-        spread = " / ".join(_pct(m.get(f"spread_{k}")) for k in ("warm_starts", "seeds"))
+        hw = " / ".join(num(m.get(f"half_width_{k}"), 100, counts=True) for k in ("questions", "seeds", "warm_starts"))
+        spread = " / ".join(num(m.get(f"spread_{k}"), 100, counts=True) for k in ("warm_starts", "seeds"))
         lines.append(
             f"| {m['arm']} | {trained} | {m['reader']} | {len(m['seeds'])} | {_ci(m, 'accuracy')} | "
             f"{'–' if base else _ci(m, 'accuracy_delta_pooled')} | {'–' if base else hw} | {spread} | "
-            f"{_fmt(m['cot_tokens_mean'], 1)} | {_fmt(m['b_tokens_mean'], 1)} | {_fmt(m['ab_tokens_mean'], 1)} | "
+            f"{cell_text(m['cot_tokens_mean'], 1)} | {cell_text(m['b_tokens_mean'], 1)} | {cell_text(m['ab_tokens_mean'], 1)} | "
             f"{'–' if base else _ci(m, 'compression')} | {'–' if base else _ci(m, 'compression_ab')} | "
             f"{_ci(m, 'collapsed') if 'collapsed_mean' in m else '–'} |")
     return "\n".join(lines) + "\n"
@@ -116,7 +100,7 @@ def arms_removal_table(methods: list[dict[str, Any]]) -> str:
     lines = _removal_header("Arm")
     for m in alone:
         lines.append(f"| {m['arm']} | " + " | ".join(
-            _pm(m.get(f"removal_{k}_mean"), m.get(f"removal_{k}_sd"), 100) for k, _ in REMOVAL_COLUMNS) + " |")
+            pm(m.get(f"removal_{k}_mean"), m.get(f"removal_{k}_sd"), 100) for k, _ in REMOVAL_COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 

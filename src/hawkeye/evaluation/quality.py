@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye.answers import exact_match
-from hawkeye.cot import cot_length
+from hawkeye.cot import cot_length, generated_length
 from hawkeye.data.schema import read_rows
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, B_ALONE, SystemResult
 from hawkeye.generation.base import Generation, GenerationBackend, SamplingParams
@@ -61,19 +61,19 @@ def a_alone(key: str, label: str, rows: list[dict[str, Any]], cots: list[Generat
 def a_to_b(key: str, label: str, rows: list[dict[str, Any]], cots: list[Generation], seen: list[str],
            answers: list[Generation], **meta: Any) -> tuple[SystemResult, list[dict[str, Any]]]:
     correct = [exact_match(g.text, str(r["answer"])) for g, r in zip(answers, rows, strict=True)]
-    system = SystemResult(key, label, A_TO_B, correct, [cot_length(g) for g in cots], [cot_length(g) for g in answers],
+    system = SystemResult(key, label, A_TO_B, correct, [cot_length(g) for g in cots], [generated_length(g) for g in answers],
                           **meta)
     samples = [{**_common(r), "system": key, "a_text": c.text, "a_tokens": cot_length(c), "cot_seen_by_b": s,
-                "b_text": g.text, "b_tokens": cot_length(g), "correct": ok}
+                "b_text": g.text, "b_tokens": generated_length(g), "correct": ok}
                for r, c, s, g, ok in zip(rows, cots, seen, answers, correct, strict=True)]
     return system, samples
 
 
 def b_alone(rows: list[dict[str, Any]], answers: list[Generation]) -> tuple[SystemResult, list[dict[str, Any]]]:
     correct = [exact_match(g.text, str(r["answer"])) for g, r in zip(answers, rows, strict=True)]
-    system = SystemResult("b_alone", "B alone", B_ALONE, correct, [0] * len(rows), [cot_length(g) for g in answers])
+    system = SystemResult("b_alone", "B alone", B_ALONE, correct, [0] * len(rows), [generated_length(g) for g in answers])
     samples = [{**_common(r), "system": "b_alone", "a_text": "", "a_tokens": 0, "b_text": g.text,
-                "b_tokens": cot_length(g), "correct": ok} for r, g, ok in zip(rows, answers, correct, strict=True)]
+                "b_tokens": generated_length(g), "correct": ok} for r, g, ok in zip(rows, answers, correct, strict=True)]
     return system, samples
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hawkeye.evaluation.nested import half_widths, nested_interval, spreads
-from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE, SystemResult, _mean_sd
+from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE, SystemResult, mean_sd
 
 BASE_A = "base A"
 BASE_KEYS = {A_ALONE: BASELINE, A_TO_B: "base_a_b"}
@@ -83,12 +83,12 @@ def summarize(members: dict[str, list[SystemResult]], base: dict[str, SystemResu
     out: dict[str, Any] = {
         "warm_starts": wss, "seeds": [ws if s.seed is None else f"{ws}/seed{s.seed}" for ws, r in members.items() for s in r],
         "uses_b_in_training": first.uses_b_in_training, "answer_leak": first.answer_leak,
-        "accuracy_mean": acc.mean, "accuracy_sd": _mean_sd(per_run_acc)[1],
+        "accuracy_mean": acc.mean, "accuracy_sd": mean_sd(per_run_acc)[1],
         "accuracy_ci_low": acc.low, "accuracy_ci_high": acc.high,
         "accuracy_delta_pooled": d.mean, "accuracy_delta_pooled_ci_low": d.low, "accuracy_delta_pooled_ci_high": d.high,
         **{f"half_width_{k}": v for k, v in half_widths(delta, *args).items()},
         **{f"spread_{k}": v for k, v in spreads(correct).items()},
-        "cot_tokens_mean": float(a_tok.mean()), "cot_tokens_sd": _mean_sd(per_run_tok)[1],
+        "cot_tokens_mean": float(a_tok.mean()), "cot_tokens_sd": mean_sd(per_run_tok)[1],
         "b_tokens_mean": float(b_tok.mean()), "ab_tokens_mean": float((a_tok + b_tok).mean()),
         "compression_mean": comp_a[0], "compression_ci_low": comp_a[1], "compression_ci_high": comp_a[2],
         "compression_ab_mean": comp_ab[0], "compression_ab_ci_low": comp_ab[1], "compression_ab_ci_high": comp_ab[2],
@@ -97,7 +97,7 @@ def summarize(members: dict[str, list[SystemResult]], base: dict[str, SystemResu
         col = nested_interval(_stack(members, "collapsed"), *args)
         out["collapsed_mean"], out["collapsed_ci_low"], out["collapsed_ci_high"] = col.mean, col.low, col.high
     for k in sorted({k for s in runs for k in s.removal}):
-        out[f"removal_{k}_mean"], out[f"removal_{k}_sd"] = _mean_sd([s.removal.get(k, math.nan) for s in runs])
+        out[f"removal_{k}_mean"], out[f"removal_{k}_sd"] = mean_sd([s.removal.get(k, math.nan) for s in runs])
     return out
 
 

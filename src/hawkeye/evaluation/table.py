@@ -15,6 +15,7 @@ with its paired interval; compression = 1 − CoT tokens / Baseline CoT tokens (
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,8 +81,9 @@ def score_systems(systems: list[SystemResult], confidence: float, n_resamples: i
     return rows
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; NaN for a single seed: no spread to speak of)."""
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation over seeds (ddof=1; NaN for a single seed: no spread to speak
+    of): the one home of mean ± sd, for the evaluation's arms and the report's alike."""
     arr = np.asarray(values, dtype=float)
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else math.nan
 
@@ -108,7 +110,7 @@ def aggregate_arms(rows: list[dict[str, Any]], systems: list[SystemResult], conf
         metrics = ["accuracy", "accuracy_delta", "cot_tokens", "compression", "token_delta",
                    *(k for k in members[0] if k.startswith("removal_"))]
         for metric in metrics:
-            agg[f"{metric}_mean"], agg[f"{metric}_sd"] = _mean_sd([m[metric] for m in members])
+            agg[f"{metric}_mean"], agg[f"{metric}_sd"] = mean_sd([m[metric] for m in members])
         pooled = np.mean(np.asarray(per_question[arm, reader], dtype=float), axis=0)
         agg["accuracy_delta_pooled"] = float(pooled.mean() - np.mean(base.correct))
         agg["accuracy_delta_pooled_ci_low"], agg["accuracy_delta_pooled_ci_high"] = paired_delta_interval(

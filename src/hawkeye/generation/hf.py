@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from hawkeye.generation.base import Generation, SamplingParams
-from hawkeye.generation.eos import eos_ids
+from hawkeye.generation.eos import eos_ids, stop_ids
 
 
 class HFBackend:
@@ -38,8 +38,7 @@ class HFBackend:
         enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         sampling = params.temperature > 0
-        stop_ids = eos_ids(self.model.generation_config, tok)
-        stop_ids += [t for t in params.stop_token_ids if t not in stop_ids]
+        stops = stop_ids(eos_ids(self.model.generation_config, tok), params.stop_token_ids)
         out = self.model.generate(
             **enc,
             max_new_tokens=params.max_new_tokens,
@@ -48,11 +47,11 @@ class HFBackend:
             top_p=params.top_p if sampling else None,
             top_k=0 if sampling else None,  # pure temperature/top-p sampling, as vLLM does
             pad_token_id=tok.pad_token_id,
-            eos_token_id=stop_ids,
+            eos_token_id=stops,
             synced_gpus=self.synced_gpus,
         )
         new_tokens = out[:, enc["input_ids"].shape[1] :].tolist()
-        eos = set(stop_ids)
+        eos = set(stops)
         gens = []
         for row, ids, mask in zip(new_tokens, enc["input_ids"].tolist(), enc["attention_mask"].tolist(), strict=True):
             cut = next((i + 1 for i, t in enumerate(row) if t in eos), None)

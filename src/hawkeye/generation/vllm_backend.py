@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from hawkeye.generation.base import Generation, SamplingParams
-from hawkeye.generation.eos import eos_ids_of_folder
+from hawkeye.generation.eos import eos_ids_of_folder, stop_ids
 from hawkeye.generation.vllm_args import engine_args, engine_env
 from hawkeye.models.load import load_tokenizer, resolve_model_path
 from hawkeye.process import free_port
@@ -83,7 +83,7 @@ class VLLMBackend:
 
         prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         sampling = params.temperature > 0
-        stop_ids = [*self.eos_ids, *(t for t in params.stop_token_ids if t not in self.eos_ids)]
+        stops = stop_ids(self.eos_ids, params.stop_token_ids)
         # One seed per request: a prompt repeated for a GRPO group still gets distinct samples,
         # and the same call with the same seed is reproducible.
         request_params = [
@@ -93,7 +93,7 @@ class VLLMBackend:
                 top_k=0,  # no top-k: pure temperature/top-p sampling, as the HF backend does
                 max_tokens=params.max_new_tokens,
                 seed=params.seed + i if sampling else None,
-                stop_token_ids=stop_ids,
+                stop_token_ids=stops,
                 logprobs=0 if params.logprobs else None,  # 0: the sampled token's logprob only
                 detokenize=False,  # decoded below by the HF tokenizer, exactly as the HF backend does
             )
@@ -102,12 +102,12 @@ class VLLMBackend:
         outputs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids], request_params, use_tqdm=False
         )
-        stops = set(stop_ids)
+        stop_set = set(stops)
         gens = []
         for ids, out in zip(prompt_ids, outputs, strict=True):
             c = out.outputs[0]
             new = list(c.token_ids)
-            stopped = bool(new) and new[-1] in stops
+            stopped = bool(new) and new[-1] in stop_set
             logprobs = None
             if params.logprobs and c.logprobs is not None:
                 logprobs = [step[t].logprob for step, t in zip(c.logprobs, new, strict=True)]

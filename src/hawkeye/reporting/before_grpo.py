@@ -4,11 +4,11 @@ checks, A's and B's abilities per number of operations, and where each arm's rew
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from hawkeye.errors import DataError
+from hawkeye.reporting.fmt import num
 
 ABILITIES = (("a_greedy", "A with its CoT (greedy)"), ("a_sampled", "A with its CoT (sampled, as GRPO sees it)"),
              ("a_direct", "A answering directly"), ("b_alone", "B alone"))
@@ -25,15 +25,11 @@ def load_gate(path: Path) -> dict[str, Any] | None:
         raise DataError(f"{path}: unreadable gate results: {e}") from e
 
 
-def _pct(x: Any) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
-
-
 def checks_table(gate: dict[str, Any]) -> str:
     lines = ["| Check | Value (%) | Threshold (%) | Passed |", "|---|---|---|---|"]
     for metric, c in gate["checks"].items():
         sign = "≥" if c["kind"] == "min" else "≤"
-        lines.append(f"| {metric} | {_pct(c['value'])} | {sign} {_pct(c['threshold'])} | {'yes' if c['passed'] else 'NO'} |")
+        lines.append(f"| {metric} | {num(c['value'], 100)} | {sign} {num(c['threshold'], 100)} | {'yes' if c['passed'] else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -50,8 +46,8 @@ def abilities_table(gate: dict[str, Any]) -> str:
     lines = [head, "|---|---|" + "---|" * len(buckets)]
     for key, label in rows:
         if key in by_ops:
-            lines.append(f"| {label} | {_pct(gate['gate'][key])} | "
-                         + " | ".join(_pct(by_ops[key][b]) for b in buckets) + " |")
+            lines.append(f"| {label} | {num(gate['gate'][key], 100)} | "
+                         + " | ".join(num(by_ops[key][b], 100) for b in buckets) + " |")
     for key, label in (("len/c_orig", "len(c_orig), tokens"), ("critical_tokens_mean", "critical steps, tokens")):
         if key in by_ops:
             lines.append(f"| {label} | {gate['gate'][key]:.1f} | " + " | ".join(f"{by_ops[key][b]:.1f}" for b in buckets)

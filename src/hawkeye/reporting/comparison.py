@@ -11,12 +11,12 @@ B reading the CoT under the default arm's rule (`reward.answer_leak`), as for GR
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE
 from hawkeye.reporting import decide
+from hawkeye.reporting.fmt import num, pm
 
 
 @dataclass(frozen=True)
@@ -40,19 +40,9 @@ def methods(arms_cfg: Any) -> list[Method]:
     return rows
 
 
-def _num(x: Any, scale: float = 1.0, digits: int = 1) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * scale:.{digits}f}"
-
-
-def _pm(row: dict[str, Any], metric: str, scale: float = 1.0) -> str:
-    mean, sd = row.get(f"{metric}_mean"), row.get(f"{metric}_sd")
-    spread = "" if sd is None or (isinstance(sd, float) and math.isnan(sd)) else f" ± {_num(sd, scale)}"
-    return _num(mean, scale) + ("" if mean is None else spread)
-
-
 def _delta(row: dict[str, Any]) -> str:
-    return (f"{_num(row['accuracy_delta_pooled'], 100)} [{_num(row['accuracy_delta_pooled_ci_low'], 100)}, "
-            f"{_num(row['accuracy_delta_pooled_ci_high'], 100)}]")
+    return (f"{num(row['accuracy_delta_pooled'], 100)} [{num(row['accuracy_delta_pooled_ci_low'], 100)}, "
+            f"{num(row['accuracy_delta_pooled_ci_high'], 100)}]")
 
 
 def _reader(m: Method, row: dict[str, Any] | None) -> str:
@@ -72,8 +62,8 @@ def table(result: dict[str, Any], rows: list[Method], confidence: float) -> tupl
     found = []
     for m in rows:
         if m.arm is None:
-            lines.append(f"| {m.label} | base A | A alone | {len(base['seeds'])} | {_num(base['accuracy_mean'], 100)} | "
-                         f"{_num(base['cot_tokens_mean'])} | {_num(base['ab_tokens_mean'])} | – | – |")
+            lines.append(f"| {m.label} | base A | A alone | {len(base['seeds'])} | {num(base['accuracy_mean'], 100)} | "
+                         f"{num(base['cot_tokens_mean'])} | {num(base['ab_tokens_mean'])} | – | – |")
             continue
         row = aggs.get((m.arm, m.reader))
         if row is None:
@@ -81,8 +71,9 @@ def table(result: dict[str, Any], rows: list[Method], confidence: float) -> tupl
             continue
         found.append((m, row))
         lines.append(f"| {m.label} | `{m.arm}` | {_reader(m, row)} | {len(row['seeds'])} | "
-                     f"{_pm(row, 'accuracy', 100)} | {_num(row['cot_tokens_mean'])} | {_num(row['ab_tokens_mean'])} | "
-                     f"{_num(row['compression_ab_mean'], 100)} | {_delta(row)} |")
+                     f"{pm(row.get('accuracy_mean'), row.get('accuracy_sd'), 100)} | {num(row['cot_tokens_mean'])} | "
+                     f"{num(row['ab_tokens_mean'])} | "
+                     f"{num(row['compression_ab_mean'], 100)} | {_delta(row)} |")
     return "\n".join(lines) + "\n", found
 
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from hawkeye.collapse import Verdict, verdict
 from hawkeye.errors import DataError
-from hawkeye.runs import TrainedRun
+from hawkeye.evaluation.table import mean_sd
+from hawkeye.runs import CURVE, METRICS, TrainedRun, curve_path, metrics_path
 
 
 @dataclass
@@ -52,26 +53,26 @@ def read_curve(run: TrainedRun) -> Curve:
     and rollouts, from the `metrics.json` curve, else from `collapse_curve.tsv` (len(c_orig) =
     metrics.json's target_cot_tokens / α, the train-set mean). A curve written before the collapsed
     share was recorded reads as NaN there: its run is not judged, never guessed."""
-    metrics_path, tsv_path = run.run_dir / "metrics.json", run.run_dir / "collapse_curve.tsv"
+    metrics_file, curve_file = metrics_path(run.run_dir), curve_path(run.run_dir)
     try:
-        metrics = json.loads(metrics_path.read_text())
+        metrics = json.loads(metrics_file.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise DataError(f"{metrics_path}: unreadable training metrics: {e}") from e
+        raise DataError(f"{metrics_file}: unreadable training metrics: {e}") from e
     rows = _step_rows(metrics)
     default_orig = None
     if metrics.get("target_cot_tokens") and run.alpha:
         default_orig = float(metrics["target_cot_tokens"]) / run.alpha
     if rows is None:
-        rows = _tsv_rows(tsv_path)
+        rows = _tsv_rows(curve_file)
     rows = sorted(rows, key=lambda r: int(r["step"]))
     if not rows:
-        raise DataError(f"{run.run_dir}: no training steps in metrics.json or collapse_curve.tsv")
+        raise DataError(f"{run.run_dir}: no training steps in {METRICS} or {CURVE}")
     for i, r in enumerate(rows):
         for key in ("cot_tokens_mean", "em"):
             if key not in r:
                 raise DataError(f"{run.run_dir}: step row {i} has no '{key}'")
         if "orig_tokens_mean" not in r and default_orig is None:
-            raise DataError(f"{metrics_path}: neither per-step 'orig_tokens_mean' nor 'target_cot_tokens' with the "
+            raise DataError(f"{metrics_file}: neither per-step 'orig_tokens_mean' nor 'target_cot_tokens' with the "
                             "run's alpha: len(c_orig) is unknown")
     return Curve(steps=[int(r["step"]) for r in rows], cot_tokens=[float(r["cot_tokens_mean"]) for r in rows],
                  orig_tokens=[float(r.get("orig_tokens_mean", default_orig)) for r in rows],
@@ -167,8 +168,7 @@ class ArmSummary:
 
     def mean_sd(self, attr: str, judged_only: bool = False) -> tuple[float, float]:
         """Mean and sample sd of `attr` over the arm's runs (`judged_only`: its judged runs)."""
-        values = np.asarray([getattr(r, attr) for r in (self.judged if judged_only else self.runs)], dtype=float)
-        return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        return mean_sd([getattr(r, attr) for r in (self.judged if judged_only else self.runs)])
 
     @property
     def collapsed(self) -> list[RunSummary]:

@@ -3,7 +3,6 @@ from the runs' numbers (see `hawkeye.reporting.verdict`)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from hawkeye.evaluation.markdown import dataset_sections
@@ -11,18 +10,10 @@ from hawkeye.reporting import before_grpo
 from hawkeye.reporting.collect import TrainRun
 from hawkeye.reporting.comparison import comparison_section
 from hawkeye.reporting.curves import ArmSummary, RunSummary
+from hawkeye.reporting.fmt import num, pm
 from hawkeye.reporting.pareto import ParetoPoint
 from hawkeye.reporting.target import MIN_COMPRESSION, target_lines
 from hawkeye.reporting.verdict import claim_sentence, definition, per_arm_lines
-
-
-def _f(x: float | None, fmt: str = ".2f") -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
-
-
-def _pm(mean_sd: tuple[float, float], scale: float = 1.0, fmt: str = ".2f") -> str:
-    mean, sd = mean_sd
-    return _f(mean * scale, fmt) + ("" if math.isnan(sd) else f" ± {_f(sd * scale, fmt)}")
 
 
 def _collapsed_cell(judged: int, collapsed: int, total: int) -> str:
@@ -42,11 +33,11 @@ def arm_table(arms: list[ArmSummary]) -> str:
         lines.append(
             f"| {a.arm} | {'yes' if a.uses_b else 'no'} | {a.answer_leak if a.uses_b else '–'} | {len(a.runs)} | "
             f"{'/'.join(map(str, steps))} | {'/'.join(map(str, ks))} | "
-            f"{_pm(a.mean_sd('length_first'))} → {_pm(a.mean_sd('length_last'))} | "
-            f"{_pm(a.mean_sd('tokens_first'), fmt='.1f')} → {_pm(a.mean_sd('tokens_last'), fmt='.1f')} | "
-            f"{_pm(a.mean_sd('em_first'), 100, '.1f')} → {_pm(a.mean_sd('em_last'), 100, '.1f')} | "
-            f"{_pm(a.mean_sd('collapsed_share_first'), 100, '.1f')} → "
-            f"{_pm(a.mean_sd('collapsed_share_last'), 100, '.1f')} | "
+            f"{pm(*a.mean_sd('length_first'), digits=2)} → {pm(*a.mean_sd('length_last'), digits=2)} | "
+            f"{pm(*a.mean_sd('tokens_first'))} → {pm(*a.mean_sd('tokens_last'))} | "
+            f"{pm(*a.mean_sd('em_first'), 100)} → {pm(*a.mean_sd('em_last'), 100)} | "
+            f"{pm(*a.mean_sd('collapsed_share_first'), 100)} → "
+            f"{pm(*a.mean_sd('collapsed_share_last'), 100)} | "
             f"{_collapsed_cell(len(a.judged), len(a.collapsed), len(a.runs))} |")
     return "\n".join(lines) + "\n"
 
@@ -57,10 +48,10 @@ def run_table(runs: list[RunSummary]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(
-            f"| {r.run.arm} | {r.run.warm_start or '–'} | {r.run.seed} | {r.steps} | {r.k} | {_f(r.orig_tokens, '.1f')} | "
-            f"{_f(r.critical_tokens, '.1f')} | {_f(r.length_first)} → {_f(r.length_last)} | "
-            f"{_f(100 * r.em_first, '.1f')} → {_f(100 * r.em_last, '.1f')} | {_f(100 * r.em_drop, '.1f')} | "
-            f"{_f(100 * r.collapsed_share_first, '.1f')} → {_f(100 * r.collapsed_share_last, '.1f')} | "
+            f"| {r.run.arm} | {r.run.warm_start or '–'} | {r.run.seed} | {r.steps} | {r.k} | {num(r.orig_tokens)} | "
+            f"{num(r.critical_tokens)} | {num(r.length_first, digits=2)} → {num(r.length_last, digits=2)} | "
+            f"{num(r.em_first, 100)} → {num(r.em_last, 100)} | {num(r.em_drop, 100)} | "
+            f"{num(r.collapsed_share_first, 100)} → {num(r.collapsed_share_last, 100)} | "
             f"{('yes' if r.collapsed else 'no') if r.judged else 'not judged'} |")
     return "\n".join(lines) + "\n"
 
@@ -69,8 +60,8 @@ def pareto_table(points: list[ParetoPoint]) -> str:
     lines = ["| λ | α | Arm | Seeds | k | CoT tokens (mean of last k steps) | EM (%) (mean of last k steps) |",
              "|---|---|---|---|---|---|---|"]
     for p in points:
-        lines.append(f"| {p.lam:g} | {p.alpha:g} | {p.arm} | {len(p.seed_tokens)} | {p.k} | {_f(p.tokens, '.1f')} | "
-                     f"{_f(100 * p.em, '.1f')} |")
+        lines.append(f"| {p.lam:g} | {p.alpha:g} | {p.arm} | {len(p.seed_tokens)} | {p.k} | {num(p.tokens)} | "
+                     f"{num(p.em, 100)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from hawkeye.generation.eos import eos_ids
+from hawkeye.generation.eos import eos_ids, stop_ids
 from hawkeye.prompts import render
 from hawkeye.serving.protocol import ApiError
 
@@ -191,8 +191,7 @@ class LocalHFChatModel(ChatModel):
         self.model, self.tokenizer, self.name = model, tokenizer, name
         self.turn = asyncio.Lock()  # requests queue here, not in threads
         self.context = int(getattr(model.config, "max_position_embeddings", 0) or 0)
-        self.stop_ids = eos_ids(model.generation_config, tokenizer)
-        self.stop_ids += [int(t) for t in stop_token_ids if t not in self.stop_ids]
+        self.stop_ids = stop_ids(eos_ids(model.generation_config, tokenizer), stop_token_ids)
 
     async def stream(self, messages: list[dict[str, str]], max_tokens: int, decoding: Decoding,
                      out: Generated) -> AsyncIterator[str]:

@@ -33,16 +33,17 @@ def pipeline_from_config(cfg: Any, stack: contextlib.ExitStack, engine: str = "v
                          responder_url: str | None = None, timeout_s: float = 30.0) -> Pipeline:
     """The served pipeline: a role given by URL uses that server; the others run on `engine` (vLLM
     servers started now, torn down by `stack`; or in-process HF models)."""
-    from hawkeye.cot import cot_stop_token_ids
     from hawkeye.models.load import load_causal_lm
     from hawkeye.paths import resolve
     from hawkeye.selection import resolve_served, token_caps
-    from hawkeye.serving.endpoints import ROLE_NAMES, chat_model, start_endpoints
+    from hawkeye.serving.endpoints import ROLE_NAMES, chat_model, role_stop_token_ids, start_endpoints
 
     served = resolve_served(cfg)
     models = {role: served.models[role] for role in ("hawkeye_a", "responder")}
     urls = {"hawkeye_a": policy_url, "responder": responder_url}
     remote = {r for r in models if urls[r]} if engine == "hf" else set(models)
+    # The servers' host, start timeout and cores are the `eval` keys on purpose: the evaluate stage times
+    # these same engines (`serving.endpoints`), so serving and its measurement cannot drift apart.
     endpoints = start_endpoints({r: models[r] for r in remote}, urls, cfg.rollout.vllm, str(cfg.eval.host),
                                 resolve(cfg.paths.runs_dir) / "serve" / "logs", stack,
                                 float(cfg.eval.server_start_timeout_s), seed=int(cfg.seed),
@@ -52,7 +53,7 @@ def pipeline_from_config(cfg: Any, stack: contextlib.ExitStack, engine: str = "v
         m = models[role]
         if role in endpoints:
             return chat_model(role, endpoints[role], m, cfg.policy, timeout_s)
-        stop = cot_stop_token_ids(cfg.policy, m.tokenizer) if role == "hawkeye_a" else ()
+        stop = role_stop_token_ids(role, m, cfg.policy)  # a bad think_end fails before the weights load
         lm = load_causal_lm(m.path, str(m.cfg.dtype), bool(m.cfg.trust_remote_code))
         return LocalHFChatModel(lm.eval(), m.tokenizer, name=ROLE_NAMES[role], stop_token_ids=stop)
 

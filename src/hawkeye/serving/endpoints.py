@@ -70,11 +70,16 @@ def served_model(base_url: str) -> str:
     return str(r.json()["data"][0]["id"])
 
 
+def role_stop_token_ids(role: str, model: Model, policy_cfg: Any) -> tuple[int, ...]:
+    """The extra stop ids of a served role: Hawkeye's A stops at `policy.think_end` (its CoT ends
+    there and B answers); the base A answers in full (Baseline) and B stops at EOS alone."""
+    return cot_stop_token_ids(policy_cfg, model.tokenizer) if role == "hawkeye_a" else ()
+
+
 def chat_model(role: str, endpoint: Endpoint, model: Model, policy_cfg: Any, timeout_s: float) -> RemoteChatModel:
     """The role's model on its endpoint, prompted as the offline backends prompt it (token ids from
-    its own tokenizer). The timed A stops at `policy.think_end` (its CoT ends there); the base A
-    answers in full (Baseline)."""
-    stop = cot_stop_token_ids(policy_cfg, model.tokenizer) if role == "hawkeye_a" else ()
-    return RemoteChatModel(endpoint.base_url, endpoint.model, tokenizer=model.tokenizer, stop_token_ids=stop,
-                           timeout_s=timeout_s, name=ROLE_NAMES[role])
+    its own tokenizer), stopping where `role_stop_token_ids` says."""
+    return RemoteChatModel(endpoint.base_url, endpoint.model, tokenizer=model.tokenizer,
+                           stop_token_ids=role_stop_token_ids(role, model, policy_cfg), timeout_s=timeout_s,
+                           name=ROLE_NAMES[role])
 

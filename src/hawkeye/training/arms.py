@@ -64,10 +64,6 @@ class ArmError(HawkeyeError):
     """An arm's training run failed."""
 
 
-def arm_dir(cfg: Any, arm: str, seed: int) -> Path:
-    return runs.arm_dir(resolve(cfg.paths.train_dir), arm, seed)
-
-
 def arm_config(cfg: Any, arm: str) -> Any:
     """The composed config with `arm`'s overrides applied (what that arm's runs train with)."""
     if arm not in cfg.arms.arms:
@@ -131,6 +127,11 @@ def jobs(cfg: Any) -> list[tuple[str, int, list[str]]]:
     return out
 
 
+def _log_path(cfg: Any, arm: str, seed: int) -> Path:
+    """Where a run's output goes: beside its results, but not one of them (`.dvcignore`)."""
+    return runs.arm_dir(resolve(cfg.paths.train_dir), arm, seed) / runs.TRAIN_LOG
+
+
 def _run_one(config_dir: Path, arm: str, seed: int, overrides: list[str], log_path: Path) -> float:
     start = time.perf_counter()
     cmd = [sys.executable, str(REPO_ROOT / "src" / "train.py"), "--config-dir", str(config_dir),
@@ -160,7 +161,7 @@ def run_arms(cfg: DictConfig) -> dict[str, Any]:
         OmegaConf.save(OmegaConf.create(base), Path(tmp) / "arms_base.yaml")
         with ThreadPoolExecutor(max_workers=int(cfg.arms.jobs)) as pool:
             futures = {(arm, seed): pool.submit(_run_one, Path(tmp), arm, seed, overrides,
-                                                arm_dir(cfg, arm, seed) / "train.log")
+                                                _log_path(cfg, arm, seed))
                        for arm, seed, overrides in jobs(cfg)}
             for (arm, seed), future in futures.items():
                 timings.setdefault(arm, {})[seed] = future.result()

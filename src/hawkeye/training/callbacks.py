@@ -16,6 +16,7 @@ import lightning as L
 
 from hawkeye.collapse import steps_to_judge, verdict
 from hawkeye.files import write_json, write_text
+from hawkeye.runs import curve_path, metrics_path
 from hawkeye.tracking.names import train_metric
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,9 @@ class StepMetricsWriter(L.Callback):
     def write_files(self) -> None:
         lines = ["\t".join(CURVE_COLUMNS)]
         lines += ["\t".join(f"{r[c]:g}" if c != "step" else str(int(r[c])) for c in CURVE_COLUMNS) for r in self.rows]
-        write_text(self.train_dir / "collapse_curve.tsv", "\n".join(lines) + "\n")
+        write_text(curve_path(self.train_dir), "\n".join(lines) + "\n")
         untimed = [{k: v for k, v in r.items() if k not in TIMED} for r in self.rows]
-        write_json(self.train_dir / "metrics.json", {
+        write_json(metrics_path(self.train_dir), {
             "steps": len(untimed),
             "first": untimed[0] if untimed else {},
             "final": untimed[-1] if untimed else {},
@@ -80,8 +81,8 @@ class StepMetricsWriter(L.Callback):
         fig = collapse_curve_figure(self.rows, self.target_tokens)
         fig.savefig(self.train_dir / "collapse_curve.png", dpi=120)
         client.log_figure(run_id, fig, "collapse_curve.png")
-        client.log_artifact(run_id, str(self.train_dir / "collapse_curve.tsv"))
-        client.log_artifact(run_id, str(self.train_dir / "metrics.json"))
+        client.log_artifact(run_id, str(curve_path(self.train_dir)))
+        client.log_artifact(run_id, str(metrics_path(self.train_dir)))
         if self.samples:
             columns = list(self.samples[0])
             client.log_table(run_id, {c: [s[c] for s in self.samples] for c in columns}, "samples.json")

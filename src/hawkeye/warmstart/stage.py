@@ -34,6 +34,8 @@ from hawkeye.training.arms import arm_config, reading_rules
 from hawkeye.warmstart import examples, gate, sft
 from hawkeye.warmstart.tokenizer import train_tokenizer
 
+GATE = "gate.json"  # the gate of every warm start, in the experiment's `paths.warmstart_dir`
+
 
 def load_split(cfg: Any, split: str) -> list[dict[str, Any]]:
     """A prepared testbed split; rows must carry their labelled `segments`."""
@@ -51,8 +53,9 @@ def output_dirs(cfg: Any) -> dict[str, Path]:
     return {"a": resolve(cfg.policy.name_or_path), "b": resolve(cfg.responder.name_or_path)}
 
 
-def run_dir(cfg: Any) -> Path:
-    """A replicate's warm-start folder (its resume checkpoints)."""
+def warmstart_dir(cfg: Any) -> Path:
+    """`paths.warmstart_dir`, resolved: a replicate's holds its resume checkpoints, the whole
+    experiment's the gate's results (`gate_path`)."""
     return resolve(cfg.paths.warmstart_dir)
 
 
@@ -85,7 +88,7 @@ def _train_role(role: str, ws: int | None, cfg_dict: dict[str, Any], rows: list[
     def make(rng: random.Random) -> examples.Example:
         row = rng.choice(rows)
         return examples.a_example(row, tok, rng, direct) if role == "a" else examples.b_example(row, tok, rng, views)
-    losses = sft.train(model, tok, make, w[role], seed, run_dir(cfg) / "checkpoints" / role,
+    losses = sft.train(model, tok, make, w[role], seed, warmstart_dir(cfg) / "checkpoints" / role,
                        int(w.checkpoint_every_n_steps))
     tok.padding_side = "left"
     save_policy(model, tok, Path(out_dir))
@@ -208,13 +211,13 @@ def gate_stage(cfg: DictConfig) -> dict[str, Any]:
 
 
 def gate_file(cfg: Any) -> str:
-    """The gate's results as a configured path (relative to the repository unless `paths.warmstart_dir` is
-    absolute): one file for every warm start."""
-    return f"{cfg.paths.warmstart_dir}/gate.json"
+    """The gate's results as configured (relative to the repository unless `paths.warmstart_dir` is
+    absolute), for the report to name: one file for every warm start."""
+    return f"{cfg.paths.warmstart_dir}/{GATE}"
 
 
 def gate_path(cfg: Any) -> Path:
-    return resolve(gate_file(cfg))
+    return warmstart_dir(cfg) / GATE
 
 
 def _params(cfg: DictConfig, role: str) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 from hawkeye.evaluation.latency.cost import cost_table
 from hawkeye.evaluation.latency.stats import ENGINE_PARTS, PARTS
 from hawkeye.files import write_json, write_text
+from hawkeye.reporting.fmt import cell_text
 
 LABELS = {"baseline_full": "Baseline (Full)", "cot_only": "Hawkeye (CoT only)", "full": "Hawkeye (Full)",
           "serve": "Hawkeye (serve)"}
@@ -32,12 +33,6 @@ def clean(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [clean(v) for v in x]
     return None if isinstance(x, float) and math.isnan(x) else x
-
-
-def _fmt(x: Any, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
 def _cells(latency: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
@@ -60,12 +55,12 @@ def latency_table(latency: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c, method, cell in _cells(latency):
         ratio = _ratio(latency, c)
-        r = f"{_fmt(ratio['e2e_mean'])}, {_fmt(ratio['e2e_p50'])}" if ratio and method == "full" else ""
+        r = f"{cell_text(ratio['e2e_mean'])}, {cell_text(ratio['e2e_p50'])}" if ratio and method == "full" else ""
         lines.append(
             f"| {c} | {LABELS.get(method, method)} | {int(cell['requests'])} ({int(cell['failed'])}) | "
-            f"{_fmt(cell['e2e_s_mean'])} | {_fmt(cell['e2e_s_p50'])} | {_fmt(cell['e2e_s_p90'])} | "
-            f"{_fmt(cell['ttft_s_p50'], 3)} | {_fmt(cell['ttft_s_p90'], 3)} | {_fmt(cell['tbt_s_mean'], 4)} | "
-            f"{_fmt(cell['tbt_s_p50'], 4)} | {_fmt(cell['tbt_s_p90'], 4)} | {_fmt(cell['tokens_mean'], 0)} | {r} |")
+            f"{cell_text(cell['e2e_s_mean'])} | {cell_text(cell['e2e_s_p50'])} | {cell_text(cell['e2e_s_p90'])} | "
+            f"{cell_text(cell['ttft_s_p50'], 3)} | {cell_text(cell['ttft_s_p90'], 3)} | {cell_text(cell['tbt_s_mean'], 4)} | "
+            f"{cell_text(cell['tbt_s_p50'], 4)} | {cell_text(cell['tbt_s_p90'], 4)} | {cell_text(cell['tokens_mean'], 0)} | {r} |")
     return "\n".join(lines) + "\n"
 
 
@@ -80,8 +75,8 @@ def breakdown_table(latency: dict[str, Any]) -> str:
              "|---|---|---|" + "---|" * len(head)]
     for c, method, cell in _cells(latency):
         parts = cell.get("breakdown") or {}
-        lines.append(f"| {c} | {LABELS.get(method, method)} | {_fmt(cell['e2e_s_mean'], 3)} | " + " | ".join(
-            _fmt((parts.get(k) or {}).get("mean"), 3) for k in keys) + " |")
+        lines.append(f"| {c} | {LABELS.get(method, method)} | {cell_text(cell['e2e_s_mean'], 3)} | " + " | ".join(
+            cell_text((parts.get(k) or {}).get("mean"), 3) for k in keys) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -95,11 +90,11 @@ def cpu_table(latency: dict[str, Any]) -> str:
     for c, method, cell in _cells(latency):
         cpu = cell.get("cpu_s_per_request") or {}
         ratio = _ratio(latency, c)
-        r = _fmt(ratio.get("cpu_per_request")) if ratio and method == "full" else ""
+        r = cell_text(ratio.get("cpu_per_request")) if ratio and method == "full" else ""
         lines.append(f"| {c} | {LABELS.get(method, method)} | "
-                     + " | ".join(_fmt(1000 * cpu[p] if p in cpu else None, 1) for p in procs)
-                     + f" | {_fmt(1000 * sum(cpu.values()), 1)} | {_fmt(cell.get('tokens_mean'), 0)} | "
-                     f"{_fmt(cell.get('cpu_busy_cores'))} | {_fmt(cell.get('loop_lag_s_p90'), 4)} | {r} |")
+                     + " | ".join(cell_text(1000 * cpu[p] if p in cpu else None, 1) for p in procs)
+                     + f" | {cell_text(1000 * sum(cpu.values()), 1)} | {cell_text(cell.get('tokens_mean'), 0)} | "
+                     f"{cell_text(cell.get('cpu_busy_cores'))} | {cell_text(cell.get('loop_lag_s_p90'), 4)} | {r} |")
     return "\n".join(lines) + "\n"
 
 
@@ -126,15 +121,15 @@ def poster_table(results: dict[str, dict[str, Any]]) -> str:
                 tok = cell["tokens_mean"] if cell else tokens  # quality's tokens unless the latency run measured them
                 lines.append("| " + " | ".join([
                     dataset, LABELS[method], str(conc),
-                    _fmt(cell["e2e_s_mean"]) if cell else "–",
-                    _fmt(cell["tbt_s_mean"], 3) if cell else "–",
-                    _fmt(None if tok is None else float(tok), 0),
-                    _fmt(acc, 1), _fmt(None if comp is None else 100 * comp, 1),
+                    cell_text(cell["e2e_s_mean"]) if cell else "–",
+                    cell_text(cell["tbt_s_mean"], 3) if cell else "–",
+                    cell_text(None if tok is None else float(tok), 0),
+                    cell_text(acc, 1), cell_text(None if comp is None else 100 * comp, 1),
                     f"{int(cell['failed'])}/{int(cell['requests'])}" if cell else "–",
                 ]) + " |")
         if q.get("b_alone_accuracy") is not None:
-            lines.append(f"| {dataset} | B alone | – | – | – | {_fmt(q['b_alone_tokens'], 0)} | "
-                         f"{_fmt(100 * q['b_alone_accuracy'], 1)} | – | – |")
+            lines.append(f"| {dataset} | B alone | – | – | – | {cell_text(q['b_alone_tokens'], 0)} | "
+                         f"{cell_text(100 * q['b_alone_accuracy'], 1)} | – | – |")
     return "\n".join(lines) + "\n"
 
 
@@ -144,7 +139,7 @@ def render_latency(results: dict[str, dict[str, Any]], context: dict[str, Any]) 
     lines = [
         "# Serving latency",
         "",
-        f"- Machine: {machine}; load average (1 min) at the start: {_fmt(hw.get('load_average_1m'))}; "
+        f"- Machine: {machine}; load average (1 min) at the start: {cell_text(hw.get('load_average_1m'))}; "
         f"versions: {', '.join(f'{k} {v}' for k, v in (context.get('versions') or {}).items())}",
         f"- Timed as Hawkeye: `{context.get('latency_system')}` (B reads the CoT with answer_leak="
         f"{context.get('latency_answer_leak')}); vLLM engines: {context.get('engines')}",
@@ -165,7 +160,7 @@ def render_latency(results: dict[str, dict[str, Any]], context: dict[str, Any]) 
                   "CPU per served request (each server's whole process group, and the client), cores kept busy over "
                   "the cell, and how late the client's event loop ran. Once the cores are saturated, Full / Baseline "
                   "time per request tends to Full / Baseline CPU per request. Idle servers used "
-                  + (", ".join(f"{p} {_fmt(v, 1)}%" for p, v in idle.items()) or "–") + " of a core.", "",
+                  + (", ".join(f"{p} {cell_text(v, 1)}%" for p, v in idle.items()) or "–") + " of a core.", "",
                   cpu_table(lat)]
         if lat.get("deployed_cost"):
             lines += ["Cost as deployed (`hawkeye.evaluation.latency.cost`): every method's held-out tokens, over all "
