@@ -42,7 +42,7 @@ def test_rollouts_stop_at_think_end_and_c_is_the_think_span(thinker: tuple, tiny
     from hawkeye.training.module import GRPOModule
 
     model, tok = thinker
-    cfg = compose_config(["experiment=smoke", f"policy.name_or_path='{THINK_MODEL}'", "policy.think_end='</think>'",
+    cfg = compose_config(["experiment=smoke", f"policy.name_or_path='{THINK_MODEL}'", "++policy.think_end='</think>'",
                           "rollout.temperature=0.9"])
     end = tok.convert_tokens_to_ids("</think>")
     assert cot_stop_token_ids(cfg.policy, tok) == (end,)
@@ -114,7 +114,7 @@ def test_evaluation_reads_the_think_span_of_a_greedy_completion(thinker: tuple) 
             return backend.generate(prompts, SamplingParams(max_new_tokens=4))
 
     b = RecordingB()
-    cfg = compose_config(["experiment=smoke", f"policy.name_or_path='{THINK_MODEL}'", "policy.think_end='</think>'",
+    cfg = compose_config(["experiment=smoke", f"policy.name_or_path='{THINK_MODEL}'", "++policy.think_end='</think>'",
                           "reward.answer_leak=allow"])
     rows = [{"id": str(i), "question": q, "answer": "7"} for i, q in enumerate(questions)]
     model_a = systems.Model("baseline_a", "a", cfg.policy, tok)

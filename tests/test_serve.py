@@ -198,7 +198,7 @@ def test_in_process_serve_stops_a_at_think_end_and_b_at_eos_alone(tiny_models_di
     from hawkeye.serving.cli import pipeline_from_config
 
     cfg = compose_config(["experiment=smoke", f"paths.models_dir={tiny_models_dir}", f"paths.runs_dir={tmp_path}",
-                          "policy.think_end='<|endoftext|>'"])  # a single token of the tiny tokenizer, not EOS
+                          "++policy.think_end='<|endoftext|>'"])  # a single token of the tiny tokenizer, not EOS
     with contextlib.ExitStack() as stack:
         pipe = pipeline_from_config(cfg, stack, "hf")
     a, b = pipe.a, pipe.b
