@@ -1,12 +1,12 @@
-"""How the Markdown tables write numbers (`hawkeye.reporting.fmt`): the number, or an en dash."""
+"""How the Markdown tables write numbers (`hawkeye.fmt`): the number, or an en dash."""
 
 from __future__ import annotations
 
 import math
 import re
 
+from hawkeye.fmt import cell_text, num, pm
 from hawkeye.paths import REPO_ROOT
-from hawkeye.reporting.fmt import cell_text, num, pm
 from hawkeye.tracking import names
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from hawkeye.evaluation.latency.report import latency_table
 from hawkeye.evaluation.removal import MEASURES
 from hawkeye.evaluation.table import A_ALONE
-from hawkeye.reporting.fmt import cell_text, num, pm
+from hawkeye.fmt import cell_text, num, pm
 
 
 def _interval(lo: Any, hi: Any, scale: float = 1.0, digits: int = 1) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye.errors import DataError
-from hawkeye.reporting.fmt import num
+from hawkeye.fmt import num
 
 ABILITIES = (("a_greedy", "A with its CoT (greedy)"), ("a_sampled", "A with its CoT (sampled, as GRPO sees it)"),
              ("a_direct", "A answering directly"), ("b_alone", "B alone"))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hawkeye.evaluation.table import A_ALONE, A_TO_B, BASELINE
+from hawkeye.fmt import num, pm
 from hawkeye.reporting import decide
-from hawkeye.reporting.fmt import num, pm
 
 
 @dataclass(frozen=True)

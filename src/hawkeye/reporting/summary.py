@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from hawkeye.evaluation.markdown import dataset_sections
+from hawkeye.fmt import num, pm
 from hawkeye.reporting import before_grpo
 from hawkeye.reporting.collect import TrainRun
 from hawkeye.reporting.comparison import comparison_section
 from hawkeye.reporting.curves import ArmSummary, RunSummary
-from hawkeye.reporting.fmt import num, pm
 from hawkeye.reporting.pareto import ParetoPoint
 from hawkeye.reporting.target import MIN_COMPRESSION, target_lines
 from hawkeye.reporting.verdict import claim_sentence, definition, per_arm_lines

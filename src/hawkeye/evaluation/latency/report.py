@@ -16,7 +16,7 @@ from typing import Any
 from hawkeye.evaluation.latency.cost import cost_table
 from hawkeye.evaluation.latency.stats import ENGINE_PARTS, PARTS
 from hawkeye.files import write_json, write_text
-from hawkeye.reporting.fmt import cell_text
+from hawkeye.fmt import cell_text
 
 LABELS = {"baseline_full": "Baseline (Full)", "cot_only": "Hawkeye (CoT only)", "full": "Hawkeye (Full)",
           "serve": "Hawkeye (serve)"}

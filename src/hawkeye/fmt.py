@@ -1,4 +1,5 @@
-"""How the Markdown tables write a number: the one home of "the number, or – when there is none".
+"""How the Markdown tables write a number: the one home of "the number, or – when there is none". It
+sits below evaluation and reporting, which both write tables.
 
 The evaluation's `results.md` and `latency.md` and the report's `summary.md` all write their numbers
 here, so a missing value (None, or NaN: a metric with nothing to average) reads the same in every
