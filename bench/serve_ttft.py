@@ -63,20 +63,19 @@ def main() -> None:
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hawkeye.runtime.start(compose(config_name="config", overrides=a.overrides), check_tracking=False)
-    ev = cfg.eval
     served = resolve_served(cfg)
     models = {role: served.models[role] for role in ("hawkeye_a", "responder")}
     out = Path(tempfile.mkdtemp(prefix="serve-ttft-"))
     with contextlib.ExitStack() as stack:
-        eps = start_endpoints(models, {}, cfg.rollout.vllm, str(ev.host), out / "logs", stack,
-                              float(ev.server_start_timeout_s), seed=int(cfg.seed), cores=ev.server_cores)
-        port = free_port(str(ev.host))
+        eps = start_endpoints(models, {}, cfg.rollout.vllm, str(cfg.serving.host), out / "logs", stack,
+                              float(cfg.serving.server_start_timeout_s), seed=int(cfg.seed), cores=cfg.serving.server_cores)
+        port = free_port(str(cfg.serving.host))
         front = ServerProcess([sys.executable, "-m", "hawkeye.serve", *a.overrides, "--policy-url",
                                eps["hawkeye_a"].base_url, "--responder-url", eps["responder"].base_url,
-                               "--host", str(ev.host), "--port", str(port)],
-                              f"http://{ev.host}:{port}", out / "logs" / "hawkeye-serve.log",
+                               "--host", str(cfg.serving.host), "--port", str(port)],
+                              f"http://{cfg.serving.host}:{port}", out / "logs" / "hawkeye-serve.log",
                               env=dict(os.environ, PYTHONPATH=str(resolve("src"))), name="hawkeye.serve")
-        stack.enter_context(running([front], float(ev.server_start_timeout_s)))
+        stack.enter_context(running([front], float(cfg.serving.server_start_timeout_s)))
         tok = models["hawkeye_a"].path
         targets = {"plain A": (eps["hawkeye_a"].base_url, eps["hawkeye_a"].model), "hawkeye.serve": (front.base_url,
                                                                                                      "hawkeye")}

@@ -195,7 +195,7 @@ def test_the_served_a_stops_at_think_end_and_the_base_a_does_not(tiny_models_dir
 def test_in_process_serve_stops_a_at_think_end_and_b_at_eos_alone(tiny_models_dir: Path, tmp_path: Path) -> None:
     """`hawkeye.serve --engine hf` decides where A stops as the served endpoints do
     (`serving.endpoints.role_stop_token_ids`): A at EOS and `policy.think_end`, B at EOS alone."""
-    from hawkeye.serving.cli import pipeline_from_config
+    from hawkeye.serving.from_config import pipeline_from_config
 
     cfg = compose_config(["experiment=smoke", f"paths.models_dir={tiny_models_dir}", f"paths.runs_dir={tmp_path}",
                           "++policy.think_end='<|endoftext|>'"])  # a single token of the tiny tokenizer, not EOS

@@ -136,7 +136,7 @@ def test_serve_starts_while_b_given_by_url_is_down_and_uses_b_once_it_answers(
         fault: str, tiny_models_dir: Path, tmp_path: Path, live_server: Any) -> None:
     """`python -m hawkeye.serve --engine hf --responder-url URL` with nothing answering at URL: it starts,
     /health names Model B, a request gets B's error body, and B is used once a server answers there."""
-    from hawkeye.serving.cli import pipeline_from_config
+    from hawkeye.serving.from_config import pipeline_from_config
 
     listener = _stuck_listener() if fault == "stuck" else None
     port = listener.getsockname()[1] if listener else free_port()

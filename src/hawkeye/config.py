@@ -32,6 +32,7 @@ from hawkeye.evaluation.nested import QUESTIONS_SHARE, questions_needed
 from hawkeye.generation.config import RolloutConfig
 from hawkeye.models.config import ModelConfig
 from hawkeye.reward.config import RewardConfig
+from hawkeye.serving.config import ServingConfig
 from hawkeye.tracking.config import TrackingConfig
 from hawkeye.training.arms import ArmsConfig
 from hawkeye.training.config import GRPOConfig, TrainerConfig
@@ -63,6 +64,7 @@ GROUP_SCHEMAS: dict[str, type] = {
     "grpo": GRPOConfig,
     "trainer": TrainerConfig,
     "eval": EvalConfig,
+    "serving": ServingConfig,
     "tracking": TrackingConfig,
     "warmstart": WarmstartConfig,
     "arms": ArmsConfig,

@@ -391,7 +391,7 @@ def test_vllm_server_helper_refuses_a_used_port_before_starting(busy_port: int, 
 def test_serve_on_a_used_port_fails_naming_it_before_loading_models(
     busy_port: int, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hawkeye.serving.cli as serve
+    import hawkeye.serve as serve
 
     loaded = []
     monkeypatch.setattr(serve, "pipeline_from_config", lambda *a, **k: loaded.append(1))
@@ -440,3 +440,15 @@ def test_every_error_is_a_hawkeye_error() -> None:
     from hawkeye.errors import TrackingError
 
     assert all(issubclass(e, HawkeyeError) for e in (ConfigError, DataError, ModelError, TrackingError))
+
+
+@pytest.mark.parametrize(("override", "names"), [
+    ("+serving.server_cores.judge=[0]", "'serving': server_cores: unknown role 'judge'"),
+    ("+serving.server_cores.responder=[999]", "'serving.server_cores.responder'=\\[999\\] must name cores"),
+    ("serving.server_start_timeout_s=0", "'serving.server_start_timeout_s'=0.0 must be > 0"),
+])
+def test_bad_serving_keys_fail_at_start_naming_them(override: str, names: str) -> None:
+    from hawkeye.config import validate
+
+    with pytest.raises(ConfigError, match=names):
+        validate(compose_config([override]))

@@ -27,7 +27,7 @@ from .helpers import closed_port
 def test_eval_servers_bind_localhost_by_default(preset: str) -> None:
     from hawkeye.config import validate
 
-    assert validate(compose_config([f"experiment={preset}"])).eval.host == "127.0.0.1"
+    assert validate(compose_config([f"experiment={preset}"])).serving.host == "127.0.0.1"
 
 
 def test_vllm_server_helper_uses_the_configured_host(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_vllm_server_helper_uses_the_configured_host(tmp_path: Path) -> None:
     from hawkeye import process
     from hawkeye.evaluation import run
     from hawkeye.evaluation.latency import __main__ as latency_main
-    from hawkeye.serving import cli, servers
+    from hawkeye.serving import from_config, servers
 
     vllm_cfg = {"max_model_len": 256, "tensor_parallel_size": 1, "gpu_memory_utilization": 0.3,
                 "enforce_eager": True, "cpu_kvcache_space_gib": 1}
@@ -44,12 +44,12 @@ def test_vllm_server_helper_uses_the_configured_host(tmp_path: Path) -> None:
     assert server.cmd[server.cmd.index("--host") + 1] == "127.0.0.1"
     assert server.base_url.startswith("http://127.0.0.1:")
     assert inspect.signature(process.free_port).parameters["host"].default == "127.0.0.1"
-    for module in (run, latency_main, cli):  # every caller of start_endpoints: the config's host, not 0.0.0.0
-        assert "str(ev.host)" in inspect.getsource(module) or "str(cfg.eval.host)" in inspect.getsource(module)
+    for module in (run, latency_main, from_config):  # every caller of start_endpoints: the config's host, not 0.0.0.0
+        assert "str(cfg.serving.host)" in inspect.getsource(module)
 
 
 def test_serve_binds_localhost_by_default(tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hawkeye.serving.cli as serve
+    import hawkeye.serve as serve
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(serve, "pipeline_from_config", lambda *a, **k: None)

