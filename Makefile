@@ -14,7 +14,7 @@ repro:            ## `dvc repro`: the testbed pipeline (the default), with the v
 	$(VENV_PATH) OMP_NUM_THREADS=1 dvc repro
 # A second draw of warm starts: make replicate REPLICATE='warmstart.seeds=[4,5,6]'
 REPLICATE ?=
-replicate:        ## the replicated result (three warm starts, ~45 min): params.yaml for experiment=testbed_replicated, then dvc repro
+replicate:        ## the replicated result (three warm starts, ~50 min): params.yaml for experiment=testbed_replicated, then dvc repro
 	.venv/bin/python scripts/compose_params.py experiment=testbed_replicated $(REPLICATE)
 	$(VENV_PATH) OMP_NUM_THREADS=1 dvc repro
 	@echo "params.yaml now holds the replicated design; 'make params' composes the default again"
