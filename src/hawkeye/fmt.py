@@ -45,3 +45,8 @@ def pm(mean: Any, sd: Any, scale: float = 1, digits: int = 1) -> str:
     if missing(mean):
         return NO_NUMBER
     return num(mean, scale, digits) + ("" if missing(sd) else f" ± {num(sd, scale, digits)}")
+
+
+def count(n: int, noun: str) -> str:
+    """`n noun`, the noun plural unless n is 1 ("1 warm start", "3 warm starts")."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

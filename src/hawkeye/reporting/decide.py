@@ -15,6 +15,8 @@ point estimate, and says "cannot tell" when the interval straddles the line it j
 
 from __future__ import annotations
 
+from hawkeye.fmt import count
+
 YES, NO, CANNOT_TELL = "yes", "no", "cannot tell"
 MIN_WARM_STARTS = 3
 
@@ -28,8 +30,7 @@ def too_few_warm_starts(n_warm_starts: int) -> str:
     """Why a verdict was withheld, or "" when it was not."""
     if n_warm_starts >= MIN_WARM_STARTS:
         return ""
-    return (f"{n_warm_starts} warm start{'s' if n_warm_starts != 1 else ''}; a verdict needs {MIN_WARM_STARTS}, "
-            f"as `make replicate` runs")
+    return f"{count(n_warm_starts, 'warm start')}; a verdict needs {MIN_WARM_STARTS}, as `make replicate` runs"
 
 
 def at_least(low: float | None, high: float | None, threshold: float) -> str:

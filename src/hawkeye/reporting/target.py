@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hawkeye.evaluation.table import A_TO_B
+from hawkeye.fmt import count
 from hawkeye.reporting import decide
 
 MIN_COMPRESSION = 0.45
@@ -29,10 +30,6 @@ def decision(row: dict[str, Any], margin: float) -> tuple[str, str, str]:
     return tokens, acc, decide.combine(tokens, acc)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def target_lines(evaluation: dict[str, Any] | None, arm: str, margin: float) -> list[str]:
     if not evaluation:
         return ["_No evaluation results: the target was not checked._", ""]
@@ -45,8 +42,8 @@ def target_lines(evaluation: dict[str, Any] | None, arm: str, margin: float) -> 
         tokens, acc, target = decision(row, margin)
         why = decide.too_few_warm_starts(len(row["warm_starts"]))
         lines.append(
-            f"- **{dataset}: target {WORDS[target]}{f' ({why})' if why else ''}.** `{arm}` A → B over {_count(len(row['warm_starts']), 'warm start')} × "
-            f"{_count(len(row['seeds']) // max(len(row['warm_starts']), 1), 'seed')}: A + B tokens "
+            f"- **{dataset}: target {WORDS[target]}{f' ({why})' if why else ''}.** `{arm}` A → B over {count(len(row['warm_starts']), 'warm start')} × "
+            f"{count(len(row['seeds']) // max(len(row['warm_starts']), 1), 'seed')}: A + B tokens "
             f"{100 * row['compression_ab_mean']:.1f}% fewer than the base A alone [95% CI "
             f"{100 * row['compression_ab_ci_low']:.1f}, {100 * row['compression_ab_ci_high']:.1f}] (≥ "
             f"{100 * MIN_COMPRESSION:g}%: {tokens}; A's CoT alone {100 * row['compression_mean']:.1f}% fewer); accuracy "
