@@ -30,7 +30,7 @@ from hawkeye.prompts import DIRECT_INSTRUCTION, REASONING_INSTRUCTION, RESPONDER
 from hawkeye.replicates import label, replicates, sft_seed, warm_starts
 from hawkeye.responder.reads import ANSWER_PLACEHOLDER
 from hawkeye.tracking import names
-from hawkeye.training.arms import arm_config, reading_rules
+from hawkeye.training.arms import arm_config, reading_rules, trains_with_b
 from hawkeye.warmstart import examples, gate, sft
 from hawkeye.warmstart.tokenizer import train_tokenizer
 
@@ -142,8 +142,8 @@ def run_gate(cfg: DictConfig, val_rows: list[dict[str, Any]]) -> dict[str, Any]:
     arms = {}
     for arm in cfg.arms.run:
         c = arm_config(cfg, arm)
-        uses_b = c.responder.get("name_or_path") is not None
-        arms[arm] = {"lambda": float(c["lambda"]), "alpha": float(c.alpha), "rule": str(c.reward.answer_leak) if uses_b else None}
+        arms[arm] = {"lambda": float(c["lambda"]), "alpha": float(c.alpha),
+                     "rule": str(c.reward.answer_leak) if trains_with_b(c) else None}
     return {"rows": len(rows), "rules": rules, "gate": metrics, "by_ops": by_ops,
             "settings_rule": gate.rule_settings(per_row, float(cfg.warmstart.gate.short_alpha)),
             "landscape": {"arms": arms, "reward": gate.landscape(per_row, rows, arms)},
