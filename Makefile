@@ -1,4 +1,4 @@
-.PHONY: setup test lint repro replicate params smoke packaged sweep probes
+.PHONY: setup test lint repro replicate params smoke packaged sweep probes real
 # DVC runs each stage's `python` from PATH: put the venv first, so no activation is needed.
 VENV_PATH := PATH="$(CURDIR)/.venv/bin:$$PATH"
 
@@ -29,6 +29,17 @@ probes:           ## after `make repro`: one GRPO probe per force (conf/arms/pro
 	$(VENV_PATH) OMP_NUM_THREADS=1 python pipelines/evaluate.py arms=probes paths.train_dir=runs/probes/train \
 	    paths.baselines_dir=null paths.eval_dir=runs/probes/eval "eval.datasets=[testbed_val]" eval.latency=false \
 	    eval.latency_datasets=null
+# Real pretrained weights (docs/real.md): each stage prints its progress; the gate stops the chain when base A or
+# B misses it. PASSIVE: with 2 threads and the default OpenMP wait policy HF generation swung between 2 and 11 tok/s.
+REAL := $(VENV_PATH) OMP_WAIT_POLICY=PASSIVE
+real:             ## Hawkeye on real weights (Qwen2.5-Coder-0.5B as A, SmolLM2-135M as B), ~60 min on 2 cores
+	$(REAL) OMP_NUM_THREADS=1 python pipelines/models.py qwen2.5-coder-0.5b-instruct smollm2-135m-instruct
+	$(REAL) OMP_NUM_THREADS=1 python pipelines/prepare.py experiment=real
+	$(REAL) OMP_NUM_THREADS=2 python pipelines/gate.py experiment=real trainer.num_threads=2
+	$(REAL) OMP_NUM_THREADS=1 python pipelines/curate.py experiment=real
+	$(REAL) OMP_NUM_THREADS=1 python pipelines/train_arms.py experiment=real
+	$(REAL) OMP_NUM_THREADS=1 python pipelines/evaluate.py experiment=real
+	$(REAL) OMP_NUM_THREADS=1 python pipelines/report.py experiment=real
 smoke:            ## the whole chain on tiny random models, in about a minute (no downloads)
 	.venv/bin/python pipelines/prepare.py experiment=smoke
 	.venv/bin/python pipelines/curate.py experiment=smoke

@@ -99,6 +99,7 @@ def test_the_testbed_generators_keys_are_declared_once() -> None:
 
 @pytest.mark.parametrize("overrides", [
     [], ["experiment=testbed_quick"], ["experiment=smoke"], ["experiment=packaged"], ["experiment=paper_gsm8k"],
+    ["experiment=real"],
     ["responder=none"], ["data=gsm8k"], ["curate=llm"], ["rollout=vllm"], ["arms=probes"],
     ["policy=qwen_coder_0_5b", "responder=smollm2_135m"], ["policy=r1_distill_qwen_7b", "responder=qwen2_5_0_5b"],
     ["trainer=gpu"], ["trainer=ddp", "grpo.questions_per_step=8"], ["trainer=fsdp", "grpo.questions_per_step=8"],

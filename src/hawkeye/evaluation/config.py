@@ -53,8 +53,20 @@ class EvalConfig:
     # sampling its questions adds at most 2/3 of it to the interval (`evaluation.nested.questions_needed`).
     # null: no margin (a warning when the split looks too small).
     margin: float | None
+    # Optional (left out of the YAMLs; set with ++eval.latency_replay={baseline_tokens:..,cot_tokens:..,
+    # answer_tokens:..}): time these token counts instead of the models' own lengths. Every call then
+    # generates exactly its count (Baseline: base A; CoT only: the timed A; Full: that A, then B).
+    latency_replay: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
+        if self.latency_replay is not None:
+            keys = {"baseline_tokens", "cot_tokens", "answer_tokens"}
+            if set(self.latency_replay) != keys:
+                raise ConfigError(f"latency_replay={dict(self.latency_replay)} must have exactly the keys "
+                                  f"{sorted(keys)}")
+            for key, value in self.latency_replay.items():
+                if int(value) < 1:
+                    raise ConfigError(f"latency_replay.{key}={value} must be >= 1 (tokens)")
         for key in ("max_new_tokens", "responder_max_new_tokens"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 1 (or null)")

@@ -32,6 +32,9 @@ class Decoding:
 
     temperature: float = 0.0
     seed: int | None = None
+    # Generate exactly `max_tokens` new tokens, past any EOS or stop token: the latency replay times
+    # given token counts (`evaluation.latency.measure`), whatever the text says.
+    exact_length: bool = False
 
 
 @dataclass
@@ -104,6 +107,8 @@ class RemoteChatModel(ChatModel):
             body["seed"] = decoding.seed
         if self.stop_token_ids:
             body["stop_token_ids"] = self.stop_token_ids  # vLLM's extension of the OpenAI API
+        if decoding.exact_length:  # vLLM's extensions: no stop before max_tokens
+            body |= {"min_tokens": max_tokens, "ignore_eos": True}
         if self.tokenizer is None:
             return "/v1/chat/completions", body | {"messages": messages}
         ids = self.tokenizer(render(self.tokenizer, messages), add_special_tokens=False)["input_ids"]
@@ -222,6 +227,7 @@ class LocalHFChatModel(ChatModel):
                 with torch.no_grad():
                     seq = self.model.generate(
                         **enc, max_new_tokens=max_tokens, do_sample=sampling,
+                        min_new_tokens=max_tokens if decoding.exact_length else None,
                         temperature=decoding.temperature if sampling else None,
                         top_p=None, top_k=0 if sampling else None,  # pure temperature sampling, as vLLM
                         streamer=streamer, stopping_criteria=StoppingCriteriaList([StopWhenCancelled()]),

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hawkeye.errors import ConfigError, DataError
 from hawkeye.files import read_jsonl, write_json
+from hawkeye.generation import make_backend
 from hawkeye.paths import resolve
 from hawkeye.prompts import DIRECT_INSTRUCTION, REASONING_INSTRUCTION, RESPONDER_INSTRUCTION
 from hawkeye.replicates import label, replicates, sft_seed, warm_starts
@@ -127,17 +128,18 @@ def train_models(cfg: DictConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_gate(cfg: DictConfig, val_rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The gate's metrics, their per-operation breakdown and its checks, on the validation rows."""
-    from hawkeye.generation.hf import HFBackend
-    from hawkeye.models.load import load_model_and_tokenizer
-
     n = int(cfg.warmstart.gate.max_rows)
     rows = val_rows[:n] if n else val_rows
-    backends = {}
-    for role, node in (("a", cfg.policy), ("b", cfg.responder)):
-        model, tok, _ = load_model_and_tokenizer(node, cfg.paths.models_dir)
-        backends[role] = HFBackend(model.eval(), tok, batch_size=int(cfg.rollout.batch_size))
+    # The rollouts' backend (rollout.backend): HF for the testbed's tiny models; vLLM for real weights,
+    # where HF's padded batches of ~150-token CoTs cost several times vLLM's continuous batching.
+    backends = {role: make_backend(node, cfg.rollout, cfg.paths.models_dir, int(cfg.seed))
+                for role, node in (("a", cfg.policy), ("b", cfg.responder))}
     rules = reading_rules(cfg)
-    per_row = gate.measure(backends["a"], backends["b"], rows, cfg, rules)
+    try:
+        per_row = gate.measure(backends["a"], backends["b"], rows, cfg, rules)
+    finally:
+        for backend in backends.values():
+            backend.close()
     metrics, by_ops = gate.summarize(per_row, rows)
     arms = {}
     for arm in cfg.arms.run:

@@ -24,24 +24,25 @@ GREEDY = Decoding()
 Request = Callable[[int, list[Generated]], Awaitable[None]]
 
 
-def single(model: ChatModel, messages: list[list[dict[str, str]]], max_tokens: int) -> Request:
+def single(model: ChatModel, messages: list[list[dict[str, str]]], max_tokens: int,
+           decoding: Decoding = GREEDY) -> Request:
     """One streamed call of `model` on messages[i] (Baseline, CoT only)."""
 
     async def request(i: int, calls: list[Generated]) -> None:
         calls.append(out := Generated())
-        async for _ in model.stream(messages[i % len(messages)], max_tokens, GREEDY, out):
+        async for _ in model.stream(messages[i % len(messages)], max_tokens, decoding, out):
             pass
 
     return request
 
 
-def through_pipeline(pipeline: Pipeline, questions: list[str]) -> Request:
+def through_pipeline(pipeline: Pipeline, questions: list[str], decoding: Decoding = GREEDY) -> Request:
     """The A → B pipeline on questions[i] (Full): A's call, then B's, as `hawkeye.serve` runs them."""
 
     async def request(i: int, calls: list[Generated]) -> None:
         turn = Turn()
         calls += [turn.a, turn.b]
-        async for _ in pipeline.events(questions[i % len(questions)], turn):
+        async for _ in pipeline.events(questions[i % len(questions)], turn, decoding=decoding):
             pass
 
     return request

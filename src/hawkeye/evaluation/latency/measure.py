@@ -24,12 +24,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from hawkeye.evaluation.latency.client import LoopLag, closed_loop, cpu_seconds, single, through_pipeline
+from hawkeye.evaluation.latency.client import GREEDY, LoopLag, closed_loop, cpu_seconds, single, through_pipeline
 from hawkeye.evaluation.latency.machine import idle_cpu, own_cpu_seconds
 from hawkeye.evaluation.latency.stats import breakdown, summarize
 from hawkeye.prompts import reasoning_messages
 from hawkeye.selection import Served
-from hawkeye.serving.chat_models import RemoteChatModel
+from hawkeye.serving.chat_models import Decoding, RemoteChatModel
 from hawkeye.serving.endpoints import Endpoint, chat_model
 from hawkeye.serving.pipeline import Pipeline
 
@@ -85,11 +85,16 @@ async def _measure(cfg: DictConfig, rows: list[dict[str, Any]], served: Served, 
     model = {role: chat_model(role, endpoints[role], served.models[role], cfg.policy, timeout)
              for role in ("baseline_a", "hawkeye_a", "responder")}
     reasoning = [reasoning_messages(q) for q in questions]
+    replay = replay_lengths(cfg)
+    # A replay times given token counts (each call generates exactly its count), not the models' own lengths
+    decoding = Decoding(exact_length=True) if replay else GREEDY
+    n_base, n_cot, n_answer = (replay["baseline_tokens"], replay["cot_tokens"], replay["answer_tokens"]) if replay \
+        else (n_a, n_a, n_b)
     methods = {
-        "baseline_full": single(model["baseline_a"], reasoning, n_a),
-        "cot_only": single(model["hawkeye_a"], reasoning, n_a),
-        "full": through_pipeline(Pipeline(model["hawkeye_a"], model["responder"], n_a, n_b, served.answer_leak),
-                                 questions),
+        "baseline_full": single(model["baseline_a"], reasoning, n_base, decoding),
+        "cot_only": single(model["hawkeye_a"], reasoning, n_cot, decoding),
+        "full": through_pipeline(Pipeline(model["hawkeye_a"], model["responder"], n_cot, n_answer,
+                                          served.answer_leak), questions, decoding),
     }
     if ev.hawkeye_url:  # the whole pipeline behind `python -m hawkeye.serve` (one chat request)
         model["serve"] = RemoteChatModel(ev.hawkeye_url, "hawkeye", timeout_s=timeout, name="hawkeye.serve")
@@ -122,4 +127,12 @@ async def _measure(cfg: DictConfig, rows: list[dict[str, Any]], served: Served, 
         for m in model.values():
             await m.aclose()
     return {"methods": cells, "full_over_baseline": ratios, "idle_cpu_percent": idle,
-            "servers": {role: ep.model for role, ep in endpoints.items()}}
+            "servers": {role: ep.model for role, ep in endpoints.items()}, "replay": replay}
+
+
+def replay_lengths(cfg: DictConfig) -> dict[str, int] | None:
+    """`eval.latency_replay` as ints ({baseline_tokens, cot_tokens, answer_tokens}), or None: time the models'
+    own lengths. A replay answers "how fast would these token counts be on these engines", e.g. another
+    run's measured lengths on larger models; its tables say so."""
+    replay = cfg.eval.get("latency_replay")
+    return None if not replay else {k: int(replay[k]) for k in ("baseline_tokens", "cot_tokens", "answer_tokens")}

@@ -152,6 +152,10 @@ def render_latency(results: dict[str, dict[str, Any]], context: dict[str, Any]) 
         if not lat.get("methods"):
             continue
         idle = lat.get("idle_cpu_percent") or {}
+        if replay := lat.get("replay"):
+            lines += [f"**Replay, not the models' own lengths**: every call generated exactly its given count: Baseline "
+                      f"{replay['baseline_tokens']} tokens of base A; CoT only {replay['cot_tokens']} of the timed A; "
+                      f"Full {replay['cot_tokens']} of A, then {replay['answer_tokens']} of B (`eval.latency_replay`).", ""]
         lines += [f"## {name}", "", latency_table(lat),
                   "Where the time per request went (means, s): A's and B's TTFT include the engine's queue wait and "
                   "prefill (vLLM's own per-request figures, in brackets) and the servers' HTTP and streaming work; "
