@@ -40,6 +40,10 @@ real:             ## Hawkeye on real weights (Qwen2.5-Coder-0.5B as A, SmolLM2-1
 	$(REAL) OMP_NUM_THREADS=1 python pipelines/train_arms.py experiment=real
 	$(REAL) OMP_NUM_THREADS=1 python pipelines/evaluate.py experiment=real
 	$(REAL) OMP_NUM_THREADS=1 python pipelines/report.py experiment=real
+	$(REAL) OMP_NUM_THREADS=1 python -m hawkeye.evaluation.latency experiment=real $(REAL_REPLAY) --out runs/real/latency_replay
+# Claim 2's speed on these engines at the testbed's replicated lengths (docs/results.md, draw 1: base A's CoT 63.8
+# tokens; b_mask's CoT 35.1, then B's answer 18.0): each call generates exactly that many tokens.
+REAL_REPLAY := ++eval.latency_replay='{baseline_tokens:64,cot_tokens:35,answer_tokens:18}'
 smoke:            ## the whole chain on tiny random models, in about a minute (no downloads)
 	.venv/bin/python pipelines/prepare.py experiment=smoke
 	.venv/bin/python pipelines/curate.py experiment=smoke
