@@ -32,6 +32,7 @@ from hawkeye.training.arms import run_arm
 from hawkeye.training.config import check_master_weights
 from hawkeye.training.data import load_train_rows
 from hawkeye.training.fit import fit, train_data_path
+from hawkeye.training.memory import check_memory
 
 
 def job_train_dir(cfg: DictConfig) -> Path:
@@ -55,6 +56,7 @@ def sweep_id(cfg: DictConfig) -> str | None:
 def main(cfg: DictConfig) -> float:
     cfg = standalone_run(hawkeye.runtime.start(cfg))  # a run by hand or in a sweep: the first warm start
     check_master_weights(cfg)  # fp32 master weights: refused before any model loads
+    check_memory(cfg)  # a policy too big for the device: refused with the estimate, before any model loads
     arm = run_arm(cfg)  # the `arm` tag: what this run trains (a lying tracking.arm fails here)
     cfg.tracking.sweep_id = sweep_id(cfg)
     train_dir = job_train_dir(cfg)

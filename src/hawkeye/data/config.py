@@ -48,6 +48,11 @@ class DataConfig(TestbedSpec, Splits):
     signature_seed: int
     val_share: float
     test_share: float
+    # About how many of A's tokens a prompt takes (question, instruction, chat template): with
+    # rollout.max_new_tokens, the sequence length of the training memory estimate
+    # (hawkeye.training.memory). An optional key: left out where prompts are short next to the CoT
+    # (the testbed's one-line questions), and the estimate then counts the CoT alone.
+    prompt_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.name not in ("gsm8k", "testbed"):
@@ -58,6 +63,8 @@ class DataConfig(TestbedSpec, Splits):
         for key in ("train_size", "test_size", "val_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 1")
+        if self.prompt_tokens is not None and self.prompt_tokens < 1:
+            raise ConfigError(f"prompt_tokens={self.prompt_tokens} must be >= 1 (or left out)")
         if self.val_split is not None and self.val_split in (self.train_split, self.test_split):
             raise ConfigError(f"val_split={self.val_split!r} must differ from train_split={self.train_split!r} and "
                               f"test_split={self.test_split!r} (settings are chosen on it, never on test)")

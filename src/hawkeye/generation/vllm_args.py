@@ -41,6 +41,23 @@ def engine_args(model_cfg: Any, vllm_cfg: Any, path: str, seed: int) -> dict[str
     return args
 
 
+def responder_share(vllm_cfg: Any) -> tuple[str, float]:
+    """B's engine's GPU share and the `rollout.vllm` key it comes from: `responder_gpu_memory_utilization`,
+    or A's `gpu_memory_utilization` where that optional key is left out (or null). The one home of
+    this rule: the responder's engine (`responder_rollout`) and the memory estimate read it here."""
+    share = vllm_cfg.get("responder_gpu_memory_utilization")
+    if share is None:
+        return "gpu_memory_utilization", float(vllm_cfg["gpu_memory_utilization"])
+    return "responder_gpu_memory_utilization", float(share)
+
+
+def responder_rollout(rollout_cfg: Any) -> dict[str, Any]:
+    """`rollout` as Model B's engine is built from it: `vllm.gpu_memory_utilization` is B's share
+    (`responder_share`), every other setting A's. A's engine reads `rollout` itself, unchanged."""
+    vllm_cfg = rollout_cfg["vllm"]
+    return {**rollout_cfg, "vllm": {**vllm_cfg, "gpu_memory_utilization": responder_share(vllm_cfg)[1]}}
+
+
 def in_process(vllm_cfg: Any) -> bool:
     """`cpu_worker_in_process` where it applies: one worker (tensor_parallel_size 1); on a CUDA build
     "uni" is already vLLM's choice for one GPU."""

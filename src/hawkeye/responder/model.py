@@ -28,8 +28,10 @@ class Responder:
         if cfg.responder.get("name_or_path") is None:
             return None
         from hawkeye.generation.factory import make_backend
+        from hawkeye.generation.vllm_args import responder_rollout
 
-        backend = make_backend(cfg.responder, cfg.rollout, cfg.paths.models_dir, seed=int(cfg.seed))
+        # B's engine shares the GPU with A's in training: its own GPU share, not A's.
+        backend = make_backend(cfg.responder, responder_rollout(cfg.rollout), cfg.paths.models_dir, seed=int(cfg.seed))
         freeze(getattr(backend, "model", None))
         params = SamplingParams(
             max_new_tokens=int(cfg.rollout.responder_max_new_tokens),
