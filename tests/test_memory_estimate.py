@@ -3,6 +3,7 @@ preset fits 80 GB, and a run that does not fit is refused before any model loads
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -129,7 +130,32 @@ def test_a_declared_shape_that_disagrees_with_the_folder_fails_naming_the_field(
         estimate_training_memory(cfg, H100)
 
 
-def test_a_hub_id_without_a_shape_fails_naming_the_key() -> None:
+def _hub(monkeypatch: pytest.MonkeyPatch, config_dir: Path | None) -> None:
+    """The hub as AutoConfig sees it: `config_dir`'s config.json for any id, or unreachable (None)."""
+    import transformers
+
+    def from_pretrained(spec: str, **kwargs: object) -> object:
+        if config_dir is None:
+            raise OSError(f"cannot reach the hub for {spec}")
+        return transformers.AutoConfig.for_model(**json.loads((config_dir / "config.json").read_text()))
+
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", from_pretrained)
+
+
+def test_a_hub_id_without_a_shape_is_sized_from_its_config_json(monkeypatch: pytest.MonkeyPatch,
+                                                                tiny_models_dir: Path) -> None:
+    from hawkeye.models.load import resolve_model_path
+
+    folder = Path(resolve_model_path("tiny:qwen2?seed=0", str(tiny_models_dir)))
+    _hub(monkeypatch, folder)
+    cfg = validate(compose_config(["experiment=paper_gsm8k", "~policy.shape"]))
+    est = estimate_training_memory(cfg, H100)
+    # the tiny Qwen2's own parameter count (from its weights), counted here from its config alone
+    assert est.parts["weights"] == shape_of_folder(folder).params * 4 / 8  # fp32 master, sharded over 8 ranks
+
+
+def test_a_hub_id_without_a_shape_and_no_hub_fails_naming_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hub(monkeypatch, None)
     cfg = validate(compose_config(["experiment=paper_gsm8k", "~policy.shape"]))
     with pytest.raises(ConfigError, match=r"'policy\.shape' is needed"):
         estimate_training_memory(cfg, H100)

@@ -34,6 +34,7 @@ Estimates are per device, in bytes; GB are 1e9 bytes (GPU memory is sold in thos
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import struct
@@ -109,13 +110,35 @@ def shape_of_folder(path: Path) -> ModelShape:
                 for d in info["shape"]:
                     n *= d
                 params += n
+    return shape_of_config(conf, params)
+
+
+def shape_of_config(conf: dict[str, Any], params: int | None = None) -> ModelShape:
+    """The shape a config.json describes; `params` None = counted from it (decoder layers, embeddings,
+    a separate output head unless tied, the final norm)."""
     heads = int(conf["num_attention_heads"])
-    return ModelShape(
-        params=params, layers=int(conf["num_hidden_layers"]), hidden=int(conf["hidden_size"]),
+    shape = ModelShape(
+        params=1, layers=int(conf["num_hidden_layers"]), hidden=int(conf["hidden_size"]),  # counted below
         intermediate=int(conf["intermediate_size"]), vocab=int(conf["vocab_size"]), heads=heads,
         kv_heads=int(conf.get("num_key_value_heads") or heads),
         head_dim=int(conf.get("head_dim") or int(conf["hidden_size"]) // heads),
     )
+    if params is None:
+        embeddings = shape.vocab * shape.hidden * (1 if conf.get("tie_word_embeddings") else 2)
+        params = shape.layers * layer_parameters(shape) + embeddings + shape.hidden
+    return dataclasses.replace(shape, params=params)
+
+
+def shape_of_hub_model(spec: str, trust_remote_code: bool) -> ModelShape | None:
+    """A hub model's shape from its config.json alone (the download training would start anyway), or None
+    where the hub cannot be reached."""
+    try:
+        from transformers import AutoConfig
+
+        conf = AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code).to_dict()
+    except (OSError, ValueError):
+        return None
+    return shape_of_config(conf)
 
 
 def model_shape(node: Any, models_dir: str, key: str) -> ModelShape:
@@ -134,6 +157,8 @@ def model_shape(node: Any, models_dir: str, key: str) -> ModelShape:
                 raise ConfigError(f"config key '{key}.shape.{field}'={value} disagrees with {path}: "
                                   f"{getattr(shape, field)} (fix or remove the declared shape)")
         return shape
+    if declared is None and (hub := shape_of_hub_model(spec, bool(node.get("trust_remote_code")))) is not None:
+        return hub
     if declared is None:
         raise ConfigError(f"config key '{key}.shape' is needed to estimate memory: {spec!r} is not a local "
                           "folder; declare {params, layers, hidden, intermediate, vocab, heads, kv_heads, head_dim} "
