@@ -24,7 +24,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from hawkeye.evaluation.latency.client import GREEDY, LoopLag, closed_loop, cpu_seconds, single, through_pipeline
+from hawkeye.evaluation.latency.client import (
+    GREEDY,
+    LoopLag,
+    closed_loop,
+    cpu_seconds,
+    single,
+    through_pipeline,
+)
 from hawkeye.evaluation.latency.machine import idle_cpu, own_cpu_seconds
 from hawkeye.evaluation.latency.stats import breakdown, summarize
 from hawkeye.prompts import reasoning_messages
