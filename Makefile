@@ -1,4 +1,4 @@
-.PHONY: setup test lint repro replicate params smoke packaged sweep probes real
+.PHONY: setup test lint repro replicate params smoke packaged sweep probes real real-replay regimes
 # DVC runs each stage's `python` from PATH: put the venv first, so no activation is needed.
 VENV_PATH := PATH="$(CURDIR)/.venv/bin:$$PATH"
 
@@ -29,6 +29,11 @@ probes:           ## after `make repro`: one GRPO probe per force (conf/arms/pro
 	$(VENV_PATH) OMP_NUM_THREADS=1 python pipelines/evaluate.py arms=probes paths.train_dir=runs/probes/train \
 	    paths.baselines_dir=null paths.eval_dir=runs/probes/eval "eval.datasets=[testbed_val]" eval.latency=false \
 	    eval.latency_datasets=null
+# The regime map (docs/regimes.md): after the Quick start (it builds on warm start 1); with
+# REGIMES='regimes.warm_starts=[1,2,3]' after `make replicate`, for verdicts.
+REGIMES ?=
+regimes:          ## in which regimes does B in the training loop prevent collapse? (~40 min on 2 cores)
+	$(VENV_PATH) OMP_NUM_THREADS=1 python pipelines/regimes.py experiment=regimes $(REGIMES)
 # Real pretrained weights (docs/real.md): each stage prints its progress; the gate stops the chain when base A or
 # B misses it. The gate and curation (one process, one engine) use both cores; training runs one arm per core,
 # and the latency servers one core each. PASSIVE: with 2 threads and the default OpenMP wait policy HF generation swung between 2 and 11 tok/s.
@@ -41,6 +46,7 @@ real:             ## Hawkeye on real weights (Qwen2.5-Coder-0.5B as A, SmolLM2-1
 	$(REAL) OMP_NUM_THREADS=1 python pipelines/train_arms.py experiment=real
 	$(REAL) OMP_NUM_THREADS=1 python pipelines/evaluate.py experiment=real
 	$(REAL) OMP_NUM_THREADS=1 python pipelines/report.py experiment=real
+real-replay:      ## after `make real`: claim 2's latency on its engines at the testbed's lengths (~6 min)
 	$(REAL) OMP_NUM_THREADS=1 python -m hawkeye.evaluation.latency experiment=real $(REAL_REPLAY) --out runs/real/latency_replay
 # Claim 2's speed on these engines at the testbed's replicated lengths (docs/results.md, draw 1: base A's CoT 63.8
 # tokens; b_mask's CoT 35.1, then B's answer 18.0): each call generates exactly that many tokens.

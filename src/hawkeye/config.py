@@ -31,6 +31,7 @@ from hawkeye.evaluation.config import EvalConfig
 from hawkeye.evaluation.nested import QUESTIONS_SHARE, questions_needed
 from hawkeye.generation.config import RolloutConfig
 from hawkeye.models.config import ModelConfig
+from hawkeye.regimes.config import RegimesConfig
 from hawkeye.reward.config import RewardConfig
 from hawkeye.serving.config import ServingConfig
 from hawkeye.tracking.config import TrackingConfig
@@ -70,6 +71,7 @@ GROUP_SCHEMAS: dict[str, type] = {
     "arms": ArmsConfig,
     "collapse": CollapseConfig,
     "baselines": BaselinesConfig,
+    "regimes": RegimesConfig,
     "paths": PathsConfig,
 }
 SCALARS: dict[str, tuple[type, ...]] = {
