@@ -38,7 +38,7 @@ regimes:          ## in which regimes does B in the training loop prevent collap
 # B misses it. The gate and curation (one process, one engine) use both cores; training runs one arm per core,
 # and the latency servers one core each. PASSIVE: with 2 threads and the default OpenMP wait policy HF generation swung between 2 and 11 tok/s.
 REAL := $(VENV_PATH) OMP_WAIT_POLICY=PASSIVE
-real:             ## Hawkeye on real weights (Qwen2.5-Coder-0.5B as A, SmolLM2-135M as B), ~63 min on 2 cores
+real:             ## Hawkeye on real weights (Qwen2.5-Coder-0.5B as A, SmolLM2-135M as B), ~55 min on 2 cores
 	$(REAL) OMP_NUM_THREADS=1 python pipelines/models.py qwen2.5-coder-0.5b-instruct smollm2-135m-instruct
 	$(REAL) OMP_NUM_THREADS=1 python pipelines/prepare.py experiment=real
 	$(REAL) OMP_NUM_THREADS=2 python pipelines/gate.py experiment=real trainer.num_threads=2
