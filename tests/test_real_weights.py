@@ -282,6 +282,7 @@ def test_a_killed_lora_run_resumes_with_its_checkpoint_policy_in_the_engine(
     step = _kill_after_first_checkpoint(killed, train / "checkpoints" / "last.ckpt", tmp_path / "killed.log")
     assert step == 1
     first = json.loads(killed_record.read_text())
+    assert len(first["pushes"]) == 2, f"expected a push at fit start and one after step 1: {len(first['pushes'])}"
     a0, after_step1 = first["start"]["token_ids"], first["pushes"][1]["token_ids"]
     assert after_step1 != a0, "one LoRA step left the greedy continuation unchanged: the check below could not tell"
 
