@@ -192,12 +192,13 @@ def figure(doc: dict[str, Any], path: Any) -> None:
 
     from hawkeye.files import atomic_open
 
-    a_names = list(dict.fromkeys(c["a"] for c in doc["cells"]))
-    b_names = list(dict.fromkeys(c["b"] for c in doc["cells"]))
+    # Every regime pair the map asked for: a pair not run (a regime missed its gate) is shown as such.
+    skipped = [layout.parse_cell(name) for name in doc["skipped"]]
+    a_names = list(dict.fromkeys([*(c["a"] for c in doc["cells"]), *(a for a, _ in skipped)]))
+    b_names = list(dict.fromkeys([*(c["b"] for c in doc["cells"]), *(b for _, b in skipped if b)]))
     fig, axes = plt.subplots(1, 2, figsize=(4 + 1.6 * len(b_names), 1.2 + 1.0 * max(1, len(a_names))), squeeze=False)
-    if not a_names:  # every cell skipped: the figure says so rather than not existing
-        axes[0][0].text(0.5, 0.5, "no cell ran: every regime pair missed its gate", ha="center")
-        a_names, b_names = [], []
+    if not a_names:  # no regime pair at all: the figure says so rather than not existing
+        axes[0][0].text(0.5, 0.5, "no cell ran", ha="center")
     for ax, (arm, title) in zip(axes[0], (("with_b", "trained with B"), ("without_b", "trained without B")), strict=True):
         grid = np.full((len(a_names), len(b_names)), np.nan)
         for c in doc["cells"]:
@@ -206,8 +207,8 @@ def figure(doc: dict[str, Any], path: Any) -> None:
             ax.imshow(grid, vmin=0, vmax=1, cmap="Reds")
         for i in range(len(a_names)):
             for j in range(len(b_names)):
-                if not math.isnan(grid[i, j]):
-                    ax.text(j, i, f"{100 * grid[i, j]:.0f}%", ha="center", va="center")
+                label = "not run:\ngate missed" if math.isnan(grid[i, j]) else f"{100 * grid[i, j]:.0f}%"
+                ax.text(j, i, label, ha="center", va="center", fontsize=8 if math.isnan(grid[i, j]) else 10)
         ax.set_xticks(range(len(b_names)), [f"read by {b}" for b in b_names], rotation=20)
         ax.set_yticks(range(len(a_names)), [f"A {a}" for a in a_names])
         ax.set_title(f"{title}: collapsed share", fontsize=9)
