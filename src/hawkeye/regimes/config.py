@@ -83,6 +83,7 @@ class RegimesConfig:
     b_alone_max: float                 # every B regime: B with an empty CoT
     gate_rows: int                     # validation questions of the gate (0 = all)
     eval_rows: int                     # test questions every trained A is scored on (0 = all)
+    score_split: str                   # the split they are read on: the test split; validation for a probe
     flat_window: int                   # steps of the rolling mean that says where a curve flattened
     flat_tolerance: float              # ... flat: it stays within this share of its final value
 

@@ -78,7 +78,8 @@ def build(cfg: Any, gate: dict[str, Any], scores: dict[str, Any], ran: list[str]
     seeds = list(cfg.regimes.seeds)
     ws_list = sorted(int(w) for w in scores)
     skeys = {ws: scores[ws] for ws in scores}
-    out: dict[str, Any] = {"warm_starts": len(ws_list), "seeds": seeds, "skipped": skipped, "cells": []}
+    out: dict[str, Any] = {"warm_starts": len(ws_list), "seeds": seeds, "skipped": skipped, "cells": [],
+                           "split": str(cfg.regimes.score_split)}
     for a in cfg.regimes.run_a:
         without = layout.cell(a, None)
         for b in cfg.regimes.run_b:
@@ -125,7 +126,7 @@ def _flat(t: dict[str, Any]) -> str:
 
 
 def markdown(doc: dict[str, Any], header: str) -> str:
-    lines = [header, "", "## The map (test split)", "",
+    lines = [header, "", f"## The map ({doc['split']})", "",
              "Each cell's A read through the cell's B. Collapse: the share of questions whose CoT states at most half "
              "their critical steps and whose answer is wrong (`hawkeye.collapse`). Intervals: nested 95% bootstrap over "
              "warm starts, GRPO seeds and questions.", "",
@@ -151,7 +152,7 @@ def markdown(doc: dict[str, Any], header: str) -> str:
         lines += ["", f"Verdicts withheld: {why}."]
     if doc["skipped"]:
         lines += ["", "Cells not run (a regime missed its gate): " + ", ".join(f"`{s}`" for s in doc["skipped"]) + "."]
-    lines += ["", "## Before GRPO: each A regime alone and through each B (test split)", "",
+    lines += ["", f"## Before GRPO: each A regime alone and through each B ({doc['split']})", "",
               "| A regime | A alone (%) | A tokens | " + " | ".join(f"through {b} (%)" for b in _readers(doc)) + " |",
               "|---|---|---|" + "---|" * len(_readers(doc))]
     for a, per_b in doc["base"].items():

@@ -35,7 +35,7 @@ def run(cfg: Any, header: str) -> dict[str, Any]:
             build.base_model(cfg, role, ws)
     train_rows = load_split(cfg, cfg.data.train_split)
     val_rows = load_split(cfg, cfg.data.val_split)
-    test_rows = load_split(cfg, cfg.data.test_split)
+    test_rows = load_split(cfg, r.score_split)
     n = int(r.eval_rows)
     test_rows = test_rows[:n] if n else test_rows
 
@@ -61,7 +61,7 @@ def run(cfg: Any, header: str) -> dict[str, Any]:
         if common:
             _say(began, f"GRPO: {len(common)} cells x {len(r.seeds)} seeds ({label(ws)})")
             cells.train(cfg, ws, common, gates[label(ws)])
-        _say(began, f"scoring on {cfg.data.test_split} ({len(test_rows)} questions, {label(ws)})")
+        _say(began, f"scoring on {r.score_split} ({len(test_rows)} questions, {label(ws)})")
         readers = [b for b in r.run_b if all(not gates[label(w)]["b"][b]["failed"] for w in wss)]
         scores[str(ws)] = score.score(cfg, ws, common, test_rows, readers)
     write_json(layout.scores_path(cfg), scores)
