@@ -9,6 +9,7 @@ step s trains on batch s, resumable), one model per process and core, two at a t
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -43,8 +44,11 @@ def _finetune(role: str, regime: str, ws: int, spec: dict[str, Any], views: dict
     model = load_causal_lm(base_dir, "float32", False)
     f = spec["finetune"]
     steps = int(f["a_steps"] if role == "a" else f["b_steps"])
+    # As JSON has them (string keys), so that a rerun with the same settings resumes (`sft.train` compares
+    # them with the checkpoint's config.json) instead of fine-tuning again from step 0.
+    regime_spec = json.loads(json.dumps(spec["regime"]))
     settings = OmegaConf.create({"steps": steps, "batch_size": int(f["batch_size"]), "lr": float(f["lr"]),
-                                 "warmup_steps": int(f["warmup_steps"]), "regime": regime, "spec": spec["regime"]})
+                                 "warmup_steps": int(f["warmup_steps"]), "regime": regime, "spec": regime_spec})
     if role == "a":
         direct = {int(k): float(v) for k, v in spec["regime"]["direct_by_ops"].items()}
 
