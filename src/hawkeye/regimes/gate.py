@@ -22,8 +22,9 @@ from hawkeye.generation import SamplingParams, make_backend
 from hawkeye.prompts import direct_messages, reasoning_messages, render
 from hawkeye.regimes import layout
 from hawkeye.regimes.config import B_FORMS
-from hawkeye.regimes.views import gate_form, n_ops
+from hawkeye.regimes.views import gate_form
 from hawkeye.responder.reads import responder_prompt
+from hawkeye.warmstart.gate import summarize
 
 
 def _mean(xs: list[float]) -> float:
@@ -41,14 +42,11 @@ def measure_a(a: Any, rows: list[dict[str, Any]], cfg: Any) -> tuple[dict[str, f
     qs = [r["question"] for r in rows]
     cots = a.generate([render(a.tokenizer, reasoning_messages(q)) for q in qs], greedy)
     direct = a.generate([render(a.tokenizer, direct_messages(q)) for q in qs], greedy)
-    ok_cot = [exact_match(g.text, r["answer"]) for g, r in zip(cots, rows, strict=True)]
-    ok_direct = [exact_match(g.text, r["answer"]) for g, r in zip(direct, rows, strict=True)]
-    out = {"a_greedy": _mean(ok_cot), "a_direct": _mean(ok_direct),
-           "c_orig_tokens": _mean([float(cot_length(g)) for g in cots])}
-    for ops in sorted({n_ops(r) for r in rows}):
-        idx = [i for i, r in enumerate(rows) if n_ops(r) == ops]
-        out[f"a_greedy_ops{ops}"] = _mean([ok_cot[i] for i in idx])
-        out[f"a_direct_ops{ops}"] = _mean([ok_direct[i] for i in idx])
+    per_row = {"a_greedy": [exact_match(g.text, r["answer"]) for g, r in zip(cots, rows, strict=True)],
+               "a_direct": [exact_match(g.text, r["answer"]) for g, r in zip(direct, rows, strict=True)],
+               "c_orig_tokens": [float(cot_length(g)) for g in cots]}
+    means, by_ops = summarize(per_row, rows)  # the warm-start gate's own per-operation breakdown
+    out = {**means, **{f"{k}_{ops}": v for k in ("a_greedy", "a_direct") for ops, v in by_ops[k].items()}}
     return out, [g.text for g in cots]
 
 

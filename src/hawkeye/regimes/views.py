@@ -30,19 +30,11 @@ from typing import Any
 from hawkeye.data.sources.testbed import critical_steps
 from hawkeye.prompts import direct_messages, reasoning_messages, render, responder_messages
 from hawkeye.responder.reads import what_b_reads
-from hawkeye.warmstart.examples import Example, a_target, boxed
+from hawkeye.warmstart.examples import Example, a_target, boxed, step_value
+from hawkeye.warmstart.gate import n_ops
 
 VIEW_STYLES = {"verbose": ("verbose", False), "verbose_boxed": ("verbose", True), "bare": ("bare", False),
                "bare_boxed": ("bare", True)}
-
-
-def value_of(step: str) -> str:
-    """The value a critical step computes ("She buys 3 more: 9 + 3 = 12." -> "12")."""
-    return step.rstrip(".").rsplit("= ", 1)[1]
-
-
-def n_ops(row: dict[str, Any]) -> int:
-    return len(critical_steps(row["segments"]))
 
 
 def a_example(row: dict[str, Any], tok: Any, rng: random.Random, direct_by_ops: dict[int, float]) -> Example:
@@ -67,7 +59,7 @@ def prefix(row: dict[str, Any], shown: int, style: str, box: bool) -> str:
                 seen += 1
             kept.append(seg["text"])
         text = " ".join(kept)
-    return f"{text} {boxed(value_of(steps[shown - 1]))}" if box and shown else text
+    return f"{text} {boxed(step_value(steps[shown - 1]))}" if box and shown else text
 
 
 def target(row: dict[str, Any], shown: int, finish: int) -> str:
@@ -79,7 +71,7 @@ def target(row: dict[str, Any], shown: int, finish: int) -> str:
     if missing == 0:
         return boxed(row["answer"])
     written = steps[shown:shown + min(missing, finish)]
-    last = value_of(written[-1]) if written else value_of(steps[shown - 1])
+    last = step_value(written[-1]) if written else step_value(steps[shown - 1])
     return " ".join([*written, boxed(last)])
 
 
@@ -110,7 +102,7 @@ def gate_form(row: dict[str, Any], form: str) -> str | None:
     if form == "none":
         return ""
     if form == "first_step_hidden":  # B alone in the form it meets in training: one step, its value hidden
-        return what_b_reads(f"{steps[0]} {boxed(value_of(steps[0]))}", "mask")
+        return what_b_reads(f"{steps[0]} {boxed(step_value(steps[0]))}", "mask")
     if form == "direct_boxed":
         return boxed(row["answer"])
     if form == "critical_boxed":

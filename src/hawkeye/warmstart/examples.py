@@ -80,7 +80,7 @@ def b_view(row: dict[str, Any], view: str, rng: random.Random) -> tuple[str, str
         missing = min(rng.choice((1, 2)), len(steps) - 1)  # a one-step question: its step, unboxed
         shown = len(steps) - missing
         # A that stops early may box its intermediate value (a stated answer that is not the answer)
-        stated = _result(steps[shown - 1]) if shown and rng.random() < 0.5 else None
+        stated = step_value(steps[shown - 1]) if shown and rng.random() < 0.5 else None
         cot = partial_cot(steps, missing, stated)
     else:
         cot, shown = "", 0
@@ -92,7 +92,7 @@ def b_view(row: dict[str, Any], view: str, rng: random.Random) -> tuple[str, str
     return seen, " ".join([*steps[first_to_write:], boxed(answer)])
 
 
-def _result(step: str) -> str:
+def step_value(step: str) -> str:
     """The value a critical step computes ("She buys 3 more: 9 + 3 = 12." -> "12")."""
     return step.rstrip(".").rsplit("= ", 1)[1]
 
