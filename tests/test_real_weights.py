@@ -140,6 +140,29 @@ def _weights(folder: Path) -> dict[str, Any]:
     return load_file(str(folder / "model.safetensors"))
 
 
+def _recorded_env(record: Path, mlflow_uri: str) -> dict[str, str]:
+    """The environment of a recorded src/train.py: this repo's code, one thread, a fresh (non-distributed) launch."""
+    env = {**os.environ, PROBE_ENV: str(record), "MLFLOW_TRACKING_URI": mlflow_uri, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    return env
+
+
+def _overrides(models_dir: Path, tmp_path: Path, train: Path, lr: str) -> list[str]:
+    """One question, groups of 4, short rollouts and small engines: what both tests train with."""
+    return [
+        "experiment=packaged", "rollout=vllm", f"paths.models_dir={models_dir}",
+        f"paths.curated_dir={tmp_path / 'curated'}", f"paths.train_dir={train}",
+        "grpo.group_size=4", "grpo.questions_per_step=1", f"grpo.lr={lr}",
+        "lambda=0.01", "alpha=0.3",
+        "rollout.max_new_tokens=32", "rollout.responder_max_new_tokens=16",
+        # Small engines: the probe prompt and the rollouts are short.
+        "rollout.vllm.max_model_len=512", "rollout.vllm.cpu_kvcache_space_gib=1",
+        "tracking.experiment=hawkeye-real-weights",
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.vllm
 # About 90 s of CPU (two engine starts, one step, saving final/ and last.ckpt, two HF decodes) and
@@ -152,23 +175,10 @@ def test_one_grpo_step_pushes_the_new_weights_into_the_engine(
     pytest.importorskip("vllm")
     _curated(tmp_path / "curated")
     record = tmp_path / "push_probe.json"
-    env = {**os.environ, PROBE_ENV: str(record), "MLFLOW_TRACKING_URI": mlflow_uri, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):  # a fresh launch
-        env.pop(key, None)
-    overrides = [
-        "experiment=packaged", "rollout=vllm", f"paths.models_dir={smollm2_models_dir}",
-        f"paths.curated_dir={tmp_path / 'curated'}", f"paths.train_dir={tmp_path / 'train'}",
-        "grpo.max_steps=1", "grpo.group_size=4", "grpo.questions_per_step=1",
-        # Large for a fine-tune: after one AdamW step every weight with a gradient has moved by ~lr,
-        # enough to change the greedy continuation; the paper's 1e-5 may leave it as it was.
-        "grpo.lr=1e-4",
-        "lambda=0.01", "alpha=0.3",
-        "rollout.max_new_tokens=32", "rollout.responder_max_new_tokens=16",
-        # Small engines: the probe prompt and the rollouts are short.
-        "rollout.vllm.max_model_len=512", "rollout.vllm.cpu_kvcache_space_gib=1",
-        "tracking.experiment=hawkeye-real-weights",
-    ]
+    env = _recorded_env(record, mlflow_uri)
+    # Large for a fine-tune: after one AdamW step every weight with a gradient has moved by ~lr, enough to
+    # change the greedy continuation; the paper's 1e-5 may leave it as it was.
+    overrides = [*_overrides(smollm2_models_dir, tmp_path, tmp_path / "train", "1e-4"), "grpo.max_steps=1"]
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), *overrides], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=1500)
@@ -211,10 +221,7 @@ def test_one_grpo_step_pushes_the_new_weights_into_the_engine(
 def _start_recorded(overrides: list[str], record: Path, mlflow_uri: str, cwd: Path, log: Path) -> subprocess.Popen:
     """This file as a script (the recorded `src/train.py`) in a session of its own, so that a kill takes
     the engine's worker processes with it."""
-    env = {**os.environ, PROBE_ENV: str(record), "MLFLOW_TRACKING_URI": mlflow_uri, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)
+    env = _recorded_env(record, mlflow_uri)
     with open(log, "w") as out:
         return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *overrides], cwd=cwd, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -265,18 +272,10 @@ def test_a_killed_lora_run_resumes_with_its_checkpoint_policy_in_the_engine(
     pytest.importorskip("vllm")
     _curated(tmp_path / "curated")
     train = tmp_path / "train"
-    overrides = [
-        "experiment=packaged", "rollout=vllm", f"paths.models_dir={smollm2_models_dir}",
-        f"paths.curated_dir={tmp_path / 'curated'}", f"paths.train_dir={train}",
-        "grpo.max_steps=2", "trainer.checkpoint_every_n_steps=1", "grpo.group_size=4", "grpo.questions_per_step=1",
-        "trainer.lora.enabled=true",
-        # LoRA's B factors start at 0: one AdamW step moves each entry by about lr, and a larger lr than
-        # make real's is what makes one step change the greedy continuation (the check needs a change).
-        "grpo.lr=5e-3",
-        "lambda=0.01", "alpha=0.3", "rollout.max_new_tokens=32", "rollout.responder_max_new_tokens=16",
-        "rollout.vllm.max_model_len=512", "rollout.vllm.cpu_kvcache_space_gib=1",
-        "tracking.experiment=hawkeye-real-weights",
-    ]
+    # LoRA's B factors start at 0: one AdamW step moves each entry by about lr, and a larger lr than make
+    # real's is what makes one step change the greedy continuation (the check needs a change).
+    overrides = [*_overrides(smollm2_models_dir, tmp_path, train, "5e-3"), "grpo.max_steps=2",
+                 "trainer.checkpoint_every_n_steps=1", "trainer.lora.enabled=true"]
     killed_record, resumed_record = tmp_path / "killed.json", tmp_path / "resumed.json"
     killed = _start_recorded(overrides, killed_record, mlflow_uri, tmp_path, tmp_path / "killed.log")
     step = _kill_after_first_checkpoint(killed, train / "checkpoints" / "last.ckpt", tmp_path / "killed.log")
