@@ -297,11 +297,13 @@ def test_a_killed_lora_run_resumes_with_its_checkpoint_policy_in_the_engine(
 
     metrics = json.loads((train / "metrics.json").read_text())
     assert metrics["steps"] == 2, metrics
-    runs = mlflow.search_runs(experiment_names=["hawkeye-real-weights"], output_format="list")
+    # An explicit client: an earlier in-process run may have set mlflow's global tracking URI to its own store.
+    client = mlflow.MlflowClient(mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("hawkeye-real-weights").experiment_id])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"  # the resume continued the killed run
     from hawkeye.tracking.names import train_metric
 
-    history = mlflow.MlflowClient().get_metric_history(runs[0].info.run_id, train_metric("cot_tokens_mean"))
+    history = client.get_metric_history(runs[0].info.run_id, train_metric("cot_tokens_mean"))
     assert sorted(m.step for m in history) == [0, 1]  # every step logged once
 
 
@@ -349,6 +351,9 @@ def _run_recorded_training() -> None:
         event(f"push {len(record['pushes']) + 1} done")
         record["pushes"].append({**probe(self), "pushed": pushed})
         record["policy_tensors"] = sum(1 for _ in vllm_backend.policy_weights(policy))
+        # Written now: the push is inside the training step, before its checkpoint, and a run killed at
+        # that checkpoint must already have this push on disk.
+        out.write_text(json.dumps(record))
         return pushed
 
     def training_step(self: Any, batch: Any, batch_idx: int) -> None:
