@@ -30,6 +30,7 @@ def rows() -> list[dict]:
      (";".join(f"regimes.b_views.{v}=0" for v in ("verbose", "verbose_boxed", "bare", "bare_boxed", "direct", "none")),
       "regimes.b_views"), ("+regimes.b_views.long=0.2", "regimes.b_views.long"),
      ("regimes.b.copy.finish=3", "regimes.b.copy.finish"), ("regimes.a.easy.direct_by_ops={1:1.2,2:0.1,3:0.1}", "direct_by_ops.1"),
+     ("regimes.a.easy.drill_one_op=1.5", "regimes.a.easy.drill_one_op"),
      ("regimes.a.low.checks.a_greedy=[0.9,0.8]", "regimes.a.low.checks.a_greedy"),
      ("+regimes.b.copy.checks.longest=[0,1]", "regimes.b.copy.checks.longest"),
      ("regimes.seeds=[1]", "regimes.seeds"), ("regimes.penalty.alpha=0", "regimes.penalty.alpha"),
@@ -105,6 +106,34 @@ def test_a_regime_direct_share_follows_the_number_of_operations(rows: list[dict]
     for row in rows:
         _, target = views.a_example(row, Tok(), rng, direct)
         assert (target == views.boxed(row["answer"])) == (views.n_ops(row) == 1)
+
+
+def test_the_drill_covers_every_one_operation_fact_and_answers_it_directly() -> None:
+    """The easy A's drill: direct answers to fresh one-operation stories of every signature (every
+    split's), never more than one operation."""
+    from hawkeye.data.config import testbed_partition, testbed_spec
+    from hawkeye.data.sources.testbed import make_problem, signature
+
+    class Tok:
+        def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):  # noqa: ANN001, ANN201
+            return messages[0]["content"]
+
+    cfg = validate(compose_config(["experiment=regimes"]))
+    spec, part = testbed_spec(cfg.data), testbed_partition(cfg.data)
+    rng, facts = random.Random(3), {}
+    for _ in range(6000):
+        state = rng.getstate()
+        prompt, target = views.drill_example(Tok(), rng, spec)
+        rng_copy = random.Random()
+        rng_copy.setstate(state)
+        row = make_problem(rng_copy, TestbedSpec(min_ops=1, max_ops=1, max_operand=spec.max_operand,
+                                                  max_total=spec.max_total))
+        assert prompt.startswith(row["question"]) and target == views.boxed(row["answer"])
+        facts[row["signature"]] = row["answer"]
+    one_op = {signature(s, [(op, k)]) for s in range(1, spec.max_operand + 1) for op, ks in
+              (("+", range(1, spec.max_operand + 1)), ("-", range(1, s + 1)), ("*", (2, 3))) for k in ks}
+    assert set(facts) == one_op and len(one_op) == 144  # the whole one-operation arithmetic ...
+    assert {part.part(s) for s in facts} == {"train", "val", "test"}  # ... every split's part of it
 
 
 def test_gate_bounds_and_penalty_rule() -> None:

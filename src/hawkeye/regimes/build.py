@@ -20,10 +20,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from hawkeye.data.config import testbed_spec
+from hawkeye.data.sources.testbed import TestbedSpec
 from hawkeye.errors import ModelError
 from hawkeye.paths import resolve
 from hawkeye.regimes import layout
-from hawkeye.regimes.views import a_example, b_example
+from hawkeye.regimes.views import a_example, b_example, drill_example
 from hawkeye.replicates import label, replicate_config, sft_seed
 
 
@@ -51,8 +53,11 @@ def _finetune(role: str, regime: str, ws: int, spec: dict[str, Any], views: dict
                                  "warmup_steps": int(f["warmup_steps"]), "regime": regime, "spec": regime_spec})
     if role == "a":
         direct = {int(k): float(v) for k, v in spec["regime"]["direct_by_ops"].items()}
+        drill, testbed = float(spec["regime"]["drill_one_op"]), TestbedSpec(**spec["testbed"])
 
         def make(rng: random.Random) -> Any:
+            if rng.random() < drill:
+                return drill_example(tok, rng, testbed)
             return a_example(rng.choice(rows), tok, rng, direct)
     else:
         finish = int(spec["regime"]["finish"])
@@ -99,7 +104,8 @@ def build(cfg: Any, rows: list[dict[str, Any]]) -> dict[str, float]:
         futures = {}
         for role, name, ws in todo:
             regime = OmegaConf.to_container((r.a if role == "a" else r.b)[name], resolve=True)
-            spec = {"finetune": OmegaConf.to_container(r.finetune, resolve=True), "regime": regime, "seed": int(cfg.seed)}
+            spec = {"finetune": OmegaConf.to_container(r.finetune, resolve=True), "regime": regime, "seed": int(cfg.seed),
+                    "testbed": vars(testbed_spec(cfg.data))}
             print(f"[regimes] fine-tuning {role.upper()} regime {name} from warm start {label(ws)}", flush=True)
             futures[f"{role}/{name}/{label(ws)}"] = pool.submit(
                 _finetune, role, name, ws, spec, views, rows, str(bases[(role, ws)]),

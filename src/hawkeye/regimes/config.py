@@ -1,8 +1,8 @@
 """Schema of the `regimes` config group: which (A, B) regimes the map builds, gates and trains.
 
 A regime is one ingredient set on purpose and checked on the validation split before any GRPO run:
-- an A regime: how often Model A was shown a direct answer, per number of operations (its in-head
-  ability on easy questions);
+- an A regime: how often Model A was shown a direct answer, per number of operations, and how much of
+  the one-operation arithmetic it drilled by heart (its in-head ability on easy questions);
 - a B regime: how many missing operations Model B was trained to compute (`finish`: 0 = copy only);
 - every B regime reads the same generic views (`b_views`): prefixes of any CoT form A could write.
 """
@@ -35,6 +35,9 @@ class ARegime:
 
     direct_by_ops: dict[int, float]    # operations -> share of that question's examples answered directly
     checks: dict[str, list[float]]     # measure -> [low, high] on the validation split
+    # Share of A's examples that drill the one-operation arithmetic by heart: a fresh story of any
+    # one-operation signature (every split's), answered directly (`hawkeye.regimes.views.drill_example`).
+    drill_one_op: float
 
 
 @dataclass
@@ -98,6 +101,8 @@ class RegimesConfig:
             for ops, share in a.direct_by_ops.items():
                 if not 0 <= float(share) <= 1:
                     raise ConfigError(f"regimes.a.{name}.direct_by_ops.{ops}={share} must be in [0, 1]")
+            if not 0 <= float(a.drill_one_op) <= 1:
+                raise ConfigError(f"regimes.a.{name}.drill_one_op={a.drill_one_op} must be in [0, 1]")
             _check_bounds(f"regimes.a.{name}", a.checks, A_MEASURES)
         for name, b in self.b.items():
             if b.finish not in (0, 1, 2):

@@ -4,6 +4,15 @@
 boxed answer alone through the direct prompt), with the direct share set per number of operations: an
 A regime that answers easy questions in its head saw many direct answers to them.
 
+**A's drill** (`drill_example`): a fresh story of one operation, of any signature, answered directly.
+The splits keep every question's arithmetic away from the others' (`data.sources.testbed`), so a
+one-operation question at validation or test is arithmetic A never answered; a 0.56M-parameter A
+then answers about half of them in its head, however long it is shown direct answers (docs/regimes.md).
+A pretrained model knows its small sums by heart, and this is how an A regime gets to: the drill
+covers all 144 one-operation facts in stories drawn afresh (one may match a split's question word for
+word: its arithmetic is shared by design either way). Only the one-operation arithmetic is shared: a
+two- or three-operation question is still arithmetic A never saw.
+
 **B's views are generic** (`b_view`): prefixes of any CoT form A could write, not the ground-truth
 critical forms GRPO happens to push A toward. A form is
 - `verbose` (the reference CoT, waste and all) or `bare` (the critical steps only),
@@ -27,7 +36,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from hawkeye.data.sources.testbed import critical_steps
+from hawkeye.data.sources.testbed import TestbedSpec, critical_steps, make_problem
 from hawkeye.prompts import direct_messages, reasoning_messages, render, responder_messages
 from hawkeye.responder.reads import what_b_reads
 from hawkeye.warmstart.examples import Example, a_target, boxed, step_value
@@ -41,6 +50,12 @@ def a_example(row: dict[str, Any], tok: Any, rng: random.Random, direct_by_ops: 
     if rng.random() < float(direct_by_ops.get(n_ops(row), 0.0)):
         return render(tok, direct_messages(row["question"])), boxed(row["answer"])
     return render(tok, reasoning_messages(row["question"])), a_target(row)
+
+
+def drill_example(tok: Any, rng: random.Random, spec: TestbedSpec) -> Example:
+    """A direct answer to a fresh one-operation story of any signature (see the module doc)."""
+    row = make_problem(rng, TestbedSpec(min_ops=1, max_ops=1, max_operand=spec.max_operand, max_total=spec.max_total))
+    return render(tok, direct_messages(row["question"])), boxed(row["answer"])
 
 
 def prefix(row: dict[str, Any], shown: int, style: str, box: bool) -> str:
