@@ -227,35 +227,6 @@ def _start_recorded(overrides: list[str], record: Path, mlflow_uri: str, cwd: Pa
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _kill_after_first_checkpoint(proc: subprocess.Popen, ckpt: Path, log: Path, timeout_s: float = 1200) -> int:
-    """SIGSTOP the run's process group once `ckpt` loads completely, then SIGKILL it; the checkpoint's step.
-    Stopping first means no checkpoint write is under way at the kill."""
-    import signal
-
-    import torch
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"the run ended (exit {proc.returncode}) before it could be killed:\n"
-                                 + log.read_text()[-4000:])
-        if time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise AssertionError(f"no checkpoint at {ckpt} after {timeout_s:.0f} s")
-        if ckpt.exists():
-            os.killpg(proc.pid, signal.SIGSTOP)
-            try:
-                step = int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
-            except Exception:  # noqa: BLE001 - caught between a checkpoint's writes: let it finish
-                os.killpg(proc.pid, signal.SIGCONT)
-                time.sleep(0.5)
-                continue
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=60)
-            return step
-        time.sleep(0.5)
-
-
 @pytest.mark.slow
 @pytest.mark.vllm
 # Two runs of the recorded src/train.py (each: two engine starts and one step) and a kill: about twice
@@ -269,6 +240,8 @@ def test_a_killed_lora_run_resumes_with_its_checkpoint_policy_in_the_engine(
     into the fresh engine before its first rollout, trains step 2 only, and continues the same MLflow run."""
     import mlflow
 
+    from reliability.helpers import kill_at_a_checkpoint
+
     pytest.importorskip("vllm")
     _curated(tmp_path / "curated")
     train = tmp_path / "train"
@@ -278,7 +251,7 @@ def test_a_killed_lora_run_resumes_with_its_checkpoint_policy_in_the_engine(
                  "trainer.checkpoint_every_n_steps=1", "trainer.lora.enabled=true"]
     killed_record, resumed_record = tmp_path / "killed.json", tmp_path / "resumed.json"
     killed = _start_recorded(overrides, killed_record, mlflow_uri, tmp_path, tmp_path / "killed.log")
-    step = _kill_after_first_checkpoint(killed, train / "checkpoints" / "last.ckpt", tmp_path / "killed.log")
+    step = kill_at_a_checkpoint(killed, train / "checkpoints" / "last.ckpt", tmp_path / "killed.log", 1200, group=True)
     assert step == 1
     first = json.loads(killed_record.read_text())
     assert len(first["pushes"]) == 2, f"expected a push at fit start and one after step 1: {len(first['pushes'])}"

@@ -106,3 +106,34 @@ def wait_for(predicate: Any, proc: subprocess.Popen[bytes], log: Path, timeout_s
         time.sleep(0.2)
     proc.kill()
     raise AssertionError(f"timed out waiting; log:\n{log.read_text()[-3000:]}")
+
+
+def kill_at_a_checkpoint(proc: subprocess.Popen[bytes], ckpt: Path, log: Path, timeout_s: float = 300.0,
+                         group: bool = False) -> int:
+    """SIGSTOP the run once `ckpt` exists and loads completely, then SIGKILL it; the checkpoint's step.
+    Stopping first means no checkpoint write is under way at the kill. With `group`, the signals go to
+    the run's whole process group (a run started in a session of its own, with its engine's workers)."""
+    import signal
+
+    import torch
+
+    def send(sig: int) -> None:
+        (os.killpg if group else os.kill)(proc.pid, sig)
+
+    while True:
+        try:
+            wait_for(ckpt.exists, proc, log, timeout_s)
+        except AssertionError:
+            if group and proc.poll() is None:
+                send(signal.SIGKILL)
+            raise
+        send(signal.SIGSTOP)
+        try:
+            step = int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
+        except Exception:  # noqa: BLE001 - caught between a checkpoint's writes: let it finish
+            send(signal.SIGCONT)
+            time.sleep(0.3)
+            continue
+        send(signal.SIGKILL)
+        proc.wait(timeout=60)
+        return step

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import torch
 
 from hawkeye.tracking.names import train_metric
 
-from .helpers import curated_row, mlflow_runs, start_driver, subprocess_env, wait_for, write_lines
+from .helpers import curated_row, kill_at_a_checkpoint, mlflow_runs, start_driver, subprocess_env, write_lines
 
 STEPS = 6
 
@@ -43,25 +41,6 @@ def _metrics(train_dir: Path) -> dict:
     return doc
 
 
-def _stop_after_a_checkpoint(proc, ckpt: Path, log: Path) -> int:  # noqa: ANN001
-    """SIGSTOP the trainer once last.ckpt exists and loads completely, then SIGKILL it. Returns the
-    checkpoint's step. Stopping first means no checkpoint write can be under way at the kill."""
-    while True:
-        wait_for(ckpt.exists, proc, log, timeout_s=300)
-        os.kill(proc.pid, signal.SIGSTOP)
-        try:
-            step = int(torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"])
-        except Exception:  # noqa: BLE001 - caught between a checkpoint's writes: let it finish
-            os.kill(proc.pid, signal.SIGCONT)
-            time.sleep(0.3)
-            continue
-        if step >= STEPS:
-            raise AssertionError("the run finished before it could be killed")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        return step
-
-
 @pytest.mark.slow
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_models_dir: Path) -> None:
     write_lines(tmp_path / "curated" / "train.jsonl", [curated_row(i) for i in range(6)])
@@ -74,7 +53,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_m
     killed = start_driver("train", _overrides(tmp_path, tiny_models_dir, killed_dir),
                           subprocess_env(killed_uri), tmp_path / "killed.log")
     try:
-        killed_at = _stop_after_a_checkpoint(killed, killed_dir / "checkpoints" / "last.ckpt", tmp_path / "killed.log")
+        killed_at = kill_at_a_checkpoint(killed, killed_dir / "checkpoints" / "last.ckpt", tmp_path / "killed.log")
+        assert killed_at < STEPS, "the run finished before it could be killed"
         assert killed.returncode == -signal.SIGKILL
         assert killed_at in (2, 4)
         (run,) = mlflow_runs(killed_uri)
