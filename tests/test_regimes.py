@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from conftest import compose_config
 from hawkeye.config import validate
 from hawkeye.data.sources.testbed import TestbedSpec, critical_steps, generate
 from hawkeye.errors import ConfigError
-from hawkeye.regimes import report, views
+from hawkeye.regimes import flatness, report, views
 from hawkeye.regimes.gate import failures, penalty
 
 
@@ -31,6 +32,7 @@ def rows() -> list[dict]:
       "regimes.b_views"), ("+regimes.b_views.long=0.2", "regimes.b_views.long"),
      ("regimes.b.copy.finish=3", "regimes.b.copy.finish"), ("regimes.a.easy.direct_by_ops={1:1.2,2:0.1,3:0.1}", "direct_by_ops.1"),
      ("regimes.a.easy.drill_one_op=1.5", "regimes.a.easy.drill_one_op"),
+     ("regimes.a.low.skip_cot=-0.1", "regimes.a.low.skip_cot"), ("~regimes.a.low.skip_cot", "skip_cot"),
      ("regimes.a.low.checks.a_greedy=[0.9,0.8]", "regimes.a.low.checks.a_greedy"),
      ("+regimes.b.copy.checks.longest=[0,1]", "regimes.b.copy.checks.longest"),
      ("regimes.seeds=[1]", "regimes.seeds"), ("regimes.penalty.alpha=0", "regimes.penalty.alpha"),
@@ -104,8 +106,27 @@ def test_a_regime_direct_share_follows_the_number_of_operations(rows: list[dict]
     rng = random.Random(1)
     direct = {1: 1.0, 2: 0.0, 3: 0.0}
     for row in rows:
-        _, target = views.a_example(row, Tok(), rng, direct)
+        _, target = views.a_example(row, Tok(), rng, direct, 0.0)
         assert (target == views.boxed(row["answer"])) == (views.n_ops(row) == 1)
+
+
+def test_a_skips_its_cot_when_asked_to_reason_at_the_regime_share(rows: list[dict]) -> None:
+    """GRPO's path to a short CoT: asked to reason (the prompt GRPO samples A with), A is shown the boxed
+    answer alone at `skip_cot`, whatever the number of operations; never with skip_cot 0."""
+    from hawkeye.prompts import reasoning_messages, render
+
+    class Tok:
+        def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):  # noqa: ANN001, ANN201
+            return "|".join(m["content"] for m in messages)
+
+    for skip in (0.0, 0.25):
+        rng, by_ops = random.Random(2), {}
+        for row in rows * 40:
+            prompt, target = views.a_example(row, Tok(), rng, {1: 0.0, 2: 0.0, 3: 0.0}, skip)
+            assert prompt == render(Tok(), reasoning_messages(row["question"]))
+            by_ops.setdefault(views.n_ops(row), []).append(target == views.boxed(row["answer"]))
+        for ops, skipped in by_ops.items():
+            assert abs(sum(skipped) / len(skipped) - skip) < 0.05, (skip, ops)
 
 
 def test_the_drill_covers_every_one_operation_fact_and_answers_it_directly() -> None:
@@ -150,11 +171,49 @@ def test_gate_bounds_and_penalty_rule() -> None:
     assert p["lambda"] * ((1 - 0.1) * 50.0) ** 2 == pytest.approx(1.0)
 
 
-def test_where_a_curve_flattened() -> None:
-    falling = [100 - 2 * t for t in range(40)] + [20.0] * 60
-    assert report.flattened_at(falling, 10, 0.1) == pytest.approx(45, abs=5)
-    assert report.flattened_at([100 - t for t in range(100)], 10, 0.1) is None  # still falling at the end
-    assert report.flattened_at([5.0] * 10, 10, 0.1) is None  # too short to tell
+def _constructed_run(ratio: Any, steps: int, seed: int) -> list[float]:
+    """A GRPO curve as the map's runs have it: 2 questions of 1-3 operations a step (13 critical tokens an
+    operation), A writing `ratio(t)` tokens per critical token with 8% noise (both measured on the map's
+    400-step runs: the raw length then moves about 25% from step to step)."""
+    rng = np.random.default_rng(seed)
+    critical = rng.integers(1, 4, size=(steps, 2)).mean(axis=1) * 13.0
+    cot = np.array([ratio(t) for t in range(steps)]) * critical * (1 + 0.08 * rng.standard_normal(steps))
+    return flatness.length_per_critical_token(list(cot), list(critical))
+
+
+@pytest.mark.parametrize(("name", "ratio", "flat_between"), [
+    ("flat from the start", lambda t: 1.3, (0, 100)),
+    ("falls, then settles", lambda t: 1.3 + 0.6 * np.exp(-t / 40), (50, 200)),
+    ("falls to the end", lambda t: 1.9 - 0.9 * t / 400, None),
+    ("drops late", lambda t: 1.35 if t < 340 else 1.0, None),
+])
+def test_where_a_curve_flattened_on_constructed_curves(name: str, ratio: Any, flat_between: Any) -> None:
+    """The rule reads trends and not noise: on 20 draws of each curve it says flat (and where) or not."""
+    got = [flatness.flattened_at(_constructed_run(ratio, 400, seed), 50, 0.05) for seed in range(20)]
+    if flat_between is None:
+        assert got == [None] * 20, name
+    else:
+        assert all(s is not None and flat_between[0] <= s <= flat_between[1] for s in got), (name, got)
+
+
+def test_the_raw_length_would_read_noise_as_a_trend() -> None:
+    """Why the rule reads length per critical token: on the raw length the same flat curves often read
+    'not flat' (the old 20-step rolling rule), which is what the map's first runs reported."""
+    flattened_at = flatness.flattened_at
+
+    def rolling_rule(curve: list[float]) -> int | None:  # the old rule, kept here as the counter-example
+        rolled = np.convolve(np.asarray(curve), np.ones(20) / 20, mode="valid")
+        off = np.abs(rolled - rolled[-1]) > 0.1 * rolled[-1]
+        step = (int(np.nonzero(off)[0][-1]) + 1 if off.any() else 0) + 19
+        return step if step < len(curve) - 20 else None
+
+    raw = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        critical = rng.integers(1, 4, size=(400, 2)).mean(axis=1) * 13.0
+        raw.append(list(1.3 * critical * (1 + 0.08 * rng.standard_normal(400))))
+    assert sum(rolling_rule(c) is None for c in raw) >= 5
+    assert flattened_at([5.0] * 60, 50, 0.05) is None  # shorter than two blocks: cannot tell
 
 
 def test_the_verdict_reads_the_interval_and_the_warm_starts() -> None:

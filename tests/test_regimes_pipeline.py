@@ -38,11 +38,12 @@ def test_the_map_runs_end_to_end_and_skips_a_regime_that_misses_its_gate(tmp_pat
                                     "warmstart.a.steps=3", "warmstart.b.steps=3", "warmstart.tokenizer_rows=200",
                                     f"paths.warmstart_dir={tmp_path / 'ws'}"], env)
     # Untrained models answer nothing right: every bound is opened, except one the copy regime must miss.
-    bounds = {"a.low": ("a_greedy", "a_direct_ops1"), "a.easy": ("a_greedy", "a_direct_ops1", "a_direct_ops3"),
+    bounds = {"a.low": ("a_greedy", "a_direct_ops1", "a_skip_ops3"), "a.easy": ("a_greedy", "a_direct_ops1", "a_direct_ops3", "a_skip_ops3"),
               "b.copy": ("direct_boxed", "critical_boxed", "critical_bare"),
               "b.one_op": ("critical_bare", "missing1_bare", "missing2_bare"),
               "b.two_op": ("critical_bare", "missing1_bare", "missing2_bare")}
     open_checks = [f"regimes.{regime}.checks.{m}=[0.0,1.0]" for regime, ms in bounds.items() for m in ms]
+    open_checks += [f"~regimes.a.{a}.checks.a_skip_right_ops1" for a in ("low", "easy")]  # no skip: no share of them
     out = _run("pipelines/regimes.py", [
         "experiment=regimes", *paths, *tiny_data, *open_checks, "regimes.b.copy.checks.missing1_bare=[1.0,1.0]",
         "regimes.b_alone_max=1.0", "regimes.finetune.a_steps=2", "regimes.finetune.b_steps=2",

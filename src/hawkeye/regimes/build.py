@@ -54,11 +54,12 @@ def _finetune(role: str, regime: str, ws: int, spec: dict[str, Any], views: dict
     if role == "a":
         direct = {int(k): float(v) for k, v in spec["regime"]["direct_by_ops"].items()}
         drill, testbed = float(spec["regime"]["drill_one_op"]), TestbedSpec(**spec["testbed"])
+        skip = float(spec["regime"]["skip_cot"])
 
         def make(rng: random.Random) -> Any:
             if rng.random() < drill:
                 return drill_example(tok, rng, testbed)
-            return a_example(rng.choice(rows), tok, rng, direct)
+            return a_example(rng.choice(rows), tok, rng, direct, skip)
     else:
         finish = int(spec["regime"]["finish"])
 

@@ -15,7 +15,8 @@ from hawkeye.errors import ConfigError
 
 # The measures a regime's gate may bound (`hawkeye.regimes.gate`): A's per number of operations, B's per
 # CoT form it is handed.
-A_MEASURES = ("a_greedy", "a_direct", "a_direct_ops1", "a_direct_ops2", "a_direct_ops3")
+A_MEASURES = ("a_greedy", "a_direct", "a_direct_ops1", "a_direct_ops2", "a_direct_ops3", "a_skip", "a_skip_ops1",
+              "a_skip_ops2", "a_skip_ops3", "a_skip_right_ops1", "a_skip_right_ops2", "a_skip_right_ops3")
 B_FORMS = ("none", "first_step_hidden", "direct_boxed", "critical_boxed", "critical_bare", "verbose_boxed",
            "missing1_bare", "missing2_bare")
 B_VIEWS = ("verbose", "verbose_boxed", "bare", "bare_boxed", "direct", "none")
@@ -38,6 +39,9 @@ class ARegime:
     # Share of A's examples that drill the one-operation arithmetic by heart: a fresh story of any
     # one-operation signature (every split's), answered directly (`hawkeye.regimes.views.drill_example`).
     drill_one_op: float
+    # Share of A's examples that ask it to reason and show the boxed answer alone: the CoT-free answer
+    # GRPO must be able to sample for a short CoT to be found at all (`hawkeye.regimes.views.a_example`).
+    skip_cot: float
 
 
 @dataclass
@@ -87,8 +91,8 @@ class RegimesConfig:
     gate_rows: int                     # validation questions of the gate (0 = all)
     eval_rows: int                     # test questions every trained A is scored on (0 = all)
     score_split: str                   # the split they are read on: the test split; validation for a probe
-    flat_window: int                   # steps of the rolling mean that says where a curve flattened
-    flat_tolerance: float              # ... flat: it stays within this share of its final value
+    flat_window: int                   # steps per block of the rule that says where a curve flattened
+    flat_tolerance: float              # ... flat: every later block's mean within this share of the last's
 
     def __post_init__(self) -> None:
         for key, names, defined in (("run_a", self.run_a, self.a), ("run_b", self.run_b, self.b)):
@@ -101,8 +105,9 @@ class RegimesConfig:
             for ops, share in a.direct_by_ops.items():
                 if not 0 <= float(share) <= 1:
                     raise ConfigError(f"regimes.a.{name}.direct_by_ops.{ops}={share} must be in [0, 1]")
-            if not 0 <= float(a.drill_one_op) <= 1:
-                raise ConfigError(f"regimes.a.{name}.drill_one_op={a.drill_one_op} must be in [0, 1]")
+            for key in ("drill_one_op", "skip_cot"):
+                if not 0 <= float(getattr(a, key)) <= 1:
+                    raise ConfigError(f"regimes.a.{name}.{key}={getattr(a, key)} must be in [0, 1]")
             _check_bounds(f"regimes.a.{name}", a.checks, A_MEASURES)
         for name, b in self.b.items():
             if b.finish not in (0, 1, 2):

@@ -1,7 +1,7 @@
 """The regimes' gate, on the validation split, before any GRPO run: is each regime what it claims to be?
 
-- **A regimes**: A with its CoT (greedy), A told to answer directly, per number of operations, and
-  len(c_orig). Its checks bound these (`regimes.a.<name>.checks`).
+- **A regimes**: A with its CoT (greedy), A told to answer directly, per number of operations,
+  len(c_orig), and how often A sampled as GRPO samples it skips its CoT, and whether the skip is right. Its checks bound these (`regimes.a.<name>.checks`).
 - **B regimes**: B on each CoT form (`views.gate_form`): nothing (B alone), the first step with its
   value hidden (B alone in the form the short arms handed it), a direct answer, the critical steps
   boxed and bare, the verbose CoT boxed, the critical steps missing one or two; and B reading each A
@@ -18,13 +18,18 @@ from typing import Any
 
 from hawkeye.answers import exact_match
 from hawkeye.cot import cot_length
+from hawkeye.data.sources.testbed_reading import steps_kept
 from hawkeye.generation import SamplingParams, make_backend
 from hawkeye.prompts import direct_messages, reasoning_messages, render
 from hawkeye.regimes import layout
 from hawkeye.regimes.config import B_FORMS
 from hawkeye.regimes.views import gate_form
 from hawkeye.responder.reads import responder_prompt
-from hawkeye.warmstart.gate import summarize
+from hawkeye.warmstart.gate import n_ops, summarize
+
+# Samples per validation question that measure A's skips (`skips`): about 30 skips of one-operation
+# questions at a 10% rate, enough to see whether a skip is right.
+SKIP_SAMPLES = 4
 
 
 def _mean(xs: list[float]) -> float:
@@ -47,7 +52,27 @@ def measure_a(a: Any, rows: list[dict[str, Any]], cfg: Any) -> tuple[dict[str, f
                "c_orig_tokens": [float(cot_length(g)) for g in cots]}
     means, by_ops = summarize(per_row, rows)  # the warm-start gate's own per-operation breakdown
     out = {**means, **{f"{k}_{ops}": v for k in ("a_greedy", "a_direct") for ops, v in by_ops[k].items()}}
-    return out, [g.text for g in cots]
+    return {**out, **skips(a, rows, cfg)}, [g.text for g in cots]
+
+
+def skips(a: Any, rows: list[dict[str, Any]], cfg: Any) -> dict[str, float]:
+    """A sampled as GRPO samples it (reasoning prompt, the rollout's temperature), `SKIP_SAMPLES` times a
+    question: `a_skip` the share of CoTs that state no critical step (GRPO's path to a short CoT), and per
+    number of operations that share and `a_skip_right_ops<n>`, the share of those skips that are right."""
+    params = SamplingParams(max_new_tokens=int(cfg.rollout.max_new_tokens), temperature=float(cfg.rollout.temperature),
+                            seed=int(cfg.seed))
+    prompts = [render(a.tokenizer, reasoning_messages(r["question"])) for r in rows for _ in range(SKIP_SAMPLES)]
+    gens = a.generate(prompts, params)
+    by_ops: dict[int, list[tuple[bool, bool]]] = {}
+    for i, g in enumerate(gens):
+        row = rows[i // SKIP_SAMPLES]
+        skipped = steps_kept(g.text, row).n_kept == 0
+        by_ops.setdefault(n_ops(row), []).append((skipped, skipped and exact_match(g.text, row["answer"])))
+    out = {"a_skip": _mean([float(s) for v in by_ops.values() for s, _ in v])}
+    for ops, v in sorted(by_ops.items()):
+        out[f"a_skip_ops{ops}"] = _mean([float(s) for s, _ in v])
+        out[f"a_skip_right_ops{ops}"] = _mean([float(r) for s, r in v if s])
+    return out
 
 
 def measure_b(b: Any, rows: list[dict[str, Any]], cfg: Any, c_orig: dict[str, list[str]]) -> dict[str, float]:

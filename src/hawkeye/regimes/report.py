@@ -21,6 +21,7 @@ from hawkeye import runs
 from hawkeye.evaluation.nested import nested_interval
 from hawkeye.paths import resolve
 from hawkeye.regimes import layout
+from hawkeye.regimes.flatness import flattened_at, length_per_critical_token
 from hawkeye.reporting import decide
 
 MEASURES = ("collapse_b", "acc_b", "acc_alone", "collapse_alone", "a_tokens", "ab_tokens")
@@ -45,19 +46,6 @@ def interval(v: np.ndarray) -> dict[str, float]:
     return {"mean": i.mean, "low": i.low, "high": i.high}
 
 
-def flattened_at(cot_tokens: list[float], window: int, tolerance: float) -> int | None:
-    """The first step from which the rolling mean of the CoT length stays within `tolerance` of its final
-    value; None when that is within the last window (the curve had not settled)."""
-    if len(cot_tokens) < 2 * window:
-        return None
-    rolled = np.convolve(np.asarray(cot_tokens, dtype=float), np.ones(window) / window, mode="valid")
-    final = rolled[-1]
-    off = np.abs(rolled - final) > tolerance * max(abs(final), 1.0)
-    last_off = int(np.nonzero(off)[0][-1]) + 1 if off.any() else 0
-    step = last_off + window - 1
-    return step if step < len(cot_tokens) - window else None
-
-
 def training(cfg: Any, ws_list: list[int], cell: str) -> dict[str, Any]:
     """From each run's files: whether its training curve collapsed (the curve rule), where it flattened."""
     collapsed, flat = [], []
@@ -68,7 +56,9 @@ def training(cfg: Any, ws_list: list[int], cell: str) -> dict[str, Any]:
             metrics = json.loads(runs.metrics_path(run_dir).read_text())
             collapsed.append(metrics.get("collapse_step") is not None)
             with runs.curve_path(run_dir).open() as fh:
-                curve = [float(row["cot_tokens_mean"]) for row in csv.DictReader(fh, delimiter="\t")]
+                rows = list(csv.DictReader(fh, delimiter="\t"))
+            curve = length_per_critical_token([float(row["cot_tokens_mean"]) for row in rows],
+                                              [float(row["critical_tokens_mean"]) for row in rows])
             flat.append(flattened_at(curve, int(r.flat_window), float(r.flat_tolerance)))
     return {"runs": len(collapsed), "collapsed_in_training": sum(collapsed), "flattened_at": flat}
 
@@ -162,12 +152,14 @@ def markdown(doc: dict[str, Any], header: str) -> str:
     lines += ["", "## The gate (validation split), per warm start", ""]
     for ws, g in doc["gate"].items():
         lines += [f"### {ws} ({g['rows']} questions)", "", "| A regime | with CoT | direct | direct, 1 op | 2 ops | 3 ops | "
-                  "len(c_orig) | lambda | alpha | gate |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "skips (sampled) | 1 op | 2 ops | 3 ops | skips right, 1 op | 2 ops | 3 ops | len(c_orig) | lambda | "
+                  "alpha | gate |", "|---|" + "---|" * 16]
         for a, x in g["a"].items():
             m, p = x["measures"], x["penalty"]
-            lines.append(f"| {a} | {m['a_greedy']:.3f} | {m['a_direct']:.3f} | {m.get('a_direct_ops1', math.nan):.3f} | "
-                         f"{m.get('a_direct_ops2', math.nan):.3f} | {m.get('a_direct_ops3', math.nan):.3f} | "
-                         f"{m['c_orig_tokens']:.1f} | {p['lambda']:.3g} | {p['alpha']:g} | {_state(x)} |")
+            cols = ["a_greedy", "a_direct", *(f"a_direct_ops{k}" for k in (1, 2, 3)), "a_skip",
+                    *(f"a_skip_ops{k}" for k in (1, 2, 3)), *(f"a_skip_right_ops{k}" for k in (1, 2, 3))]
+            lines.append(f"| {a} | " + " | ".join(f"{m.get(k, math.nan):.3f}" for k in cols)
+                         + f" | {m['c_orig_tokens']:.1f} | {p['lambda']:.3g} | {p['alpha']:g} | {_state(x)} |")
         forms = list(next(iter(g["b"].values()))["measures"]) if g["b"] else []
         lines += ["", "| B regime | " + " | ".join(forms) + " | gate |", "|---|" + "---|" * (len(forms) + 1)]
         for b, x in g["b"].items():

@@ -4,6 +4,12 @@
 boxed answer alone through the direct prompt), with the direct share set per number of operations: an
 A regime that answers easy questions in its head saw many direct answers to them.
 
+**A's skips** (`skip_cot`): of the examples that ask A to reason, this share shows the boxed answer
+alone. Without it A, sampled as GRPO samples it, never writes a CoT-free answer (0 of 688 samples on
+one-operation questions, docs/regimes.md), so GRPO could never find one, however much it paid: the path
+to collapse would not exist. Every A regime gets the same share, so a regime differs only in whether a
+skip is right.
+
 **A's drill** (`drill_example`): a fresh story of one operation, of any signature, answered directly.
 The splits keep every question's arithmetic away from the others' (`data.sources.testbed`), so a
 one-operation question at validation or test is arithmetic A never answered; a 0.56M-parameter A
@@ -42,20 +48,31 @@ from hawkeye.responder.reads import what_b_reads
 from hawkeye.warmstart.examples import Example, a_target, boxed, step_value
 from hawkeye.warmstart.gate import n_ops
 
+# The share of drills asked through the reasoning prompt. A 0.56M-parameter A knows a fact only under the
+# prompt it learned it with: every drill asked directly, 21% of its CoT-free answers to one-operation
+# questions were right when asked to reason; one drill in ten asked to reason, 49% (docs/regimes.md).
+# A pretrained model knows its small sums however it is asked: so the drill asks both ways.
+DRILL_ASKED_TO_REASON = 0.5
+
 VIEW_STYLES = {"verbose": ("verbose", False), "verbose_boxed": ("verbose", True), "bare": ("bare", False),
                "bare_boxed": ("bare", True)}
 
 
-def a_example(row: dict[str, Any], tok: Any, rng: random.Random, direct_by_ops: dict[int, float]) -> Example:
+def a_example(row: dict[str, Any], tok: Any, rng: random.Random, direct_by_ops: dict[int, float],
+              skip_cot: float) -> Example:
     if rng.random() < float(direct_by_ops.get(n_ops(row), 0.0)):
         return render(tok, direct_messages(row["question"])), boxed(row["answer"])
+    if rng.random() < skip_cot:  # asked to reason, A sometimes answers at once: GRPO's path to a short CoT
+        return render(tok, reasoning_messages(row["question"])), boxed(row["answer"])
     return render(tok, reasoning_messages(row["question"])), a_target(row)
 
 
 def drill_example(tok: Any, rng: random.Random, spec: TestbedSpec) -> Example:
-    """A direct answer to a fresh one-operation story of any signature (see the module doc)."""
+    """A direct answer to a fresh one-operation story of any signature (see the module doc), asked for
+    directly or asked to reason (`DRILL_ASKED_TO_REASON`)."""
     row = make_problem(rng, TestbedSpec(min_ops=1, max_ops=1, max_operand=spec.max_operand, max_total=spec.max_total))
-    return render(tok, direct_messages(row["question"])), boxed(row["answer"])
+    messages = reasoning_messages if rng.random() < DRILL_ASKED_TO_REASON else direct_messages
+    return render(tok, messages(row["question"])), boxed(row["answer"])
 
 
 def prefix(row: dict[str, Any], shown: int, style: str, box: bool) -> str:

@@ -8,10 +8,12 @@ tiny model's step is single-thread bound and two cores run two arms in the time 
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -132,17 +134,38 @@ def _log_path(cfg: Any, arm: str, seed: int) -> Path:
     return runs.arm_dir(resolve(cfg.paths.train_dir), arm, seed) / runs.TRAIN_LOG
 
 
-def _run_one(config_dir: Path, arm: str, seed: int, overrides: list[str], log_path: Path) -> float:
+def train_command(config_dir: Path, overrides: list[str]) -> list[str]:
+    """One run's command line: `src/train.py` on this stage's config plus the run's overrides."""
+    return [sys.executable, str(REPO_ROOT / "src" / "train.py"), "--config-dir", str(config_dir),
+            "--config-name", "arms_base", *overrides, "trainer.num_threads=1"]
+
+
+# The runs in flight, so that a stop (Ctrl-C, SIGTERM) ends them with this process rather than leaving
+# them to train on, and to be followed by the runs still queued.
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _run_one(config_dir: Path, arm: str, seed: int, overrides: list[str], log_path: Path, stop: threading.Event) -> float:
+    if stop.is_set():  # a run failed, or the stage was stopped: what is queued does not start
+        return math.nan
     start = time.perf_counter()
-    cmd = [sys.executable, str(REPO_ROOT / "src" / "train.py"), "--config-dir", str(config_dir),
-           "--config-name", "arms_base", *overrides, "trainer.num_threads=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"[train] {arm} seed {seed}: started (log {log_path})", flush=True)
     with open(log_path, "w") as log:
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT).returncode
+        proc = subprocess.Popen(train_command(config_dir, overrides), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                cwd=REPO_ROOT)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        try:
+            rc = proc.wait()
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
     seconds = time.perf_counter() - start
     if rc != 0:
+        stop.set()
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
         print(f"[train] {arm} seed {seed}: FAILED (exit {rc}) after {seconds:.0f} s", flush=True)
         raise ArmError(f"arm {arm} seed {seed} failed (exit {rc}); log {log_path}:\n{tail}")
@@ -150,19 +173,42 @@ def _run_one(config_dir: Path, arm: str, seed: int, overrides: list[str], log_pa
     return seconds
 
 
+def _stop_live_runs(grace_s: float = 30.0) -> None:
+    """SIGTERM every run in flight (train.py keeps its last checkpoint and marks its MLflow run killed),
+    then SIGKILL what is still running after `grace_s`."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        proc.terminate()
+    deadline = time.monotonic() + grace_s
+    for proc in live:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def run_arms(cfg: DictConfig) -> dict[str, Any]:
     """Train every (arm, seed); return {arm: {seed: seconds}}. The first failure is raised after the
-    runs in flight finish (their logs name the arm and seed)."""
+    runs in flight finish (their logs name the arm and seed); the runs still queued never start. A stop
+    (Ctrl-C, SIGTERM) ends the runs in flight too."""
     base = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(base, dict)
     base.pop("experiment", None)  # already applied; `experiment` is not a config group of a flat file
     timings: dict[str, dict[int, float]] = {}
     with tempfile.TemporaryDirectory(prefix="arms-") as tmp:
         OmegaConf.save(OmegaConf.create(base), Path(tmp) / "arms_base.yaml")
-        with ThreadPoolExecutor(max_workers=int(cfg.arms.jobs)) as pool:
+        pool, stop = ThreadPoolExecutor(max_workers=int(cfg.arms.jobs)), threading.Event()
+        try:
             futures = {(arm, seed): pool.submit(_run_one, Path(tmp), arm, seed, overrides,
-                                                _log_path(cfg, arm, seed))
+                                                _log_path(cfg, arm, seed), stop)
                        for arm, seed, overrides in jobs(cfg)}
             for (arm, seed), future in futures.items():
                 timings.setdefault(arm, {})[seed] = future.result()
+        except KeyboardInterrupt:
+            stop.set()
+            _stop_live_runs()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     return timings
