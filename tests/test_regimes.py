@@ -227,3 +227,23 @@ def test_the_verdict_reads_the_interval_and_the_warm_starts() -> None:
     noise = rng.normal(0, 1, (1, 2, 400))
     j = report.interval(noise)
     assert j["low"] < 0 < j["high"]
+
+
+def test_runs_collapsed_in_training_are_read_from_each_curve(tmp_path: Any) -> None:
+    """The table's 'runs collapsed in training': the one curve rule (`collapse.verdict`) on each run's
+    collapsed share per step. It read a key that no run file holds, so it said 0 for runs whose share
+    went from 12% to 70%."""
+    cfg = validate(compose_config(["experiment=regimes", f"paths.train_dir={tmp_path}"]))
+    from hawkeye.regimes import layout
+
+    def write(cell: str, seed: int, shares: list[float]) -> None:
+        d = tmp_path / layout.train_dir(cfg, 1).split("/")[-1] / cell / f"seed{seed}"
+        d.mkdir(parents=True)
+        lines = ["step\tcot_tokens_mean\tcritical_tokens_mean\tcollapsed_share\trollouts"]
+        lines += [f"{t}\t30\t25\t{s:g}\t16" for t, s in enumerate(shares)]
+        (d / "collapse_curve.tsv").write_text("\n".join(lines) + "\n")
+
+    write("easy__no_b", 1, [0.12] * 40 + [0.7] * 360)  # collapses
+    write("easy__no_b", 2, [0.12] * 400)               # does not
+    t = report.training(cfg, [1], "easy__no_b")
+    assert t["runs"] == 2 and t["collapsed_in_training"] == 1

@@ -11,13 +11,13 @@ side of 0, withheld ("cannot tell") with fewer than its minimum of warm starts.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from typing import Any
 
 import numpy as np
 
 from hawkeye import runs
+from hawkeye.collapse import verdict
 from hawkeye.evaluation.nested import nested_interval
 from hawkeye.paths import resolve
 from hawkeye.regimes import layout
@@ -47,16 +47,17 @@ def interval(v: np.ndarray) -> dict[str, float]:
 
 
 def training(cfg: Any, ws_list: list[int], cell: str) -> dict[str, Any]:
-    """From each run's files: whether its training curve collapsed (the curve rule), where it flattened."""
+    """From each run's curve file: whether its training curve collapsed (the one curve rule,
+    `collapse.verdict` on its collapsed share per step), and where it flattened."""
     collapsed, flat = [], []
     r = cfg.regimes
     for ws in ws_list:
         for seed in r.seeds:
             run_dir = resolve(layout.train_dir(cfg, ws)) / cell / f"seed{seed}"
-            metrics = json.loads(runs.metrics_path(run_dir).read_text())
-            collapsed.append(metrics.get("collapse_step") is not None)
             with runs.curve_path(run_dir).open() as fh:
                 rows = list(csv.DictReader(fh, delimiter="\t"))
+            shares = [float(row["collapsed_share"]) for row in rows]
+            collapsed.append(verdict(shares, int(float(rows[0]["rollouts"])), cfg.collapse).collapsed)
             curve = length_per_critical_token([float(row["cot_tokens_mean"]) for row in rows],
                                               [float(row["critical_tokens_mean"]) for row in rows])
             flat.append(flattened_at(curve, int(r.flat_window), float(r.flat_tolerance)))
