@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,16 +15,14 @@ from safetensors.torch import load_file
 
 from hawkeye.files import sha256_file
 from hawkeye.models.load import resolve_model_path
-from hawkeye.paths import REPO_ROOT
 from hawkeye.tracking.names import train_metric
+from stages import run_script
 
 pytestmark = pytest.mark.slow
 
 
 def run_stage(script: str, overrides: list[str], env: dict[str, str]) -> None:
-    proc = subprocess.run([sys.executable, str(REPO_ROOT / script), *overrides], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    run_script(script, overrides, env, timeout_s=600)
 
 
 def chain(root: Path, models_dir: Path, env: dict[str, str], stages: list[str]) -> list[str]:

@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from hawkeye.paths import REPO_ROOT
+from stages import run_script
 
 pytestmark = pytest.mark.slow
 
 
 def _run(script: str, overrides: list[str], env: dict[str, str]) -> str:
-    proc = subprocess.run([sys.executable, str(REPO_ROOT / script), *overrides], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc.stdout
+    return run_script(script, overrides, env, timeout_s=900)
 
 
 @pytest.mark.timeout(1500)

@@ -16,8 +16,6 @@ that is why the quick preset trains B this long.)
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,18 +25,16 @@ from hawkeye.files import read_jsonl
 from hawkeye.generation.base import SamplingParams
 from hawkeye.generation.hf import HFBackend
 from hawkeye.models.load import load_causal_lm, load_tokenizer
-from hawkeye.paths import REPO_ROOT
 from hawkeye.prompts import reasoning_messages, render
 from hawkeye.responder.reads import responder_prompt
+from stages import run_script
 
 # slow: about 13 min on 2 quiet cores (the warm start of B is most of it), so above the suite-wide 900 s
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def run(script: str, overrides: list[str], env: dict[str, str]) -> None:
-    proc = subprocess.run([sys.executable, str(REPO_ROOT / script), *overrides], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    run_script(script, overrides, env, timeout_s=900)
 
 
 def greedy(model_dir: Path, prompts: list[str], cap: int) -> list:
