@@ -36,7 +36,7 @@ def rows() -> list[dict]:
      ("regimes.a.low.checks.a_greedy=[0.9,0.8]", "regimes.a.low.checks.a_greedy"),
      ("+regimes.b.copy.checks.longest=[0,1]", "regimes.b.copy.checks.longest"),
      ("regimes.seeds=[1]", "regimes.seeds"), ("regimes.penalty.alpha=0", "regimes.penalty.alpha"),
-     ("regimes.warm_starts=[]", "regimes.warm_starts"), ("+regimes.steps=3", "regimes.steps")],
+     ("regimes.warm_starts=[]", "regimes.warm_starts"), ("regimes.flat_floor=-1", "regimes.flat_floor"), ("+regimes.steps=3", "regimes.steps")],
 )
 def test_bad_regime_config_names_the_key(override: str, key: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(key)):
@@ -181,6 +181,15 @@ def _constructed_run(ratio: Any, steps: int, seed: int) -> list[float]:
     return flatness.length_per_critical_token(list(cot), list(critical))
 
 
+def _collapsed_run(steps: int, seed: int) -> list[float]:
+    """A run that collapses in 50 steps to the box alone: 5.5 tokens (0.5 of noise) whatever the question,
+    as the map's collapsed runs write."""
+    rng = np.random.default_rng(seed)
+    critical = rng.integers(1, 4, size=(steps, 2)).mean(axis=1) * 13.0
+    cot = np.where(np.arange(steps) < 50, 1.3 * critical, 5.5) + 0.5 * rng.standard_normal(steps)
+    return flatness.length_per_critical_token(list(cot), list(critical))
+
+
 @pytest.mark.parametrize(("name", "ratio", "flat_between"), [
     ("flat from the start", lambda t: 1.3, (0, 100)),
     ("falls, then settles", lambda t: 1.3 + 0.6 * np.exp(-t / 40), (50, 200)),
@@ -189,11 +198,19 @@ def _constructed_run(ratio: Any, steps: int, seed: int) -> list[float]:
 ])
 def test_where_a_curve_flattened_on_constructed_curves(name: str, ratio: Any, flat_between: Any) -> None:
     """The rule reads trends and not noise: on 20 draws of each curve it says flat (and where) or not."""
-    got = [flatness.flattened_at(_constructed_run(ratio, 400, seed), 50, 0.05) for seed in range(20)]
+    got = [flatness.flattened_at(_constructed_run(ratio, 400, seed), 50, 0.05, 0.05) for seed in range(20)]
     if flat_between is None:
         assert got == [None] * 20, name
     else:
         assert all(s is not None and flat_between[0] <= s <= flat_between[1] for s in got), (name, got)
+
+
+def test_a_collapsed_curve_is_flat_by_the_floor() -> None:
+    """At the box alone the length per critical token moves with the questions drawn: a 5% tolerance
+    alone calls such curves not flat; the floor reads them flat from the collapse on."""
+    runs = [_collapsed_run(400, seed) for seed in range(20)]
+    assert sum(flatness.flattened_at(c, 50, 0.05, 0.0) is None for c in runs) >= 5
+    assert all(flatness.flattened_at(c, 50, 0.05, 0.05) in (50, 100) for c in runs)
 
 
 def test_the_raw_length_would_read_noise_as_a_trend() -> None:
@@ -213,7 +230,7 @@ def test_the_raw_length_would_read_noise_as_a_trend() -> None:
         critical = rng.integers(1, 4, size=(400, 2)).mean(axis=1) * 13.0
         raw.append(list(1.3 * critical * (1 + 0.08 * rng.standard_normal(400))))
     assert sum(rolling_rule(c) is None for c in raw) >= 5
-    assert flattened_at([5.0] * 60, 50, 0.05) is None  # shorter than two blocks: cannot tell
+    assert flattened_at([5.0] * 60, 50, 0.05, 0.05) is None  # shorter than two blocks: cannot tell
 
 
 def test_the_verdict_reads_the_interval_and_the_warm_starts() -> None:

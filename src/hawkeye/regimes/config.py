@@ -93,6 +93,7 @@ class RegimesConfig:
     score_split: str                   # the split they are read on: the test split; validation for a probe
     flat_window: int                   # steps per block of the rule that says where a curve flattened
     flat_tolerance: float              # ... flat: every later block's mean within this share of the last's
+    flat_floor: float                  # ... or within this many tokens per critical token (a collapsed curve)
 
     def __post_init__(self) -> None:
         for key, names, defined in (("run_a", self.run_a, self.a), ("run_b", self.run_b, self.b)):
@@ -124,6 +125,9 @@ class RegimesConfig:
             raise ConfigError(f"regimes.warm_starts={list(self.warm_starts)} must be warm-start seeds >= 1")
         if len(self.seeds) < 2 or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"regimes.seeds={list(self.seeds)} must be at least 2 distinct GRPO seeds")
+        if not 0 <= self.flat_tolerance < 1 or self.flat_floor < 0:
+            raise ConfigError(f"regimes.flat_tolerance={self.flat_tolerance} must be in [0, 1) and "
+                              f"regimes.flat_floor={self.flat_floor} >= 0")
         for key in ("flat_window",):
             if getattr(self, key) < 1:
                 raise ConfigError(f"regimes.{key}={getattr(self, key)} must be >= 1")

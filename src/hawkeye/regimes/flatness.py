@@ -10,8 +10,13 @@ divided by the critical tokens they need it moves about 8%. The raw rule (a 20-s
 flattened at the first step of the earliest block from which every block's mean is within `tolerance`
 of the last block's mean (relative). At least the block before the last must agree: a curve whose last
 two blocks differ has not flattened (`None`), nor has a curve shorter than two blocks. With the map's
-block of 50 steps the block means move about 1% by noise, so a 5% tolerance reads only trends: a drift slower than 5% of its level per 50 steps reads as flat
-(calibrated on constructed curves: tests/test_regimes.py).
+block of 50 steps the block means move about 1% by noise, so a 5% tolerance reads only trends: a drift slower
+than 5% of its level per 50 steps reads as flat (calibrated on constructed curves: tests/test_regimes.py).
+
+**A floor** (`floor`, in tokens per critical token): a collapsed A writes a box and nothing else, about 5.5
+tokens whatever the question, so its length per critical token moves with the questions drawn (0.24 to 0.29
+per 50-step block on the first map with skips) and 5% of 0.25 is a fifth of a token. So blocks within `floor`
+of the last one are flat too: 0.05, about one token of a two-operation question.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ def length_per_critical_token(cot_tokens: list[float], critical_tokens: list[flo
     return [c / max(k, 1.0) for c, k in zip(cot_tokens, critical_tokens, strict=True)]
 
 
-def flattened_at(curve: list[float], block: int, tolerance: float) -> int | None:
+def flattened_at(curve: list[float], block: int, tolerance: float, floor: float) -> int | None:
     """The step from which `curve` stayed flat (see the module doc); None when it had not flattened."""
     n_blocks = len(curve) // block
     if n_blocks < 2:
@@ -32,7 +37,7 @@ def flattened_at(curve: list[float], block: int, tolerance: float) -> int | None
     start = len(curve) - n_blocks * block  # a partial block, if any, is the curve's first steps
     means = np.asarray(curve[start:], dtype=float).reshape(n_blocks, block).mean(axis=1)
     final = means[-1]
-    within = np.abs(means - final) <= tolerance * max(abs(final), 1e-9)
+    within = np.abs(means - final) <= max(tolerance * abs(final), floor)
     first = n_blocks - 1
     while first > 0 and within[first - 1]:
         first -= 1

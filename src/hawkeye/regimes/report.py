@@ -60,7 +60,7 @@ def training(cfg: Any, ws_list: list[int], cell: str) -> dict[str, Any]:
             collapsed.append(verdict(shares, int(float(rows[0]["rollouts"])), cfg.collapse).collapsed)
             curve = length_per_critical_token([float(row["cot_tokens_mean"]) for row in rows],
                                               [float(row["critical_tokens_mean"]) for row in rows])
-            flat.append(flattened_at(curve, int(r.flat_window), float(r.flat_tolerance)))
+            flat.append(flattened_at(curve, int(r.flat_window), float(r.flat_tolerance), float(r.flat_floor)))
     return {"runs": len(collapsed), "collapsed_in_training": sum(collapsed), "flattened_at": flat}
 
 
