@@ -32,7 +32,7 @@ probes:           ## after `make repro`: one GRPO probe per force (conf/arms/pro
 # The regime map (docs/regimes.md): after the Quick start (it builds on warm start 1); with
 # REGIMES='regimes.warm_starts=[1,2,3]' after `make replicate`, for verdicts.
 REGIMES ?=
-regimes:          ## in which regimes does B in the training loop prevent collapse? (27 min on 2 cores)
+regimes:          ## in which regimes does B in the training loop prevent collapse? (34 min on 2 cores)
 	$(VENV_PATH) OMP_NUM_THREADS=1 python pipelines/regimes.py experiment=regimes $(REGIMES)
 # Real pretrained weights (docs/real.md): each stage prints its progress; the gate stops the chain when base A or
 # B misses it. The gate and curation (one process, one engine) use both cores; training runs one arm per core,
