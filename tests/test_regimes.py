@@ -216,8 +216,6 @@ def test_a_collapsed_curve_is_flat_by_the_floor() -> None:
 def test_the_raw_length_would_read_noise_as_a_trend() -> None:
     """Why the rule reads length per critical token: on the raw length the same flat curves often read
     'not flat' (the old 20-step rolling rule), which is what the map's first runs reported."""
-    flattened_at = flatness.flattened_at
-
     def rolling_rule(curve: list[float]) -> int | None:  # the old rule, kept here as the counter-example
         rolled = np.convolve(np.asarray(curve), np.ones(20) / 20, mode="valid")
         off = np.abs(rolled - rolled[-1]) > 0.1 * rolled[-1]
@@ -230,7 +228,10 @@ def test_the_raw_length_would_read_noise_as_a_trend() -> None:
         critical = rng.integers(1, 4, size=(400, 2)).mean(axis=1) * 13.0
         raw.append(list(1.3 * critical * (1 + 0.08 * rng.standard_normal(400))))
     assert sum(rolling_rule(c) is None for c in raw) >= 5
-    assert flattened_at([5.0] * 60, 50, 0.05, 0.05) is None  # shorter than two blocks: cannot tell
+
+
+def test_a_curve_shorter_than_two_blocks_cannot_tell() -> None:
+    assert flatness.flattened_at([5.0] * 60, 50, 0.05, 0.05) is None
 
 
 def test_the_verdict_reads_the_interval_and_the_warm_starts() -> None:

@@ -1,7 +1,8 @@
 """The regimes' gate, on the validation split, before any GRPO run: is each regime what it claims to be?
 
 - **A regimes**: A with its CoT (greedy), A told to answer directly, per number of operations,
-  len(c_orig), and how often A sampled as GRPO samples it skips its CoT, and whether the skip is right. Its checks bound these (`regimes.a.<name>.checks`).
+  len(c_orig), and how often A, sampled as GRPO samples it, skips its CoT and is right when it does (`skips`).
+  Its checks bound these (`regimes.a.<name>.checks`).
 - **B regimes**: B on each CoT form (`views.gate_form`): nothing (B alone), the first step with its
   value hidden (B alone in the form the short arms handed it), a direct answer, the critical steps
   boxed and bare, the verbose CoT boxed, the critical steps missing one or two; and B reading each A

@@ -140,52 +140,64 @@ def train_command(config_dir: Path, overrides: list[str]) -> list[str]:
             "--config-name", "arms_base", *overrides, "trainer.num_threads=1"]
 
 
-# The runs in flight, so that a stop (Ctrl-C, SIGTERM) ends them with this process rather than leaving
-# them to train on, and to be followed by the runs still queued.
-_LIVE: set[subprocess.Popen] = set()
-_LIVE_LOCK = threading.Lock()
+class _InFlight:
+    """One stage's runs: a flag that keeps queued runs from starting once a run failed or the stage was
+    stopped, and the runs in flight, so that a stop (Ctrl-C, SIGTERM) ends them with this process rather
+    than leaving them to train on."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self._live: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def run(self, cmd: list[str], log: Any, env: dict[str, str]) -> int | None:
+        """`cmd`'s exit code, or None when the stage stopped before it could start."""
+        with self._lock:  # a stop either sees this run in flight or keeps it from starting
+            if self.stop.is_set():
+                return None
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
+            self._live.add(proc)
+        try:
+            return proc.wait()
+        finally:
+            with self._lock:
+                self._live.discard(proc)
+
+    def end(self, grace_s: float = 30.0) -> None:
+        """Start nothing more; SIGTERM every run in flight (train.py keeps its last checkpoint and marks its
+        MLflow run killed), then SIGKILL what is still running after `grace_s`."""
+        with self._lock:
+            self.stop.set()
+            live = list(self._live)
+        for proc in live:
+            proc.terminate()
+        deadline = time.monotonic() + grace_s
+        for proc in live:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
-def _run_one(config_dir: Path, arm: str, seed: int, overrides: list[str], log_path: Path, stop: threading.Event) -> float:
-    if stop.is_set():  # a run failed, or the stage was stopped: what is queued does not start
+def _run_one(config_dir: Path, arm: str, seed: int, overrides: list[str], log_path: Path, flight: _InFlight) -> float:
+    if flight.stop.is_set():  # a run failed, or the stage was stopped: what is queued does not start
         return math.nan
     start = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"[train] {arm} seed {seed}: started (log {log_path})", flush=True)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(train_command(config_dir, overrides), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=REPO_ROOT)
-        with _LIVE_LOCK:
-            _LIVE.add(proc)
-        try:
-            rc = proc.wait()
-        finally:
-            with _LIVE_LOCK:
-                _LIVE.discard(proc)
+        rc = flight.run(train_command(config_dir, overrides), log, env)
+    if rc is None:
+        return math.nan
     seconds = time.perf_counter() - start
     if rc != 0:
-        stop.set()
+        flight.stop.set()
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
         print(f"[train] {arm} seed {seed}: FAILED (exit {rc}) after {seconds:.0f} s", flush=True)
         raise ArmError(f"arm {arm} seed {seed} failed (exit {rc}); log {log_path}:\n{tail}")
     print(f"[train] {arm} seed {seed}: finished in {seconds:.0f} s", flush=True)
     return seconds
-
-
-def _stop_live_runs(grace_s: float = 30.0) -> None:
-    """SIGTERM every run in flight (train.py keeps its last checkpoint and marks its MLflow run killed),
-    then SIGKILL what is still running after `grace_s`."""
-    with _LIVE_LOCK:
-        live = list(_LIVE)
-    for proc in live:
-        proc.terminate()
-    deadline = time.monotonic() + grace_s
-    for proc in live:
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def run_arms(cfg: DictConfig) -> dict[str, Any]:
@@ -198,16 +210,15 @@ def run_arms(cfg: DictConfig) -> dict[str, Any]:
     timings: dict[str, dict[int, float]] = {}
     with tempfile.TemporaryDirectory(prefix="arms-") as tmp:
         OmegaConf.save(OmegaConf.create(base), Path(tmp) / "arms_base.yaml")
-        pool, stop = ThreadPoolExecutor(max_workers=int(cfg.arms.jobs)), threading.Event()
+        pool, flight = ThreadPoolExecutor(max_workers=int(cfg.arms.jobs)), _InFlight()
         try:
             futures = {(arm, seed): pool.submit(_run_one, Path(tmp), arm, seed, overrides,
-                                                _log_path(cfg, arm, seed), stop)
+                                                _log_path(cfg, arm, seed), flight)
                        for arm, seed, overrides in jobs(cfg)}
             for (arm, seed), future in futures.items():
                 timings.setdefault(arm, {})[seed] = future.result()
         except KeyboardInterrupt:
-            stop.set()
-            _stop_live_runs()
+            flight.end()
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
